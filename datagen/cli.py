@@ -1,0 +1,36 @@
+"""The ``datagen`` command: one CLI, one module per subcommand under ``datagen/commands``.
+
+Each command module defines ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called
+with the parsed namespace, returning an exit code). Heavy imports stay inside ``func`` so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("render", "verify", "preview", "categories", "real")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datagen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"datagen.commands.{name}")
+        except ModuleNotFoundError as e:  # a command still being written must not break the others
+            if e.name != f"datagen.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

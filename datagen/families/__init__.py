@@ -1,0 +1,30 @@
+"""Procedural category families: the registry.
+
+``get_family("chair")`` returns the family object; ``family_names()`` lists them. Each family lives in its own
+module and is registered in ``_REGISTRY`` (module path, class name), imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from datagen.families.base import Family, Instance, KeypointSpec, SlotSpec, face_map, surface_points
+
+__all__ = ["Family", "Instance", "KeypointSpec", "SlotSpec", "face_map", "surface_points", "get_family", "family_names"]
+
+_REGISTRY: dict[str, tuple[str, str]] = {
+    # "chair": ("datagen.families.chair", "ChairFamily"),
+}
+
+
+def family_names() -> list[str]:
+    """Names of the built-in families, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``. Raises ``KeyError`` listing the known names when there is none."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown category {name!r}; known categories: {', '.join(family_names()) or '(none)'}")
+    module, cls = _REGISTRY[name]
+    return getattr(importlib.import_module(module), cls)()

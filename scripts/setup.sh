@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One-command setup: a virtual environment in .venv with the project and its test tools installed.
+# Usage: bash scripts/setup.sh        (re-running it is safe and quick)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -d .venv ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# torch is pinned: a bare `torch` requirement can pull a multi-GB CUDA build.
+python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[dev]"
+# pyrender 0.1.45 pins PyOpenGL==3.1.0, which cannot drive OSMesa; 3.1.10 works with EGL and OSMesa.
+python -m pip install -q --no-deps PyOpenGL==3.1.10
+# Optional software-GL fallback (EGL through Mesa needs nothing extra). Never fatal.
+if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -q libosmesa6 >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libosmesa6 >/dev/null 2>&1)) \
+      || echo "note: libosmesa6 not installed; the EGL backend will be used" >&2
+  fi
+fi
+echo "setup done: activate with '. .venv/bin/activate'"

@@ -1,0 +1,121 @@
+"""The pair-sample schema: codec exactness, budgets and clear errors."""
+
+import numpy as np
+import pytest
+
+from loaders.schema import (
+    CORR_STEP_PX,
+    DEPTH_STEP_M,
+    SCHEMA_VERSION,
+    SchemaError,
+    Status,
+    decode_dense,
+    decode_sample,
+    encode_dense,
+    encode_sample,
+    pack_int_stream,
+    unpack_int_stream,
+)
+
+
+def _synthetic_sample(h=64, w=80, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    status = np.zeros((h, w), np.uint8)
+    status[10:50, 12:70] = Status.MATCHED
+    status[20:30, 20:30] = Status.OCCLUDED
+    status[40:50, 60:70] = Status.OUTSIDE
+    status[12:15, 12:70] = Status.NO_COUNTERPART
+    corr = np.stack([xx * 0.9 + 3.3, yy * 1.1 - 2.2], -1).astype(np.float32)
+    corr[status == Status.OUTSIDE] = -37.123  # out-of-frame coordinates are stored too
+    depth = np.where(status > 0, 2.0 + 0.1 * np.sin(xx / 7), 0).astype(np.float32)
+    sample = {
+        "__key__": "s000000_00000",
+        "image0": rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+        "image1": rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+        "status_0to1": status,
+        "status_1to0": status.copy(),
+        "corr_0to1": corr,
+        "corr_1to0": corr.copy(),
+        "depth0": depth,
+        "depth1": depth.copy(),
+        "K0": np.eye(3, dtype=np.float32),
+        "K1": np.eye(3, dtype=np.float32),
+        "T_cam0_from_world": np.eye(4, dtype=np.float32),
+        "T_cam1_from_world": np.eye(4, dtype=np.float32),
+        "kps0": np.array([[1.5, 2.5], [0, 0]], np.float32),
+        "kps1": np.array([[3.0, 4.0], [0, 0]], np.float32),
+        "kps0_vis": np.array([True, False]),
+        "kps1_vis": np.array([True, False]),
+        "meta": {
+            "schema_version": SCHEMA_VERSION,
+            "source": "procedural",
+            "category": "chair",
+            "image_size0": [h, w],
+            "image_size1": [h, w],
+            "keypoint_names": ["a", "b"],
+        },
+    }
+    return sample
+
+
+def test_int_stream_roundtrip_exact():
+    rng = np.random.default_rng(1)
+    v = np.cumsum(rng.integers(-1000, 1000, 5000)) - 10**6
+    assert np.array_equal(unpack_int_stream(pack_int_stream(v), v.size), v)
+    assert unpack_int_stream(pack_int_stream(np.zeros(0)), 0).size == 0
+
+
+def test_dense_roundtrip_within_quantisation():
+    s = _synthetic_sample()
+    views = decode_dense(encode_dense([{"status": s["status_0to1"], "corr": s["corr_0to1"], "depth": s["depth0"]}]))
+    v = views[0]
+    stored = np.isin(s["status_0to1"], [Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE])
+    assert np.array_equal(v["status"], s["status_0to1"])
+    assert np.abs(v["corr"][stored] - s["corr_0to1"][stored]).max() <= CORR_STEP_PX / 2 + 1e-6
+    assert np.isnan(v["corr"][~stored]).all()
+    surface = s["status_0to1"] != Status.BACKGROUND
+    assert np.abs(v["depth"][surface] - s["depth0"][surface]).max() <= DEPTH_STEP_M / 2 + 1e-6
+    assert (v["depth"][~surface] == 0).all()
+
+
+def test_sample_roundtrip_fields():
+    s = _synthetic_sample()
+    d = decode_sample(encode_sample(s))
+    assert d["meta"] == s["meta"]
+    for k in ("status_0to1", "status_1to0", "kps0_vis"):
+        assert np.array_equal(d[k], s[k])
+    assert np.array_equal(d["valid_0to1"], s["status_0to1"] == Status.MATCHED)
+    assert np.array_equal(d["mask0"], s["status_0to1"] != Status.BACKGROUND)
+    assert np.allclose(d["kps0"], s["kps0"]) and np.allclose(d["K1"], s["K1"])
+    # JPEG q95 4:4:4 on noise is lossy but close on average
+    assert np.abs(d["image0"].astype(int) - s["image0"]).mean() < 12
+    assert d["image0"].flags.writeable and d["corr_0to1"].flags.writeable
+
+
+def test_version_mismatch_is_named():
+    s = _synthetic_sample()
+    m = encode_sample(s)
+    import json
+
+    rec = json.loads(m["pair.json"])
+    rec["meta"]["schema_version"] = 99
+    m["pair.json"] = json.dumps(rec).encode()
+    m["__url__"] = "shards/pairs-000003.tar"
+    with pytest.raises(SchemaError, match=r"pairs-000003.tar.*schema_version 99"):
+        decode_sample(m)
+
+
+def test_corrupt_dense_member_is_named():
+    m = encode_sample(_synthetic_sample())
+    m["dense.bin"] = m["dense.bin"][:-50]
+    m["__url__"] = "x/pairs-000001.tar"
+    with pytest.raises(SchemaError, match="pairs-000001.tar"):
+        decode_sample(m)
+
+
+def test_bad_shape_rejected():
+    s = _synthetic_sample()
+    s["corr_0to1"] = s["corr_0to1"][:-1]
+    with pytest.raises(SchemaError, match="corr_0to1"):
+        encode_sample(s)
