@@ -1,0 +1,170 @@
+"""``datagen render``: render a category's pairs into WebDataset shards plus ``dataset.json``.
+
+Examples::
+
+    datagen render --category chair --n 50000                  # -> data/chair, all cores
+    datagen render --category car --n 2000 --size 256 --out /scratch/car --workers 8
+    datagen render --category chair --n 50000 --shards 10:20    # only shards 10..19 (cluster fan-out)
+    datagen render --category chair --n 50000 --resume          # finish a killed run
+
+Shard ``i`` is a pure function of the content settings (category, n, size, shard size, seed, backend, ...), so
+runs with ``--shards`` on different machines into one shared folder add up to the same dataset as one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run", "parse_shards", "format_bytes"]
+
+PROG = "datagen render"
+
+
+class UsageError(ValueError):
+    """Bad command-line input: reported as one line, exit code 2."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "render",
+        help="render pairs of a category into shards",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    p.add_argument("--category", default="chair", help="category family (see `datagen categories`); default chair")
+    p.add_argument("--n", type=int, default=1000, help="number of pairs; default 1000")
+    p.add_argument("--out", type=Path, default=None, help="output folder; default data/<category>")
+    p.add_argument("--size", type=int, default=518, help="image side in pixels; default 518")
+    p.add_argument("--workers", type=int, default=None, help="worker processes; default all cores")
+    p.add_argument("--seed", type=int, default=0, help="root seed; default 0")
+    p.add_argument("--shard-size", type=int, default=100, help="pairs per shard; default 100")
+    p.add_argument("--shards", default=None, metavar="I:J", help="make only shards I..J-1 (Python slice; e.g. 0:10)")
+    p.add_argument("--resume", action="store_true", help="keep complete shards of this dataset, make the rest")
+    p.add_argument("--backend", default="pyrender", choices=("pyrender", "embree"), help="GT backend")
+    p.add_argument("--same-instance-fraction", type=float, default=0.0, help="fraction of same-instance pairs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_shards(text: str | None, n_shards: int) -> range:
+    """``"i:j"`` (either end optional, or a single ``"i"``) -> ``range(i, j)`` within ``0..n_shards``."""
+    if text is None:
+        return range(n_shards)
+    try:
+        if ":" in text:
+            a, b = text.split(":")
+            start, stop = int(a) if a.strip() else 0, int(b) if b.strip() else n_shards
+        else:
+            start = int(text)
+            stop = start + 1
+    except ValueError:
+        raise UsageError(f"--shards {text!r}: expected I:J, e.g. 0:10") from None
+    if not 0 <= start < stop <= n_shards:
+        raise UsageError(f"--shards {text!r}: this dataset has shards 0..{n_shards - 1}; choose I:J with I < J")
+    return range(start, stop)
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def _build_config(args: argparse.Namespace):
+    from datagen.config import RenderConfig
+    from datagen.families import family_names
+
+    known = family_names()
+    if args.category not in known:
+        raise UsageError(f"unknown category {args.category!r}; known categories: {', '.join(known) or '(none)'}")
+    if args.n <= 0:
+        raise UsageError(f"--n must be a positive number of pairs, got {args.n}")
+    if args.workers is not None and args.workers <= 0:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        return RenderConfig(
+            category=args.category,
+            n_pairs=args.n,
+            size=args.size,
+            shard_size=args.shard_size,
+            seed=args.seed,
+            backend=args.backend,
+            same_instance_fraction=args.same_instance_fraction,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def check_backend(backend: str) -> None:
+    """Raise with instructions when the GL/ray-casting backend cannot run here (before any worker starts)."""
+    from datagen import pipeline
+
+    check = getattr(pipeline, "check_backend", None)
+    if check is not None:
+        check(backend)
+
+
+def run(args: argparse.Namespace) -> int:
+    from datagen.dataset_dir import OutputFolderError
+    from datagen.shards import render_dataset_dir, write_shards
+
+    try:
+        config = _build_config(args)
+        shards = parse_shards(args.shards, config.n_shards)
+        out = (args.out or Path("data") / config.category).expanduser().absolute()
+        render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
+        check_backend(config.backend)
+    except (UsageError, OutputFolderError) as e:
+        return _error(str(e))
+    except Exception as e:  # the backend's own message says how to get a working one
+        if type(e).__name__ in ("BackendUnavailableError", "BackendError", "GLBackendError"):
+            return _error(str(e))
+        raise
+    workers = args.workers or min(os.cpu_count() or 1, len(shards))
+    print(
+        f"{PROG}: {config.n_pairs} {config.category} pairs at {config.size}x{config.size}, "
+        f"shards {shards.start}..{shards.stop - 1} of {config.n_shards} ({config.shard_size} pairs each), "
+        f"seed {config.seed}, {workers} worker{'s' * (workers > 1)}\n  output: {out}",
+        flush=True,
+    )
+    try:
+        report = write_shards(config, out, shards, workers=workers, resume=args.resume, progress=not args.no_progress)
+    except OutputFolderError as e:  # e.g. another dataset claimed the folder between the check and now
+        return _error(str(e))
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; complete shards are kept. Finish with the same command plus --resume")
+        return 130
+    _print_summary(report, config)
+    return 0
+
+
+def _print_summary(report, config) -> None:
+    manifest = report.manifest
+    print(
+        f"made {len(report.made)} shards ({report.pairs_made} pairs, {format_bytes(report.bytes_made)}) "
+        f"in {report.seconds:.1f} s: {report.pairs_per_s:.2f} pairs/s"
+    )
+    if report.kept:
+        print(f"kept {len(report.kept)} complete shards from before (--resume)")
+    if report.busy:
+        print(f"left {len(report.busy)} shards to other live writers: {report.busy}")
+    total = sum(report.timings.values())
+    if total > 0:
+        parts = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(report.timings.items(), key=lambda kv: -kv[1]))
+        print(f"time per stage (worker seconds {total:.1f}): {parts}")
+    state = "complete" if manifest.complete else "incomplete"
+    print(
+        f"dataset: {report.out_dir}  ({state}: {len(manifest.shards)}/{manifest.n_shards} shards, "
+        f"{manifest.n_samples} pairs, {format_bytes(sum(s.bytes for s in manifest.shards))})"
+    )
