@@ -34,14 +34,21 @@ On disk a sample is one WebDataset group of tar members sharing a key:
 * ``pair.json``: ``meta`` plus cameras and keypoints as JSON lists.
 
 Correspondences are stored as integers in steps of :data:`CORR_STEP_PX` (1/32 px, so at most 1/64 px is
-lost), depth in steps of :data:`DEPTH_STEP_M` (10 µm). Integer streams are delta coded in row-major pixel
-order, zig-zag mapped, split into byte planes and deflated: smooth fields compress to about a byte a value
-and inflate at several hundred MB/s.
+lost; coordinates of OUTSIDE counterparts are clamped to ±:data:`CORR_CLAMP_PX`), depth in steps of
+:data:`DEPTH_STEP_M` (10 µm). Each channel is an integer raster over the view's surface bounding box, predicted
+from its left, upper and upper-left neighbours (planar predictor); the residual goes to one int8 byte plane
+(an escape table holds the few large ones, at silhouettes and part seams) and the planes are deflated. Decoding is
+one inflate and one 2-D prefix sum (``cv2.integral``) per channel: both views of a 518² pair decode in a few ms.
+
+Optional ``meta`` keys with a fixed meaning: :data:`META_FLIP_PERM` (``perm[i]`` = the keypoint that keypoint
+``i`` becomes under a horizontal mirror, an involution; ``None`` when unknown) and :data:`META_SYM_GROUPS`
+(groups of symmetric or repeated keypoints). The transforms in :mod:`loaders.transforms` use the first.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import json
 import struct
@@ -49,6 +56,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -68,13 +76,19 @@ __all__ = [
     "decode_dense",
     "check_sample",
     "has_dense",
-    "pack_int_stream",
-    "unpack_int_stream",
+    "encode_plane",
+    "decode_plane",
+    "decode_image",
+    "decode_mask",
+    "META_FLIP_PERM",
+    "META_SYM_GROUPS",
+    "STORED_STATUSES",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: planar-predicted int8 dense planes (version 1 stored delta-coded byte-plane streams)
 
 CORR_STEP_PX = 1.0 / 32.0
+CORR_CLAMP_PX = 65535.0  # |x|, |y| of stored correspondences (only far OUTSIDE counterparts are ever clamped)
 DEPTH_STEP_M = 1e-5
 JPEG_QUALITY = 95
 
@@ -82,8 +96,11 @@ SOURCES = ("procedural", "meshes", "spair", "pfpascal", "ap10k", "warp")
 SYNTHETIC_SOURCES = ("procedural", "meshes", "warp")
 
 META_REQUIRED = ("schema_version", "source", "category", "image_size0", "image_size1", "keypoint_names")
+META_FLIP_PERM = "flip_perm"  # optional: list[int] keypoint left<->right permutation under a mirror, or None
+META_SYM_GROUPS = "sym_groups"  # optional: list[list[int]] symmetric / repeated keypoint groups
 
-_DENSE_MAGIC = b"SGT\x01"
+_DENSE_MAGIC = b"SGT\x02"
+_PLANE_LIMIT = 2**22  # |value - base| in steps; keeps every float32 prefix sum exact (< 2**24)
 
 
 class Status(enum.IntEnum):
@@ -105,57 +122,88 @@ class SchemaError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# integer streams
+# dense planes: one integer raster per channel, planar prediction, int8 residuals with an escape table
 
 
-def pack_int_stream(values: np.ndarray, level: int = 6) -> bytes:
-    """Delta code, zig-zag map, byte-plane split and deflate a 1-D integer stream.
+def _fill_rows(q: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Fill the pixels outside ``keep`` of each row with the nearest kept value of that row (left first, else
+    right), rows with nothing kept with 0: the planar predictor then sees no jump at a silhouette."""
+    w = q.shape[1]
+    cols = np.arange(w, dtype=np.int32)[None, :]
+    left = np.maximum.accumulate(np.where(keep, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(keep, cols, w)[:, ::-1], axis=1)[:, ::-1]
+    idx = np.where(left >= 0, left, np.minimum(right, w - 1))
+    out = np.take_along_axis(np.where(keep, q, 0), idx, axis=1)
+    out[~keep.any(axis=1)] = 0
+    return out
+
+
+def encode_plane(q: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Planar-predict an int raster and split the residual into an int8 plane and an escape table.
+
+    The residual ``r = q[i, j] - q[i, j-1] - q[i-1, j] + q[i-1, j-1]`` (zero outside the raster) is stored as
+    ``r + 128`` in one byte where ``|r| <= 127``; elsewhere the byte is 128 and ``(flat index, r)`` goes to the
+    escape table. :func:`decode_plane` inverts it with one 2-D prefix sum.
 
     Args:
-        values: int array [N] with |delta| < 2**31.
-        level: zlib level.
+        q: int64 [h, w] with ``|q| < 2**22``.
 
     Returns:
-        Compressed bytes; :func:`unpack_int_stream` with the same ``N`` inverts it exactly.
+        ``(plane bytes [h*w], escape indices int32 [E], escape residuals int32 [E])``.
     """
-    v = np.asarray(values, dtype=np.int64).ravel()
-    if v.size == 0:
-        return b""
-    d = np.diff(v, prepend=np.int64(0))
-    if np.abs(d).max() >= 2**31:
-        raise SchemaError("integer stream delta out of range")
-    z = ((d << 1) ^ (d >> 63)).astype(np.uint32)  # zig-zag: small |d| -> small unsigned
-    planes = z.view(np.uint8).reshape(-1, 4).T  # [4, N] little-endian byte planes
-    return zlib.compress(np.ascontiguousarray(planes).tobytes(), level)
+    if q.size and np.abs(q).max() >= _PLANE_LIMIT:
+        raise SchemaError(f"dense value out of range (|q| >= 2**22 steps, max {np.abs(q).max()})")
+    r = np.diff(np.diff(q, axis=1, prepend=0), axis=0, prepend=0).ravel()
+    esc = np.flatnonzero((r < -127) | (r > 127)).astype(np.int32)
+    plane = (np.clip(r, -128, 127) + 128).astype(np.uint8)
+    plane[esc] = 128
+    return plane.tobytes(), esc, r[esc].astype(np.int32)
 
 
-def unpack_int_stream(blob: bytes, n: int) -> np.ndarray:
-    """Invert :func:`pack_int_stream`. Returns int64 [n]."""
-    if n == 0:
-        return np.zeros(0, np.int64)
-    raw = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
-    if raw.size != 4 * n:
-        raise SchemaError(f"integer stream holds {raw.size} bytes, expected {4 * n}")
-    z = np.ascontiguousarray(raw.reshape(4, n).T).view(np.uint32).ravel().astype(np.int64)
-    d = (z >> 1) ^ -(z & 1)
-    return np.cumsum(d)
+def decode_plane(plane: np.ndarray, esc_idx: np.ndarray, esc_val: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Invert :func:`encode_plane`: uint8 [h*w] plane + escapes -> float32 [h, w] holding the exact integers.
+
+    float32 is exact here because every value and every partial sum of the prefix sum stays below 2**24.
+    """
+    r = plane.astype(np.float32)
+    r -= 128.0
+    r[esc_idx] = esc_val
+    return cv2.integral(r.reshape(h, w), sdepth=cv2.CV_32F)[1:, 1:]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # dense container
 
 
+def _stored(status: np.ndarray) -> np.ndarray:
+    """bool: pixels whose correspondence is stored (MATCHED, OCCLUDED, OUTSIDE = codes 1..3)."""
+    return (status - np.uint8(1)) < np.uint8(3)
+
+
+def _box(keep: np.ndarray) -> list[int]:
+    """[y0, y1, x0, x1] bounding box of ``keep`` (empty box when nothing is kept)."""
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    if rows.size == 0:
+        return [0, 0, 0, 0]
+    return [int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1]
+
+
 def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 6) -> bytes:
-    """Encode the dense fields of both views.
+    """Encode the dense fields of one or two views (``dense.bin``).
 
     Args:
-        views: two dicts (view 0 then view 1) with ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2]
-            (read only where ``status`` is in :data:`STORED_STATUSES`, must be finite there) and optionally
-            ``depth`` float32 [H, W] (metres, read where ``status != BACKGROUND``).
-        level: zlib level.
+        views: dicts (view 0 then view 1) with ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (read only where
+            ``status`` is in :data:`STORED_STATUSES`, must be finite there) and optionally ``depth`` float32 [H, W]
+            (metres, read where ``status != BACKGROUND``).
+        level: zlib level (decoding speed hardly depends on it).
 
     Returns:
-        The ``dense.bin`` bytes.
+        The ``dense.bin`` bytes: magic, header length, JSON header, then per view a deflated status map, one deflated
+        blob of int8 residual planes (corr x, corr y[, depth], each over the view's surface bounding box) and one
+        deflated escape table.
+
+    Raises:
+        SchemaError: on a wrong dtype/shape, a non-finite stored correspondence, or depth beyond the range.
     """
     header: dict[str, Any] = {"corr_step_px": CORR_STEP_PX, "depth_step_m": DEPTH_STEP_M, "views": []}
     blobs: list[bytes] = []
@@ -164,61 +212,125 @@ def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 6) -
     def add(blob: bytes) -> list[int]:
         nonlocal offset
         blobs.append(blob)
-        span = [offset, len(blob)]
         offset += len(blob)
-        return span
+        return [offset - len(blob), len(blob)]
 
     for i, view in enumerate(views):
         status = np.asarray(view["status"])
         if status.dtype != np.uint8 or status.ndim != 2:
             raise SchemaError(f"view {i}: status must be uint8 [H, W], got {status.dtype} {status.shape}")
         h, w = status.shape
-        entry: dict[str, Any] = {"h": h, "w": w, "status": add(zlib.compress(status.tobytes(), level))}
-        stored = np.isin(status, np.array(STORED_STATUSES, np.uint8)).ravel()
-        corr = np.asarray(view["corr"], dtype=np.float64).reshape(-1, 2)[stored]
-        if corr.shape[0] and not np.isfinite(corr).all():
+        surface = status != Status.BACKGROUND
+        y0, y1, x0, x1 = box = _box(surface)
+        st, sf = _stored(status)[y0:y1, x0:x1], surface[y0:y1, x0:x1]
+        corr = np.asarray(view["corr"], np.float64)
+        if corr.shape != (h, w, 2):
+            raise SchemaError(f"view {i}: corr must be [H, W, 2] = {(h, w, 2)}, got {corr.shape}")
+        corr = corr[y0:y1, x0:x1]
+        if not np.isfinite(corr[st]).all():
             raise SchemaError(f"view {i}: non-finite correspondence at a stored pixel")
-        q = np.rint(corr / CORR_STEP_PX).astype(np.int64)
-        entry["corr"] = add(pack_int_stream(q[:, 0], level)) + add(pack_int_stream(q[:, 1], level)) + [len(q)]
-        depth = view.get("depth")
-        if depth is not None:
-            surface = (status != Status.BACKGROUND).ravel()
-            dq = np.rint(np.asarray(depth, np.float64).ravel()[surface] / DEPTH_STEP_M).astype(np.int64)
-            entry["depth"] = add(pack_int_stream(dq, level)) + [len(dq)]
-        header["views"].append(entry)
+        corr = np.clip(np.where(st[..., None], corr, 0.0), -CORR_CLAMP_PX, CORR_CLAMP_PX)
+        channels = [(np.rint(corr[..., c] / CORR_STEP_PX).astype(np.int64), st) for c in (0, 1)]
+        if view.get("depth") is not None:
+            depth = np.asarray(view["depth"], np.float64)[y0:y1, x0:x1]
+            channels.append((np.rint(np.where(sf, depth, 0.0) / DEPTH_STEP_M).astype(np.int64), sf))
+        planes, escapes, bases, n_esc = [], [], [], []
+        for c, (q, keep) in enumerate(channels):
+            base = int(q[keep].min()) if keep.any() else 0
+            try:
+                plane, idx, val = encode_plane(_fill_rows(q - base, keep))
+            except SchemaError as e:
+                field = ("corr x", "corr y", "depth")[c]
+                raise SchemaError(f"view {i}: {field}: {e}") from None
+            planes.append(plane)
+            escapes += [idx.tobytes(), val.tobytes()]
+            bases.append(base)
+            n_esc.append(int(idx.size))
+        header["views"].append(
+            {
+                "h": h,
+                "w": w,
+                "box": box,
+                "depth": len(channels) == 3,
+                "bases": bases,
+                "n_escapes": n_esc,
+                "status": add(zlib.compress(status.tobytes(), level)),
+                "planes": add(zlib.compress(b"".join(planes), level)),
+                "escapes": add(zlib.compress(b"".join(escapes), level)),
+            }
+        )
     head = json.dumps(header, separators=(",", ":")).encode()
     return _DENSE_MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
 
 
 def decode_dense(blob: bytes) -> list[dict[str, np.ndarray]]:
-    """Decode ``dense.bin``: per view ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (NaN where not
-    stored) and, where stored, ``depth`` float32 [H, W] (0 on background)."""
+    """Decode ``dense.bin``: per view ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (NaN where not stored)
+    and, where stored, ``depth`` float32 [H, W] (0 on background). All arrays are writable."""
     if blob[:4] != _DENSE_MAGIC:
-        raise SchemaError("dense.bin: bad magic (not a dense container of schema version 1)")
+        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 2 container)")
     (hlen,) = struct.unpack("<I", blob[4:8])
     header = json.loads(blob[8 : 8 + hlen])
     body = memoryview(blob)[8 + hlen :]
-    step_px, step_m = header["corr_step_px"], header["depth_step_m"]
+    step_px, step_m = np.float32(header["corr_step_px"]), np.float32(header["depth_step_m"])
     out = []
     for entry in header["views"]:
         h, w = entry["h"], entry["w"]
-        o, n = entry["status"]
-        status = np.frombuffer(zlib.decompress(body[o : o + n]), np.uint8).reshape(h, w).copy()
-        ox, nx, oy, ny, count = entry["corr"]
-        corr = np.full((h * w, 2), np.nan, np.float32)
-        stored = np.isin(status.ravel(), np.array(STORED_STATUSES, np.uint8))
-        if int(stored.sum()) != count:
-            raise SchemaError("dense.bin: correspondence count does not match the status map")
-        corr[stored, 0] = unpack_int_stream(body[ox : ox + nx], count) * step_px
-        corr[stored, 1] = unpack_int_stream(body[oy : oy + ny], count) * step_px
-        view = {"status": status, "corr": corr.reshape(h, w, 2)}
-        if "depth" in entry:
-            od, nd, dcount = entry["depth"]
-            depth = np.zeros(h * w, np.float32)
-            depth[status.ravel() != Status.BACKGROUND] = unpack_int_stream(body[od : od + nd], dcount) * step_m
-            view["depth"] = depth.reshape(h, w)
+        y0, y1, x0, x1 = entry["box"]
+        bh, bw = y1 - y0, x1 - x0
+        n_ch = 3 if entry["depth"] else 2
+        status = np.frombuffer(zlib.decompress(_span(body, entry["status"])), np.uint8).reshape(h, w).copy()
+        planes = np.frombuffer(zlib.decompress(_span(body, entry["planes"])), np.uint8).reshape(n_ch, bh * bw)
+        esc = np.frombuffer(zlib.decompress(_span(body, entry["escapes"])), np.int32)
+        values, at = [], 0
+        for c in range(n_ch):
+            n = entry["n_escapes"][c]
+            idx, val = esc[at : at + n], esc[at + n : at + 2 * n]
+            at += 2 * n
+            values.append(decode_plane(planes[c], idx, val, bh, bw) + np.float32(entry["bases"][c]))
+        if at != esc.size:
+            raise SchemaError("dense.bin: escape table size does not match the header")
+        if bh * bw == 0:  # no surface at all
+            view = {"status": status, "corr": np.full((h, w, 2), np.nan, np.float32)}
+            if entry["depth"]:
+                view["depth"] = np.zeros((h, w), np.float32)
+            out.append(view)
+            continue
+        sub = status[y0:y1, x0:x1]
+        # a per-status lookup gives each pixel's scale: one multiply converts steps to units and blanks the rest
+        corr_scale = cv2.LUT(sub, _status_lut(float(step_px), STORED_STATUSES, np.nan))
+        corr_box = cv2.merge([cv2.multiply(values[0], corr_scale), cv2.multiply(values[1], corr_scale)])
+        if (bh, bw) == (h, w):
+            corr = corr_box
+        else:
+            corr = np.full((h, w, 2), np.nan, np.float32)
+            corr[y0:y1, x0:x1] = corr_box
+        view = {"status": status, "corr": corr}
+        if entry["depth"]:
+            surface = tuple(s for s in Status if s != Status.BACKGROUND)
+            depth_box = cv2.multiply(values[2], cv2.LUT(sub, _status_lut(float(step_m), surface, 0.0)))
+            if (bh, bw) == (h, w):
+                depth = depth_box
+            else:
+                depth = np.zeros((h, w), np.float32)
+                depth[y0:y1, x0:x1] = depth_box
+            view["depth"] = depth
         out.append(view)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _status_lut(value: float, statuses: tuple[int, ...], other: float) -> np.ndarray:
+    """float32 [256] lookup: ``value`` at the given status codes, ``other`` elsewhere (for ``cv2.LUT``)."""
+    lut = np.full(256, other, np.float32)
+    lut[list(statuses)] = value
+    return lut
+
+
+def _span(body: memoryview, span: list[int]) -> memoryview:
+    o, n = span
+    if o + n > len(body):
+        raise SchemaError("dense.bin: truncated")
+    return body[o : o + n]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -233,9 +345,16 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """JPEG/PNG bytes -> uint8 [H, W, 3]."""
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB")).copy()
+    """JPEG/PNG bytes -> uint8 [H, W, 3] RGB (writable). OpenCV's libjpeg-turbo path, ~30 % faster than PIL's."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD_RGB)
+    if img is None:
+        raise SchemaError("not a decodable image")
+    if _IMREAD_RGB == cv2.IMREAD_COLOR:  # OpenCV < 4.10 has no RGB read flag
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
 
 
 def encode_mask(mask: np.ndarray) -> bytes:
@@ -247,8 +366,10 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 def decode_mask(data: bytes) -> np.ndarray:
     """PNG bytes -> bool [H, W]."""
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("L")) > 0
+    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise SchemaError("not a decodable mask")
+    return mask > 0
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -333,7 +454,7 @@ def decode_sample(members: Mapping[str, Any], check: bool = True) -> dict[str, A
                 sample[f"mask{v}"] = decode_mask(members[f"mask{v}.png"])
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
-    except (KeyError, ValueError, OSError, zlib.error) as e:
+    except (KeyError, ValueError, OSError, zlib.error, struct.error, cv2.error) as e:
         raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
     if check:
         try:
@@ -375,6 +496,11 @@ def check_sample(sample: Mapping[str, Any]) -> None:
                 got = (getattr(a, "dtype", type(a)), getattr(a, "shape", None))
                 raise SchemaError(f"{k} must be {np.dtype(dtype)} {shape}, got {got}")
     names = meta["keypoint_names"]
+    perm = meta.get(META_FLIP_PERM)
+    if perm is not None and (
+        sorted(perm) != list(range(len(names))) or any(perm[perm[i]] != i for i in range(len(names)))
+    ):
+        raise SchemaError(f"meta.{META_FLIP_PERM} must be an involutive permutation of range({len(names)}), got {perm}")
     for v in (0, 1):
         k = sample.get(f"kps{v}")
         if k is None:

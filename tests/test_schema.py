@@ -9,12 +9,13 @@ from loaders.schema import (
     SCHEMA_VERSION,
     SchemaError,
     Status,
+    check_sample,
     decode_dense,
+    decode_plane,
     decode_sample,
     encode_dense,
+    encode_plane,
     encode_sample,
-    pack_int_stream,
-    unpack_int_stream,
 )
 
 
@@ -59,11 +60,43 @@ def _synthetic_sample(h=64, w=80, seed=0):
     return sample
 
 
-def test_int_stream_roundtrip_exact():
+def test_plane_roundtrip_exact_with_escapes():
     rng = np.random.default_rng(1)
-    v = np.cumsum(rng.integers(-1000, 1000, 5000)) - 10**6
-    assert np.array_equal(unpack_int_stream(pack_int_stream(v), v.size), v)
-    assert unpack_int_stream(pack_int_stream(np.zeros(0)), 0).size == 0
+    q = np.cumsum(np.cumsum(rng.integers(-3, 4, (37, 51)), 0), 1)
+    q[10:20, 5:9] += 300_000  # a discontinuity: residuals far beyond int8 go to the escape table
+    q -= q.min()
+    plane, idx, val = encode_plane(q)
+    assert idx.size > 0
+    out = decode_plane(np.frombuffer(plane, np.uint8), idx, val, *q.shape)
+    assert np.array_equal(out.astype(np.int64), q)
+    with pytest.raises(SchemaError, match="out of range"):
+        encode_plane(q + 2**22)
+
+
+def test_dense_codec_meets_budget_and_keeps_far_outside_points():
+    """<= 1/64 px lost (the DESIGN budget is 1/16 px); far OUTSIDE counterparts are clamped, not rejected."""
+    s = _synthetic_sample(h=70, w=90, seed=3)
+    corr = s["corr_0to1"].copy()
+    rng = np.random.default_rng(0)
+    corr += rng.uniform(-0.5, 0.5, corr.shape).astype(np.float32)  # non-smooth: many escapes
+    corr[s["status_0to1"] == Status.OUTSIDE] = [1e7, -2e6]
+    view = decode_dense(encode_dense([{"status": s["status_0to1"], "corr": corr}]))[0]
+    stored = np.isin(s["status_0to1"], [Status.MATCHED, Status.OCCLUDED])
+    assert np.abs(view["corr"][stored] - corr[stored]).max() <= 1 / 64 + 1e-6
+    assert (view["corr"][s["status_0to1"] == Status.OUTSIDE] == [65535, -65535]).all()
+    assert "depth" not in view
+
+
+def test_dense_codec_empty_and_full_views():
+    h, w = 12, 17
+    empty = {"status": np.zeros((h, w), np.uint8), "corr": np.zeros((h, w, 2), np.float32)}
+    full_status = np.full((h, w), Status.MATCHED, np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    full = {"status": full_status, "corr": np.stack([xx * 2 - 5, yy + 0.25], -1), "depth": 1 + xx / 100}
+    v0, v1 = decode_dense(encode_dense([empty, full]))
+    assert np.isnan(v0["corr"]).all() and (v0["status"] == 0).all()
+    assert np.allclose(v1["corr"], full["corr"], atol=1 / 64) and np.allclose(v1["depth"], full["depth"], atol=1e-5)
+    assert v1["corr"].flags.writeable and v1["depth"].flags.writeable and v1["status"].flags.writeable
 
 
 def test_dense_roundtrip_within_quantisation():
@@ -119,3 +152,12 @@ def test_bad_shape_rejected():
     s["corr_0to1"] = s["corr_0to1"][:-1]
     with pytest.raises(SchemaError, match="corr_0to1"):
         encode_sample(s)
+
+
+def test_flip_perm_must_be_an_involution():
+    s = _synthetic_sample()
+    s["meta"]["flip_perm"] = [1, 0]
+    check_sample(s)
+    s["meta"]["flip_perm"] = [0, 0]
+    with pytest.raises(SchemaError, match="flip_perm"):
+        check_sample(s)
