@@ -13,7 +13,7 @@ from datagen.families.base import Family, Instance, KeypointSpec, SlotSpec, face
 __all__ = ["Family", "Instance", "KeypointSpec", "SlotSpec", "face_map", "surface_points", "get_family", "family_names"]
 
 _REGISTRY: dict[str, tuple[str, str]] = {
-    # "chair": ("datagen.families.chair", "ChairFamily"),
+    "chair": ("datagen.families.chair", "ChairFamily"),
 }
 
 

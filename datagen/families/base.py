@@ -35,6 +35,7 @@ class SlotSpec:
     n_faces: int  # faces of the slot's template mesh; identical for every instance
     part: str  # semantic part label shared by slots of one kind, e.g. "leg", "seat", "wheel"
     side: Side = "center"
+    optional: bool = False  # some instances leave the slot out (optional parts, count-tagged repeats, variants)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,47 @@ class Family:
                 raise ValueError(f"{self.name}: keypoint {k.name!r} has no mirror twin {twin!r}")
             perm.append(names.index(twin))
         return perm
+
+    def mirror_slot(self, name: str) -> str:
+        """The slot that ``name`` becomes under the left-right mirror x -> -x (itself for a centre slot).
+
+        Twins are named by swapping the words ``left`` and ``right`` (as keypoints, see ``flip_permutation``).
+        """
+        side = self.slots[self.slot_index(name)].side
+        if side == "center":
+            return name
+        words = name.split("_")
+        twin = "_".join({"left": "right", "right": "left"}.get(w, w) for w in words)
+        self.slot_index(twin)  # raises KeyError when the family lacks the twin
+        return twin
+
+    def present_slots(self, inst: Instance) -> np.ndarray:
+        """bool [n_slots]: which slots ``inst`` has."""
+        present = np.zeros(len(self.slots), bool)
+        present[np.unique(inst.face_slot)] = True
+        return present
+
+    def keypoint_present(self, inst: Instance) -> np.ndarray:
+        """bool [K]: which keypoints ``inst`` has (a keypoint on an absent slot has none)."""
+        present = self.present_slots(inst)
+        return np.array([present[self.slot_index(k.slot)] for k in self.keypoints], bool)
+
+    def keypoint_faces(self, inst: Instance) -> np.ndarray:
+        """int64 [K]: the face of ``inst`` carrying each keypoint, -1 where the keypoint's slot is absent."""
+        lut = np.full(int(self.slot_offsets[-1]), -1, np.int64)
+        lut[self.canonical_face(inst)] = np.arange(inst.n_faces)
+        offs = self.slot_offsets
+        return np.array([lut[offs[self.slot_index(k.slot)] + k.local_face] for k in self.keypoints], np.int64)
+
+    def keypoint_positions(self, inst: Instance) -> np.ndarray:
+        """float64 [K, 3]: keypoints of ``inst`` in its canonical frame, NaN where absent."""
+        face = self.keypoint_faces(inst)
+        out = np.full((len(self.keypoints), 3), np.nan)
+        ok = face >= 0
+        if ok.any():
+            bary = np.array([k.bary for k in self.keypoints], np.float64)
+            out[ok] = surface_points(inst, face[ok], bary[ok])
+        return out
 
     def canonical_face(self, inst: Instance) -> np.ndarray:
         """int64 [F]: each face's id in the family's canonical face index space."""

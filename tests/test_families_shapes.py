@@ -1,0 +1,67 @@
+"""Family-specific checks: metric sizes in plausible ranges, front is +z, left is +x."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from datagen.families import family_names, get_family
+
+
+@functools.cache
+def _insts(name: str, n: int = 40) -> tuple:
+    fam = get_family(name)
+    rng = np.random.default_rng(99)
+    return fam, [fam.build(fam.sample_params(rng), str(i)) for i in range(n)]
+
+
+def _centroid(fam, inst, slot: str) -> np.ndarray:
+    return inst.vertices[np.unique(inst.faces[inst.face_slot == fam.slot_index(slot)])].mean(0)
+
+
+def _has(fam, inst, slot: str) -> bool:
+    return bool(fam.present_slots(inst)[fam.slot_index(slot)])
+
+
+def _kp(fam, inst, name: str) -> np.ndarray:
+    return fam.keypoint_positions(inst)[fam.keypoint_names.index(name)]
+
+
+def test_chair_sizes_and_orientation():
+    fam, insts = _insts("chair")
+    for inst in insts:
+        size = np.ptp(inst.vertices, axis=0)
+        assert 0.38 < size[0] < 0.8 and 0.65 < size[1] < 1.15 and 0.38 < size[2] < 0.9, size
+        seat_top = _kp(fam, inst, "seat_center")[1]
+        assert 0.39 < seat_top < 0.52
+        # the back is behind the seat (-z), the backrest top above the seat
+        assert _centroid(fam, inst, "back_top_rail")[2] < _centroid(fam, inst, "seat")[2] - 0.1
+        assert _kp(fam, inst, "backrest_top_center")[1] > seat_top + 0.2
+        assert _kp(fam, inst, "seat_front_left")[2] > _kp(fam, inst, "seat_back_left")[2]
+        if _has(fam, inst, "leg_front_left"):
+            for leg in ("front_left", "front_right", "back_left", "back_right"):
+                foot = _kp(fam, inst, f"foot_{leg}")
+                assert abs(foot[1]) < 0.01
+                assert np.sign(foot[0]) == (1 if leg.endswith("left") else -1)
+                assert np.sign(foot[2] - _centroid(fam, inst, "seat")[2]) == (1 if leg.startswith("front") else -1)
+        if _has(fam, inst, "armrest_left"):
+            assert _centroid(fam, inst, "armrest_left")[0] > 0.15 and _centroid(fam, inst, "armrest_right")[0] < -0.15
+        if _has(fam, inst, "column"):
+            assert not _has(fam, inst, "leg_front_left")
+            assert _centroid(fam, inst, "caster_front")[2] > _centroid(fam, inst, "column")[2] + 0.2
+            assert _centroid(fam, inst, "caster_left_1")[0] > 0.2
+
+
+def test_chair_variants_occur():
+    fam, insts = _insts("chair")
+    assert any(i.params["office"] for i in insts) and not all(i.params["office"] for i in insts)
+    assert len({i.params["n_slats"] for i in insts}) == 5
+
+
+@pytest.mark.parametrize("name", family_names())
+def test_instance_face_counts_are_moderate(name):
+    fam, insts = _insts(name)
+    counts = [i.n_faces for i in insts]
+    assert min(counts) >= 800 and max(counts) <= 25000, (min(counts), max(counts))
