@@ -1,0 +1,56 @@
+"""Optimiser and learning-rate schedule of a stage: AdamW over the trainable parameters (no weight decay on
+biases, norms and other 1-D tensors), linear warm-up then cosine decay to ``min_lr_ratio * lr``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from training.train.manifest import OptimSpec
+
+__all__ = ["build_optimizer", "lr_factor", "build_scheduler"]
+
+
+def build_optimizer(model: nn.Module, lr: float, spec: OptimSpec) -> torch.optim.AdamW:
+    """AdamW with two groups: decayed (>= 2-D weights) and not decayed (1-D: biases, norms, scales, tokens).
+
+    Frozen parameters (``requires_grad=False``) are not in the optimiser.
+    """
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    if not decay and not no_decay:
+        raise ValueError("no trainable parameters: check the stage's 'trainable' list")
+    groups = [
+        {"params": decay, "weight_decay": spec.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    extra = {"foreach": True} if any(p.is_cuda for p in decay + no_decay) else {}
+    return torch.optim.AdamW(groups, lr=lr, betas=spec.betas, eps=spec.eps, **extra)
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the stage's peak lr at 0-based ``step`` of ``total``.
+
+    Warm-up: ``(step + 1) / warmup`` for ``step < warmup``; then cosine from 1 to ``min_ratio`` at the last
+    step (or constant 1).
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total - warmup - 1)
+    progress = min(1.0, (step - warmup) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, total: int, warmup: int, spec: OptimSpec
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, spec.schedule, spec.min_lr_ratio)
+    )
