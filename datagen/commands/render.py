@@ -18,13 +18,17 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["register", "run", "parse_shards", "format_bytes"]
+__all__ = ["register", "run", "parse_shards"]
 
 PROG = "datagen render"
 
 
 class UsageError(ValueError):
     """Bad command-line input: reported as one line, exit code 2."""
+
+
+class BackendError(RuntimeError):
+    """The render backend cannot run on this machine (the message says how to get one)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,14 +72,6 @@ def parse_shards(text: str | None, n_shards: int) -> range:
     return range(start, stop)
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError
-
-
 def _error(message: str) -> int:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
     return 2
@@ -107,12 +103,17 @@ def _build_config(args: argparse.Namespace):
 
 
 def check_backend(backend: str) -> None:
-    """Raise with instructions when the GL/ray-casting backend cannot run here (before any worker starts)."""
-    from datagen import pipeline
+    """Start the backend once here, before any worker: raises :class:`BackendError` saying how to get one.
 
-    check = getattr(pipeline, "check_backend", None)
-    if check is not None:
-        check(backend)
+    With one worker the renderer started here is the one that renders (one per process); spawned workers start
+    their own, so no GL context ever crosses a process boundary.
+    """
+    from datagen.render import GLUnavailable, get_renderer
+
+    try:
+        get_renderer(backend)
+    except (GLUnavailable, ImportError, RuntimeError) as e:
+        raise BackendError(str(e)) from e
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,12 +126,8 @@ def run(args: argparse.Namespace) -> int:
         out = (args.out or Path("data") / config.category).expanduser().absolute()
         render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
         check_backend(config.backend)
-    except (UsageError, OutputFolderError) as e:
+    except (UsageError, OutputFolderError, BackendError) as e:
         return _error(str(e))
-    except Exception as e:  # the backend's own message says how to get a working one
-        if type(e).__name__ in ("BackendUnavailableError", "BackendError", "GLBackendError"):
-            return _error(str(e))
-        raise
     workers = args.workers or min(os.cpu_count() or 1, len(shards))
     print(
         f"{PROG}: {config.n_pairs} {config.category} pairs at {config.size}x{config.size}, "
@@ -150,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(report, config) -> None:
+    from datagen.shards import format_bytes
+
     manifest = report.manifest
     print(
         f"made {len(report.made)} shards ({report.pairs_made} pairs, {format_bytes(report.bytes_made)}) "
