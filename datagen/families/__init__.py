@@ -14,6 +14,7 @@ __all__ = ["Family", "Instance", "KeypointSpec", "SlotSpec", "face_map", "surfac
 
 _REGISTRY: dict[str, tuple[str, str]] = {
     "chair": ("datagen.families.chair", "ChairFamily"),
+    "table": ("datagen.families.table", "TableFamily"),
 }
 
 

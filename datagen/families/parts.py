@@ -42,6 +42,7 @@ __all__ = [
     "hexahedron",
     "slab_on_quad",
     "nearest_surface_point",
+    "nearest_vertex_point",
     "weld",
     "signed_volume",
     "rotation_x",
@@ -398,6 +399,15 @@ def nearest_surface_point(part: PartMesh, target: Sequence[float]) -> tuple[int,
     bary = np.where(np.abs(B[c, f]) < 1e-9, 0.0, B[c, f])
     bary = np.round(bary / bary.sum(), 12)
     return int(f), tuple(float(x) for x in bary)
+
+
+def nearest_vertex_point(part: PartMesh, target: Sequence[float]) -> tuple[int, tuple[float, float, float]]:
+    """(face, one-hot barycentric) of the vertex of ``part`` nearest to ``target`` (first face using it)."""
+    v = int(np.argmin(np.linalg.norm(part.vertices - np.asarray(target, np.float64), axis=1)))
+    f, c = np.argwhere(part.faces == v)[0]
+    bary = [0.0, 0.0, 0.0]
+    bary[int(c)] = 1.0
+    return int(f), (bary[0], bary[1], bary[2])
 
 
 def weld(vertices: np.ndarray, faces: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,8 @@ Keypoints: a ``KeypointDef`` gives a target point in the build frame at ``templa
 nearest surface point of its slot's template (face, barycentric), found once per family. A left keypoint on a
 left slot gets its right twin by the mirror rule (same face, barycentrics (b0, b2, b1)) on the mirror slot; a
 left keypoint on a centre slot names its right twin's target explicitly (``twin_target``) or defaults to the
-mirror image of its target.
+mirror image of its target; both then sit on the template vertices nearest their targets (vertices of a symmetric
+centre slot are mirror symmetric, points inside its quads are not, as quads are split along one diagonal).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from datagen.families.base import Family, Instance, KeypointSpec, Side, SlotSpec
-from datagen.families.parts import PartMesh, concat, nearest_surface_point
+from datagen.families.parts import PartMesh, concat, nearest_surface_point, nearest_vertex_point
 
 __all__ = ["SlotDef", "KeypointDef", "ProceduralFamily", "uniform", "swap_side"]
 
@@ -189,7 +190,10 @@ def _tables(cls: type[ProceduralFamily]) -> tuple[list[SlotSpec], list[KeypointS
     for k in cls.keypoint_defs:
         slot_side = fam.slots[fam.slot_index(k.slot)].side
         target = np.asarray(k.target(tp), np.float64)
-        face, bary = nearest_surface_point(templates[k.slot], target)
+        # a sided keypoint on a centre slot sits on a template vertex, so its twin is its exact mirror image
+        # (quads are split along one diagonal, so points inside them are not mirror symmetric)
+        locate = nearest_vertex_point if (k.side != "center" and slot_side == "center") else nearest_surface_point
+        face, bary = locate(templates[k.slot], target)
         kps.append(KeypointSpec(k.name, k.slot, face, bary, k.side))
         left_note, _, right_note = k.spair.partition("/")
         notes[k.name] = left_note
@@ -203,7 +207,7 @@ def _tables(cls: type[ProceduralFamily]) -> tuple[list[SlotSpec], list[KeypointS
         else:
             tt = k.twin_target(tp) if k.twin_target is not None else target * np.array([-1.0, 1.0, 1.0])
             t_slot = k.slot
-            t_face, t_bary = nearest_surface_point(templates[k.slot], np.asarray(tt, np.float64))
+            t_face, t_bary = nearest_vertex_point(templates[k.slot], np.asarray(tt, np.float64))
         kps.append(KeypointSpec(twin, t_slot, t_face, tuple(t_bary), "right"))
         notes[twin] = right_note
     kp_names = [k.name for k in kps]
