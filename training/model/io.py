@@ -1,0 +1,82 @@
+"""Saving and loading matchers: ``model.safetensors`` + ``model_config.json`` in one directory.
+
+``model_config.json``: ``{"format": "semmatch-matcher", "version": 1, "kind": "semantic" | "nn_baseline",
+"config": {...}}``. The state dict holds every parameter (frozen backbone included), so a directory is
+self-contained; loading is strict and exact (bit-identical outputs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training.model.baseline import NearestNeighbourMatcher, NNBaselineConfig
+from training.model.checkpoint import CheckpointMismatchError, load_state_dict_checked
+from training.model.matcher import MatcherConfig, SemanticMatcher
+
+__all__ = ["save_matcher", "load_matcher", "build_matcher", "WEIGHTS_NAME", "CONFIG_NAME"]
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "model_config.json"
+_FORMAT, _VERSION = "semmatch-matcher", 1
+_KINDS = {"semantic": (SemanticMatcher, MatcherConfig), "nn_baseline": (NearestNeighbourMatcher, NNBaselineConfig)}
+
+
+def _kind_of(model: nn.Module) -> str:
+    for kind, (cls, _) in _KINDS.items():
+        if isinstance(model, cls):
+            return kind
+    raise TypeError(f"not a matcher: {type(model).__name__}")
+
+
+def build_matcher(config: MatcherConfig | NNBaselineConfig) -> nn.Module:
+    """The matcher a config describes (random init; see ``load_vggt_weights`` for the pretrained backbone)."""
+    for cls, cfg_cls in _KINDS.values():
+        if isinstance(config, cfg_cls):
+            return cls(config)
+    raise TypeError(f"not a matcher config: {type(config).__name__}")
+
+
+def save_matcher(model: nn.Module, directory: str | Path) -> Path:
+    """Write ``directory/model.safetensors`` and ``directory/model_config.json``; returns the directory."""
+    from safetensors.torch import save_file
+
+    model = getattr(model, "module", model)  # DDP / compiled wrappers
+    model = getattr(model, "_orig_mod", model)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"format": _FORMAT, "version": _VERSION, "kind": _kind_of(model), "config": model.cfg.to_dict()}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = directory / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata={"format": _FORMAT, "kind": meta["kind"]})
+    tmp.replace(directory / WEIGHTS_NAME)
+    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def load_matcher(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a matcher saved by :func:`save_matcher` from its directory (or its ``model.safetensors``).
+
+    Returns the model in eval mode on ``map_location``, frozen parameters still frozen.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    weights, config_file = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+    for f in (weights, config_file):
+        if not f.is_file():
+            raise FileNotFoundError(f"matcher directory {directory} lacks {f.name}")
+    meta = json.loads(config_file.read_text())
+    if meta.get("format") != _FORMAT or meta.get("kind") not in _KINDS:
+        raise CheckpointMismatchError(f"{config_file}: not a semmatch matcher config (format/kind)")
+    cls, cfg_cls = _KINDS[meta["kind"]]
+    with torch.device("meta"):
+        model = cls(cfg_cls.from_dict(meta["config"]))
+    state = load_file(str(weights), device=str(map_location))
+    load_state_dict_checked(model, state, strict=True, source=str(weights), assign=True)
+    model.vggt.aggregator.reset_buffers()
+    return model.to(map_location).eval()

@@ -1,0 +1,321 @@
+"""The semantic matcher (the paper's design on top of VGGT).
+
+* AA layers ``[0, split_index)`` and the DINOv2 patch embed are frozen and shared with the geometry branch.
+* AA layers ``[split_index, depth)`` are duplicated into a trainable ``semantic_branch`` (frame + global blocks,
+  initialised from the pretrained ones). The frozen originals remain, so the geometry heads still see the
+  pretrained features (``return_geometry=True``).
+* A DPT ``semantic_head`` (initialised from the pretrained depth head, except its last 1x1 conv, which is zeroed)
+  reads 4 layers (frozen ones below the split, semantic ones above) and predicts per pixel, at input resolution,
+  3 channels: a 2-D grid term and a confidence logit.
+
+Grid parameterisation (``grid_mode``):
+  ``"offset"`` (default): ``grid_norm = identity_norm + raw``. With the zeroed last conv the untrained model
+  predicts the identity warp (a sensible prior for centred objects), the output is linear in the network (no
+  saturation, so points outside the image — status OUTSIDE — can be expressed and regressed), and the scale is
+  normalised units (1 = half the image), which keeps the head's outputs O(1) at any resolution.
+  ``"absolute"``: ``grid_norm = tanh(raw)``, bounded to the image (VGGT-point-head style); starts at the centre.
+
+Pair order: frame 0 is VGGT's reference frame (its own camera/register tokens). With ``symmetric=True`` the pair
+is run as (A, B) and (B, A) in one batch and each direction is read from the frame-0 prediction of its order;
+the DINOv2 patch tokens are computed once and shared by both orders. With ``symmetric=False`` one pass predicts
+both directions (frame 0 -> 1 from frame 0, 1 -> 0 from frame 1).
+
+Output (docs/interfaces.md §5): ``grid`` [B, 2, H, W, 2] px (``grid[:, 0]``: frame 0 -> (x, y) in frame 1),
+``grid_norm`` (same in grid_sample units), ``conf`` [B, 2, H, W] in (0, 1), ``conf_logit``; with
+``return_geometry=True`` also ``geometry`` (VGGT's outputs for the (A, B) order).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from training.geometry import norm_to_px, pixel_grid, px_to_norm
+from training.model.checkpoint import LoadReport, load_state_dict_checked, read_state_dict
+from training.model.config import VGGTConfig
+from training.model.dpt import DPTHead
+from training.model.vggt import VGGT
+
+__all__ = ["MatcherConfig", "SemanticMatcher", "param_groups"]
+
+_GRID_MODES = ("offset", "absolute")
+_HEAD_INITS = ("depth_head", "point_head", "random")
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Semantic matcher settings (serialised to ``model_config.json`` by :func:`training.model.io.save_matcher`).
+
+    Attributes:
+        vggt: backbone architecture (``VGGTConfig.vggt_1b()`` for real runs, ``tiny()`` for tests).
+        split_index: first AA layer of the trainable semantic branch (0 < split_index <= depth - 1). The paper does
+            not give it; 12 (the middle of VGGT-1B) is a guess for the run manifests to sweep.
+        grid_mode: "offset" or "absolute" (see the module docstring).
+        symmetric: run both pair orders (see the module docstring).
+        head_init: initialise the semantic head from "depth_head", "point_head" or keep it "random".
+        head_layers: aggregator layers the semantic head reads (default: the DPT layers of the backbone).
+        geometry_heads: keep VGGT's camera/depth/point heads (frozen) for ``return_geometry=True``.
+        autocast_dtype: "bfloat16" (CUDA only; residual stream stays fp32, heads fp32) or None.
+    """
+
+    vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
+    split_index: int = 12
+    grid_mode: str = "offset"
+    symmetric: bool = True
+    head_init: str = "depth_head"
+    head_layers: tuple[int, ...] | None = None
+    geometry_heads: bool = True
+    autocast_dtype: str | None = "bfloat16"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.vggt, dict):
+            object.__setattr__(self, "vggt", VGGTConfig.from_dict(self.vggt))
+        if self.head_layers is not None:
+            object.__setattr__(self, "head_layers", tuple(int(i) for i in self.head_layers))
+        depth = self.vggt.depth
+        if not 0 < self.split_index < depth:
+            raise ValueError(f"split_index {self.split_index} must be in [1, {depth - 1}] (depth {depth})")
+        if self.grid_mode not in _GRID_MODES:
+            raise ValueError(f"grid_mode {self.grid_mode!r} not in {_GRID_MODES}")
+        if self.head_init not in _HEAD_INITS:
+            raise ValueError(f"head_init {self.head_init!r} not in {_HEAD_INITS}")
+        if len(self.layers) != 4 or any(not 0 <= i < depth for i in self.layers):
+            raise ValueError(f"head_layers {self.layers} must be 4 layers in [0, {depth})")
+        if max(self.layers) < self.split_index:
+            raise ValueError(
+                f"head_layers {self.layers} never read the semantic branch (split_index {self.split_index})"
+            )
+        if self.autocast_dtype not in (None, "bfloat16", "float16"):
+            raise ValueError(f"autocast_dtype {self.autocast_dtype!r} not in (None, 'bfloat16', 'float16')")
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self.head_layers if self.head_layers is not None else self.vggt.dpt_layers
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["vggt"] = self.vggt.to_dict()
+        d["head_layers"] = list(self.head_layers) if self.head_layers is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MatcherConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown MatcherConfig keys: {unknown}")
+        return cls(**d)
+
+
+def _no_decay(name: str, param: nn.Parameter) -> bool:
+    return param.ndim <= 1 or name.endswith(("gamma", "_token", "_tokens", "pos_embed"))
+
+
+def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None) -> list[dict[str, Any]]:
+    """AdamW groups over the *trainable* parameters only: decayed weights, and undecayed norms/biases/LayerScale."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if _no_decay(name, p) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if lr is not None:
+        for g in groups:
+            g["lr"] = lr
+    return [g for g in groups if g["params"]]
+
+
+class SemanticMatcher(nn.Module):
+    """Dense bidirectional semantic matcher: ``model(images [B, 2, 3, H, W] in [0, 1]) -> dict``.
+
+    Submodules: ``vggt`` (the full, frozen VGGT with upstream names; the track head is not built),
+    ``semantic_branch.{frame,global}_blocks.<layer>`` (trainable copies, keyed by their AA layer index) and
+    ``semantic_head`` (trainable DPT).
+    """
+
+    def __init__(self, cfg: MatcherConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        vcfg = dataclasses.replace(
+            cfg.vggt,
+            enable_track=False,
+            enable_camera=cfg.geometry_heads,
+            enable_depth=cfg.geometry_heads,
+            enable_point=cfg.geometry_heads,
+        )
+        self.vggt = VGGT(vcfg)
+        agg = self.vggt.aggregator
+        self.branch_layers = tuple(range(cfg.split_index, vcfg.depth))
+        self.semantic_branch = nn.Module()
+        self.semantic_branch.frame_blocks = nn.ModuleDict(
+            {str(i): copy.deepcopy(agg.frame_blocks[i]) for i in self.branch_layers}
+        )
+        self.semantic_branch.global_blocks = nn.ModuleDict(
+            {str(i): copy.deepcopy(agg.global_blocks[i]) for i in self.branch_layers}
+        )
+        self.semantic_head = DPTHead(
+            2 * vcfg.embed_dim,
+            patch_size=vcfg.patch_size,
+            output_dim=3,
+            activation="linear",
+            conf_activation="linear",
+            features=vcfg.dpt_features,
+            out_channels=vcfg.dpt_out_channels,
+            intermediate_layer_idx=cfg.layers,
+        )
+        self._zero_last_conv()
+        self.vggt.requires_grad_(False)
+        if cfg.head_init != "random" and cfg.geometry_heads:
+            self.init_semantic_from_vggt()
+
+    # ---------------------------------------------------------------- weights
+    def _zero_last_conv(self) -> None:
+        last = self.semantic_head.scratch.output_conv2[2]
+        if not last.weight.is_meta:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    @torch.no_grad()
+    def init_semantic_from_vggt(self) -> None:
+        """Copy the pretrained AA blocks into the semantic branch and the pretrained DPT head (``head_init``) into
+        the semantic head wherever names and shapes agree; the head's last 1x1 conv is zeroed (identity warp,
+        confidence 0.5 at start)."""
+        agg = self.vggt.aggregator
+        for i in self.branch_layers:
+            self.semantic_branch.frame_blocks[str(i)].load_state_dict(agg.frame_blocks[i].state_dict())
+            self.semantic_branch.global_blocks[str(i)].load_state_dict(agg.global_blocks[i].state_dict())
+        source = getattr(self.vggt, self.cfg.head_init, None) if self.cfg.head_init != "random" else None
+        if source is not None:
+            target = self.semantic_head.state_dict()
+            for k, v in source.state_dict().items():
+                if k in target and target[k].shape == v.shape and not k.startswith("scratch.output_conv2.2."):
+                    target[k].copy_(v)
+        self._zero_last_conv()
+
+    def load_vggt_weights(self, path: str | Path, strict: bool = True) -> LoadReport:
+        """Load the official VGGT checkpoint into ``vggt`` (track-head keys and, without geometry heads, the
+        geometry-head keys are skipped and reported), then re-initialise the semantic branch and head from it."""
+        skip = ("track_head.",) + (() if self.cfg.geometry_heads else ("camera_head.", "depth_head.", "point_head."))
+        report = load_state_dict_checked(self.vggt, read_state_dict(path), strict, skip_prefixes=skip, source=str(path))
+        head_init = self.cfg.head_init
+        if head_init != "random" and getattr(self.vggt, head_init, None) is None:
+            # geometry heads not kept: take the head init straight from the checkpoint
+            state = read_state_dict(path)
+            prefix = f"{head_init}."
+            self._load_head_from({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        self.init_semantic_from_vggt()
+        self.vggt.requires_grad_(False)
+        return report
+
+    @torch.no_grad()
+    def _load_head_from(self, head_state: dict[str, Tensor]) -> None:
+        target = self.semantic_head.state_dict()
+        for k, v in head_state.items():
+            if k in target and target[k].shape == v.shape and not k.startswith("scratch.output_conv2.2."):
+                target[k].copy_(v)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def param_groups(self, weight_decay: float = 0.05, lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimiser groups over trainable parameters only (see :func:`param_groups`)."""
+        return param_groups(self, weight_decay, lr)
+
+    def train(self, mode: bool = True) -> SemanticMatcher:
+        super().train(mode)
+        self.vggt.eval()  # frozen: no dropout/BN anyway; keeps the frozen trunk out of activation checkpointing
+        return self
+
+    # ---------------------------------------------------------------- forward
+    def _autocast(self, device_type: str):
+        enabled = self.cfg.autocast_dtype is not None and device_type == "cuda"
+        dtype = getattr(torch, self.cfg.autocast_dtype or "bfloat16")
+        return torch.autocast(device_type=device_type, dtype=dtype, enabled=enabled)
+
+    def _trunk_frozen(self) -> bool:
+        agg = self.vggt.aggregator
+        return not any(p.requires_grad for p in agg.parameters())
+
+    def forward(self, images: Tensor, return_geometry: bool = False) -> dict[str, Any]:
+        """
+        Args:
+            images: [B, 2, 3, H, W] in [0, 1]; H, W multiples of the patch size (14).
+            return_geometry: also run the frozen geometry branch and heads (needs ``geometry_heads=True``).
+        Returns:
+            grid [B, 2, H, W, 2] px, grid_norm [B, 2, H, W, 2], conf [B, 2, H, W] in (0, 1), conf_logit [B, 2, H, W]
+            (index 0: frame 0 -> frame 1, index 1: frame 1 -> frame 0); ``geometry`` when asked.
+        """
+        if images.ndim != 5 or images.shape[1] != 2:
+            raise ValueError(f"images must be [B, 2, 3, H, W], got {tuple(images.shape)}")
+        if return_geometry and not self.cfg.geometry_heads:
+            raise ValueError("return_geometry=True needs MatcherConfig.geometry_heads=True")
+        b, _, _, height, width = images.shape
+        agg = self.vggt.aggregator
+        grid_hw = (height // agg.patch_size, width // agg.patch_size)
+        layers = set(self.cfg.layers)
+        early = [i for i in layers if i < self.cfg.split_index]
+        geometry_layers = self.vggt.needed_layers(with_track=False) if return_geometry else set()
+
+        with self._autocast(images.device.type):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self._trunk_frozen()):
+                patches = agg.embed_patches(images)  # [B, 2, N, C], order-free
+                if self.cfg.symmetric:
+                    patches = torch.cat((patches, patches.flip(1)), dim=0)  # orders (A, B) then (B, A)
+                state = agg.build_tokens(patches, grid_hw)
+                keep = set(early) | {i for i in geometry_layers if i < self.cfg.split_index}
+                state, trunk_out = agg.run_layers(state, range(self.cfg.split_index), keep)
+            _, sem_out = agg.run_layers(
+                state,
+                self.branch_layers,
+                keep=layers,
+                checkpoint=self.cfg.vggt.checkpoint_blocks and self.training,
+                frame_blocks=self.semantic_branch.frame_blocks,
+                global_blocks=self.semantic_branch.global_blocks,
+            )
+            geometry = None
+            if return_geometry:
+                with torch.no_grad():
+                    geo_state = state.select(slice(0, b))
+                    _, late = agg.run_layers(geo_state, self.branch_layers, keep=geometry_layers)
+                    tokens = {i: t[:b] for i, t in trunk_out.items()} | late
+                    tokens_list = [tokens.get(i) for i in range(agg.depth)]
+                    geometry = self.vggt.run_heads(tokens_list, (height, width))
+
+        head_tokens = {i: trunk_out[i] for i in early} | sem_out
+        raw = self._run_head(head_tokens, b, (height, width))  # [B, 2, H, W, 3] fp32
+        out = self._decode(raw, height, width)
+        if geometry is not None:
+            out["geometry"] = geometry
+        return out
+
+    def _run_head(self, tokens: dict[int, Tensor], b: int, image_hw: tuple[int, int]) -> Tensor:
+        """Semantic head on the frames that carry predictions -> raw [B, 2, H, W, 3] (fp32, autocast off)."""
+        psi = self.vggt.aggregator.patch_start_idx
+        if self.cfg.symmetric:  # frame 0 of each order: (A, B)[0] = A -> B, (B, A)[0] = B -> A
+            tokens = {i: t[:, :1] for i, t in tokens.items()}
+        tokens_list = [tokens[i].float() if i in tokens else None for i in range(max(tokens) + 1)]
+        with torch.autocast(device_type=tokens_list[-1].device.type, enabled=False):
+            values, logit = self.semantic_head(tokens_list, image_hw, psi)
+        raw = torch.cat((values, logit[..., None]), dim=-1)  # [B', S', H, W, 3]
+        if self.cfg.symmetric:
+            raw = torch.stack((raw[:b, 0], raw[b:, 0]), dim=1)
+        return raw
+
+    def _decode(self, raw: Tensor, height: int, width: int) -> dict[str, Tensor]:
+        if self.cfg.grid_mode == "offset":
+            identity = px_to_norm(pixel_grid(height, width, device=raw.device), height, width)
+            grid_norm = identity + raw[..., :2]
+        else:
+            grid_norm = torch.tanh(raw[..., :2])
+        conf_logit = raw[..., 2]
+        return {
+            "grid": norm_to_px(grid_norm, height, width),
+            "grid_norm": grid_norm,
+            "conf": torch.sigmoid(conf_logit),
+            "conf_logit": conf_logit,
+        }
