@@ -1,0 +1,333 @@
+"""The one geometric primitive of the pair transforms: an affine warp of one view that keeps the pair exact.
+
+Every geometric transform (resize, crop, pad, flip, rotation, VGGT preprocessing) is an affine map ``A`` of one
+view's pixel coordinates (DESIGN.md §3: the centre of pixel ``(row r, col c)`` is ``(x, y) = (c, r)``), new
+``(x', y', 1) = A (x, y, 1)``. :func:`warp_view` applies it to view ``v`` of a schema sample dict:
+
+* view ``v``'s image is resampled (bilinear/bicubic, area-averaged first when shrinking); pixels with no source
+  content get ``fill``;
+* view ``v``'s own dense fields (``status``, ``corr``, ``depth``, ``mask`` of pixels *of* view ``v``) are
+  resampled: statuses and masks by nearest neighbour; correspondences and depth bilinearly inside 2x2 blocks that
+  lie on one continuous piece of the field (all four carry a value, no jump, no seam: see
+  :func:`_continuous_blocks`) and by nearest neighbour elsewhere, so nothing is ever interpolated across a
+  silhouette or a part seam. Pixels with no source content become BACKGROUND;
+* the *other* direction's correspondence values, which point into view ``v``, are mapped exactly through ``A``;
+  a MATCHED or OCCLUDED counterpart that leaves the new frame becomes OUTSIDE;
+* keypoints are mapped through ``A`` (visible only while inside the frame), ``K``/``T_cam_from_world`` are updated
+  so that projecting the world still lands on the warped pixels, and ``meta.image_size{v}`` is set.
+
+A point is inside an ``H x W`` frame when ``-0.5 <= x < W - 0.5`` and ``-0.5 <= y < H - 0.5``. Integer crops,
+pads and flips take an exact slicing path with no resampling at all.
+
+Accuracy of the resampled fields: OpenCV quantises sub-pixel sample positions to 1/32 px, so an interpolated
+correspondence is off by at most 1/64 px times the field's local gradient; a nearest-neighbour one (at
+discontinuities only) by up to half a source pixel times the gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from loaders.schema import Status
+
+__all__ = [
+    "warp_view",
+    "affine_resize",
+    "affine_translate",
+    "affine_hflip",
+    "apply_affine",
+    "inside_frame",
+    "update_camera",
+    "DIRECTIONS",
+    "MAX_CORR_JUMP_PX",
+    "MAX_CORR_BEND_PX",
+    "MAX_DEPTH_JUMP_REL",
+]
+
+DIRECTIONS = ("0to1", "1to0")  # DIRECTIONS[v]: the direction whose pixels belong to view v
+MAX_CORR_JUMP_PX = 16.0  # neighbouring correspondences further apart than this are a discontinuity
+MAX_CORR_BEND_PX = 0.5  # a second difference above this is a seam (smooth maps bend far less per pixel)
+MAX_DEPTH_JUMP_REL = 0.05  # neighbouring depths differing by more than 5 % are a discontinuity
+_WORLD_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])  # x -> -x in the instance's canonical frame (object left <-> right)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# affine helpers (float64 [3, 3], pixel-centre coordinates)
+
+
+def affine_resize(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """The map of a resize from ``in_hw`` to ``out_hw``: pixel edges map to pixel edges, ``x' = (x + .5) s - .5``."""
+    sy, sx = out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], np.float64)
+
+
+def affine_translate(dx: float, dy: float) -> np.ndarray:
+    """``x' = x + dx``, ``y' = y + dy`` (a crop at ``(x0, y0)`` is ``affine_translate(-x0, -y0)``)."""
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
+
+
+def affine_hflip(width: int) -> np.ndarray:
+    """Horizontal mirror of a ``width``-pixel-wide view: ``x' = W - 1 - x``."""
+    return np.array([[-1, 0, width - 1], [0, 1, 0], [0, 0, 1]], np.float64)
+
+
+def apply_affine(A: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Map points ``xy`` [..., 2] through ``A`` [3, 3]; float32 out, NaN stays NaN."""
+    xy = np.asarray(xy, np.float64)
+    out = xy @ A[:2, :2].T + A[:2, 2]
+    return out.astype(np.float32)
+
+
+def inside_frame(xy: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """bool [...]: points ``xy`` [..., 2] inside an ``H x W`` frame (NaN is outside)."""
+    x, y = xy[..., 0], xy[..., 1]
+    with np.errstate(invalid="ignore"):
+        return (x >= -0.5) & (x < hw[1] - 0.5) & (y >= -0.5) & (y < hw[0] - 0.5)
+
+
+def update_camera(K: np.ndarray, T_cam_from_world: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New ``(K, T_cam_from_world)`` of a view whose pixels moved by ``A``.
+
+    ``A K`` is split (RQ) into an upper-triangular ``K'`` with a positive diagonal and an in-plane rotation or
+    reflection ``Q`` about the optical axis, which moves into the pose: ``T' = Q T``. A reflection (a mirrored view)
+    is an improper ``Q``; it is paired with the mirror ``x -> -x`` of the canonical frame, ``T' = Q T M``, so
+    ``T'`` stays a rotation and the world becomes the mirrored instance, whose left is the original's right (the
+    keypoint flip permutation says the same). Depth (camera z) never changes.
+    """
+    M = A @ np.asarray(K, np.float64)
+    c, d = M[1, 0], M[1, 1]
+    k3 = np.hypot(c, d)
+    q2 = np.array([c, d]) / k3
+    k2 = M[0, :2] @ q2
+    r = M[0, :2] - k2 * q2
+    k1 = np.linalg.norm(r)
+    q1 = r / k1
+    K_new = np.array([[k1, k2, M[0, 2]], [0, k3, M[1, 2]], [0, 0, 1]])
+    Q = np.eye(4)
+    Q[:2, :2] = np.stack([q1, q2])
+    T_new = Q @ np.asarray(T_cam_from_world, np.float64)
+    if np.linalg.det(Q[:2, :2]) < 0:
+        T_new = T_new @ _WORLD_MIRROR
+    return K_new.astype(np.float32), T_new.astype(np.float32)
+
+
+def _integer_path(A: np.ndarray) -> bool:
+    """True when ``A`` is an integer translation, optionally with a horizontal mirror (exact by slicing)."""
+    return (
+        abs(A[0, 1]) < 1e-12
+        and abs(A[1, 0]) < 1e-12
+        and abs(abs(A[0, 0]) - 1) < 1e-12
+        and abs(A[1, 1] - 1) < 1e-12
+        and np.allclose(A[:2, 2], np.round(A[:2, 2]), atol=1e-9)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# resampling one view's rasters
+
+
+class _Raster:
+    """Resamples rasters of one view through ``A`` onto ``out_hw`` (slicing when ``A`` is integer)."""
+
+    def __init__(self, A: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
+        self.A, self.in_hw, self.out_hw = A, in_hw, out_hw
+        self.exact = _integer_path(A)
+        self.M = np.ascontiguousarray(A[:2], np.float64)
+        if self.exact:
+            h, w = in_hw
+            H, W = out_hw
+            tx, ty = int(round(A[0, 2])), int(round(A[1, 2]))
+            self.flip = A[0, 0] < 0
+            # output column X takes source column x = X - tx (or tx - X when mirrored); keep the overlap
+            xs = np.arange(W) - tx if not self.flip else tx - np.arange(W)
+            ys = np.arange(H) - ty
+            okx, oky = np.flatnonzero((xs >= 0) & (xs < w)), np.flatnonzero((ys >= 0) & (ys < h))
+            self.dst = (slice(oky[0], oky[-1] + 1), slice(okx[0], okx[-1] + 1)) if okx.size and oky.size else None
+            if self.dst is not None:
+                y_src = slice(ys[oky[0]], ys[oky[-1]] + 1)
+                x0, x1 = xs[okx[0]], xs[okx[-1]]
+                x_src = slice(x0, x1 + 1) if not self.flip else slice(x0, x1 - 1 if x1 > 0 else None, -1)
+                self.src = (y_src, x_src)
+
+    def nearest(self, a: np.ndarray, fill: Any) -> np.ndarray:
+        """Nearest-neighbour resampling; pixels without source get ``fill``."""
+        H, W = self.out_hw
+        if self.exact:
+            out = np.empty((H, W) + a.shape[2:], a.dtype)
+            out[...] = fill
+            if self.dst is not None:
+                out[self.dst] = a[self.src]
+            return out
+        if a.dtype == bool:
+            return self.nearest(a.view(np.uint8), int(bool(fill))).view(bool)
+        return cv2.warpAffine(
+            a, self.M, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
+        )
+
+    def image(self, img: np.ndarray, fill: int | tuple[int, int, int], interp: str) -> np.ndarray:
+        """Resample an image (area-averaged first when shrinking by more than 1.25x, to avoid aliasing)."""
+        if self.exact:
+            return self.nearest(img, fill)
+        A, (h, w) = self.A, self.in_hw
+        sx, sy = np.hypot(A[0, 0], A[1, 0]), np.hypot(A[0, 1], A[1, 1])  # how far the x and y axes stretch
+        if min(sx, sy) < 0.8:
+            w2, h2 = max(1, round(w * min(sx, 1.0))), max(1, round(h * min(sy, 1.0)))
+            img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
+            return _Raster(A @ np.linalg.inv(affine_resize((h, w), (h2, w2))), (h2, w2), self.out_hw).image(
+                img, fill, interp
+            )
+        flags = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[interp]
+        H, W = self.out_hw
+        return cv2.warpAffine(
+            img, self.M, (W, H), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
+        )
+
+    def smooth(self, values: np.ndarray, block_ok: np.ndarray) -> np.ndarray:
+        """Bilinear where the source 2x2 block is continuous (``block_ok`` [h, w], for the block whose top-left
+        pixel it indexes), nearest elsewhere. ``values`` must be finite everywhere."""
+        if self.exact:
+            return self.nearest(values, 0)
+        H, W = self.out_hw
+        lin = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        near = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        # the block used at output pixel q has top-left floor(A^-1 q) = round(A^-1 q - 0.5): shift by half a pixel
+        M_tl = (self.A @ affine_translate(0.5, 0.5))[:2]
+        ok = cv2.warpAffine(block_ok.view(np.uint8), M_tl, (W, H), flags=cv2.INTER_NEAREST, borderValue=0)
+        ok = ok.astype(bool)
+        if values.ndim == 3:
+            ok = ok[..., None]
+        return np.where(ok, lin, near)
+
+
+def _scalar(fill: Any) -> Any:
+    if isinstance(fill, (tuple, list)):
+        return tuple(float(f) for f in fill)
+    return float(fill)
+
+
+def _continuous_blocks(
+    have: np.ndarray, values: np.ndarray, max_jump: float, max_bend: float | None, relative: bool = False
+) -> np.ndarray:
+    """bool [h, w]: the 2x2 block with this top-left pixel lies on one continuous piece of the field.
+
+    All four pixels must carry a value (``have``), neighbours may differ by at most ``max_jump`` (times ``|value|``
+    when ``relative``), and, when ``max_bend`` is given, the second difference along x and y at each of the four
+    pixels (where its three pixels carry values) is at most ``max_bend``: a seam between two parts shows as a
+    second difference as large as its jump, even where the jump is smaller than a steep field's gradient.
+
+    Args:
+        have: bool [h, w].
+        values: float32 [h, w] or [h, w, c], finite everywhere.
+    """
+    h, w = have.shape
+    ok = np.zeros((h, w), bool)
+    if h < 2 or w < 2:
+        return ok
+    v = values if values.ndim == 3 else values[..., None]
+    blk = have[:-1, :-1] & have[:-1, 1:] & have[1:, :-1] & have[1:, 1:]
+    lim = max_jump * np.abs(v[:-1, :-1]).max(-1) if relative else max_jump
+    dx = np.abs(v[:, 1:] - v[:, :-1]).max(-1)  # [h, w-1]
+    dy = np.abs(v[1:] - v[:-1]).max(-1)  # [h-1, w]
+    blk &= (dx[:-1] <= lim) & (dx[1:] <= lim) & (dy[:, :-1] <= lim) & (dy[:, 1:] <= lim)
+    if max_bend is not None:
+        bent = np.zeros((h, w), bool)
+        if w >= 3:
+            d2 = np.abs(v[:, 2:] - 2 * v[:, 1:-1] + v[:, :-2]).max(-1) > max_bend
+            bent[:, 1:-1] |= d2 & have[:, 2:] & have[:, :-2]
+        if h >= 3:
+            d2 = np.abs(v[2:] - 2 * v[1:-1] + v[:-2]).max(-1) > max_bend
+            bent[1:-1] |= d2 & have[2:] & have[:-2]
+        blk &= ~(bent[:-1, :-1] | bent[:-1, 1:] | bent[1:, :-1] | bent[1:, 1:])
+    ok[:-1, :-1] = blk
+    return ok
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the warp
+
+
+def warp_view(
+    sample: Mapping[str, Any],
+    view: int,
+    A: np.ndarray,
+    out_hw: tuple[int, int],
+    fill: int | tuple[int, int, int] = 0,
+    interp: str = "linear",
+) -> dict[str, Any]:
+    """Warp view ``view`` of a schema sample by the affine ``A`` onto an ``out_hw`` raster (see the module doc).
+
+    Args:
+        sample: schema sample dict (numpy fields, see :mod:`loaders.schema`); not modified.
+        view: 0 or 1.
+        A: float [3, 3] (or [2, 3]) map from old to new pixel coordinates of this view.
+        out_hw: ``(H, W)`` of the new raster.
+        fill: image value where there is no source content (0 black, 255 white).
+        interp: ``"linear"`` or ``"cubic"`` image interpolation.
+
+    Returns:
+        A new sample dict (arrays that did not change are shared with ``sample``).
+    """
+    A = np.asarray(A, np.float64)
+    if A.shape == (2, 3):
+        A = np.vstack([A, [0, 0, 1]])
+    out_hw = (int(out_hw[0]), int(out_hw[1]))
+    out = dict(sample)
+    v, u = view, 1 - view
+    d_own, d_other = DIRECTIONS[v], DIRECTIONS[u]
+    in_hw = tuple(sample[f"image{v}"].shape[:2])
+    ras = _Raster(A, in_hw, out_hw)
+    out[f"image{v}"] = ras.image(sample[f"image{v}"], fill, interp)
+
+    status_key = f"status_{d_own}"
+    if status_key in sample:
+        status = sample[status_key]
+        stored = (status - np.uint8(1)) < np.uint8(3)
+        corr_f = np.where(stored[..., None], sample[f"corr_{d_own}"], np.float32(0))  # finite, for interpolation
+        new_status = ras.nearest(status, int(Status.BACKGROUND))
+        if ras.exact:
+            new_corr = ras.nearest(corr_f, 0)
+        else:
+            blocks = _continuous_blocks(stored, corr_f, MAX_CORR_JUMP_PX, MAX_CORR_BEND_PX)
+            new_corr = ras.smooth(corr_f, blocks)
+            # interpolation may carry a counterpart just past the other frame's edge: it is OUTSIDE then
+            seen = (new_status == Status.MATCHED) | (new_status == Status.OCCLUDED)
+            new_status[seen & ~inside_frame(new_corr, sample[f"image{u}"].shape[:2])] = Status.OUTSIDE
+        new_corr[~((new_status - np.uint8(1)) < np.uint8(3))] = np.nan
+        out[status_key], out[f"corr_{d_own}"] = new_status, new_corr
+        out[f"valid_{d_own}"] = new_status == Status.MATCHED
+        if f"depth{v}" in sample:
+            depth = np.ascontiguousarray(sample[f"depth{v}"], np.float32)
+            if ras.exact:
+                new_depth = ras.nearest(depth, 0)
+            else:
+                surface = status != Status.BACKGROUND
+                new_depth = ras.smooth(depth, _continuous_blocks(surface, depth, MAX_DEPTH_JUMP_REL, None, True))
+            new_depth[new_status == Status.BACKGROUND] = 0
+            out[f"depth{v}"] = new_depth
+    if f"mask{v}" in sample:
+        out[f"mask{v}"] = ras.nearest(np.ascontiguousarray(sample[f"mask{v}"]), False)
+
+    # the other direction points into this view: move its values, mark counterparts that left the frame
+    other_status_key = f"status_{d_other}"
+    if other_status_key in sample:
+        st = sample[other_status_key].copy()
+        corr = apply_affine(A, sample[f"corr_{d_other}"])
+        left = ((st == Status.MATCHED) | (st == Status.OCCLUDED)) & ~inside_frame(corr, out_hw)
+        st[left] = Status.OUTSIDE
+        out[other_status_key], out[f"corr_{d_other}"] = st, corr
+        out[f"valid_{d_other}"] = st == Status.MATCHED
+
+    if f"kps{v}" in sample:
+        kps = apply_affine(A, sample[f"kps{v}"])
+        out[f"kps{v}"] = kps
+        out[f"kps{v}_vis"] = sample[f"kps{v}_vis"] & inside_frame(kps, out_hw)
+    if f"K{v}" in sample:
+        out[f"K{v}"], out[f"T_cam{v}_from_world"] = update_camera(sample[f"K{v}"], sample[f"T_cam{v}_from_world"], A)
+    meta = dict(sample["meta"])
+    meta[f"image_size{v}"] = [out_hw[0], out_hw[1]]
+    out["meta"] = meta
+    return out
