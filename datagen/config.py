@@ -29,6 +29,7 @@ class CameraConfig:
     fill: tuple[float, float] = (0.5, 0.85)  # fraction of the image's shorter side the object's bounding sphere spans
     max_pair_azimuth_gap_deg: float = 120.0  # viewpoint gap between the two views of a pair
     max_pair_elevation_gap_deg: float = 40.0
+    center_jitter: float = 0.1  # look-at target jitter, as a fraction of the bounding-sphere radius
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RenderConfig:
     same_instance_fraction: float = 0.0  # fraction of pairs whose two views show one instance
     instances_per_group: int = 4  # instances built and rendered together; pairs are drawn within a group
     views_per_instance: int = 3  # views rendered per instance of a group, reused across pairs
+    pairs_per_group: int = 24  # pairs drawn from one group's renders (the render-reuse factor)
     camera: CameraConfig = field(default_factory=CameraConfig)
     jpeg_quality: int = 95
 
@@ -54,6 +56,8 @@ class RenderConfig:
             raise ValueError(f"the shard size must be positive, got {self.shard_size}")
         if self.size < 14:
             raise ValueError(f"the image size must be at least 14 px, got {self.size}")
+        if self.instances_per_group < 1 or self.views_per_instance < 1 or self.pairs_per_group < 1:
+            raise ValueError("instances_per_group, views_per_instance and pairs_per_group must be positive")
         if not 0.0 <= self.same_instance_fraction <= 1.0:
             raise ValueError(f"same_instance_fraction must lie in [0, 1], got {self.same_instance_fraction}")
 

@@ -1,0 +1,287 @@
+"""Dense cross-instance ground truth (DESIGN.md §5).
+
+Per rendered view, :func:`view_surface` turns the face-id raster into exact surface points: for every pixel
+centre, the ray through it is intersected in float64 with the triangle the rasteriser (or embree) reported,
+giving barycentrics, z-depth and the world point. This is done once per view and reused by every pair that uses
+the view.
+
+For a pair, :func:`correspondence` maps each surface point of view 0 through Φ (same slot, local face and
+barycentrics on the other instance; :func:`datagen.families.face_map`), projects it into view 1 and classifies
+it with :func:`visibility` against view 1's own surface:
+
+* ``OUTSIDE``: the projection is behind the camera or outside the image area ``[-0.5, W - 0.5) × [-0.5, H - 0.5)``;
+* ``MATCHED``: the nearest pixel of view 1 sees the very same triangle, or another triangle that is not in front
+  of it (see :func:`visibility`; at a silhouette the nearest pixel that sees the object decides);
+* ``OCCLUDED``: another surface is in front at that pixel;
+* ``NO_COUNTERPART``: the other instance lacks the part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from datagen.camera import View, inside_image, pixel_rays_cam, project
+from loaders.schema import Status
+
+__all__ = [
+    "ViewSurface",
+    "view_surface",
+    "visibility",
+    "counterpart_points",
+    "correspondence",
+    "keypoint_surface",
+    "project_keypoints",
+    "REL_DEPTH_TOL",
+]
+
+# Relative depth tolerance of the occlusion test (0.1 mm at 1 m): far below any gap between distinct surfaces,
+# far above float64 round-off of coplanar faces.
+REL_DEPTH_TOL = 1e-4
+_CORR_LIMIT_PX = 1e5  # projections are clipped to this range so the stored integers stay bounded
+
+
+@dataclass
+class ViewSurface:
+    """What one view sees, in float64.
+
+    Attributes:
+        view: the camera.
+        face_id: int32 [H, W] triangle index per pixel centre, -1 on background.
+        pix: int64 [N] row-major indices of the pixels that see the object.
+        face: int64 [N] their triangles.
+        bary: float64 [N, 3] barycentrics of the pixel-centre ray's hit in that triangle.
+        points_world: float64 [N, 3] the hit points (world = the instance's canonical frame).
+        depth: float32 [H, W] z-depth in metres, 0 on background.
+        plane_n, plane_d: float64 [F, 3], [F]: every triangle's plane in camera coordinates, ``n · X = d``.
+    """
+
+    view: View
+    face_id: np.ndarray
+    pix: np.ndarray
+    face: np.ndarray
+    bary: np.ndarray
+    points_world: np.ndarray
+    depth: np.ndarray
+    plane_n: np.ndarray
+    plane_d: np.ndarray
+
+    @property
+    def depth64(self) -> np.ndarray:
+        """float64 [N] z-depths of the object pixels."""
+        return self.points_cam[:, 2]
+
+    @property
+    def points_cam(self) -> np.ndarray:
+        T = self.view.T_cam_from_world
+        return self.points_world @ T[:3, :3].T + T[:3, 3]
+
+    def plane_depth(self, face: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """float64 [M]: z-depth where the ray through pixels ``xy`` [M, 2] meets the planes of triangles ``face``
+        [M]; +inf where the ray is parallel to the plane, and <= 0 where the plane is met behind the camera."""
+        r = pixel_rays_cam(xy, self.view.K)
+        den = np.einsum("md,md->m", self.plane_n[face], r)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = self.plane_d[face] / den
+        return np.where(np.abs(den) > 1e-300, z, np.inf)
+
+
+def view_surface(vertices: np.ndarray, faces: np.ndarray, view: View, face_id: np.ndarray) -> ViewSurface:
+    """Exact surface points of a view from its face-id raster.
+
+    Args:
+        vertices: float64 [V, 3] the instance's vertices (world frame).
+        faces: int [F, 3].
+        view: the camera that produced ``face_id``.
+        face_id: int32 [H, W], -1 on background.
+
+    Returns:
+        The :class:`ViewSurface`. Pixels whose ray is (numerically) parallel to the reported triangle or meets
+        it behind the camera are treated as background.
+    """
+    H, W = view.height, view.width
+    if face_id.shape != (H, W):
+        raise ValueError(f"face-id raster is {face_id.shape}, the view is {(H, W)}")
+    T = view.T_cam_from_world
+    Vc = np.asarray(vertices, np.float64) @ T[:3, :3].T + T[:3, 3]
+    tri = Vc[faces]  # [F, 3, 3] camera frame
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    plane_n = np.cross(e1, e2)
+    plane_d = np.einsum("fd,fd->f", plane_n, tri[:, 0])
+
+    flat = face_id.ravel()
+    pix = np.flatnonzero(flat >= 0)
+    face = flat[pix].astype(np.int64)
+    xy = np.stack([pix % W, pix // W], axis=1).astype(np.float64)
+    r = pixel_rays_cam(xy, view.K)  # [N, 3], z = 1
+    a, b1, b2 = tri[face, 0], e1[face], e2[face]
+    # Möller–Trumbore with the ray origin at the camera centre
+    p = np.cross(r, b2)
+    det = np.einsum("nd,nd->n", b1, p)
+    ok = np.abs(det) > 1e-12 * np.linalg.norm(b1, axis=1) * np.linalg.norm(b2, axis=1)
+    inv = 1.0 / np.where(ok, det, 1.0)
+    s = -a
+    u = np.einsum("nd,nd->n", s, p) * inv
+    q = np.cross(s, b1)
+    v = np.einsum("nd,nd->n", r, q) * inv
+    t = np.einsum("nd,nd->n", b2, q) * inv
+    ok &= t > 0
+    if not ok.all():
+        flat = flat.copy()
+        flat[pix[~ok]] = -1
+        pix, face, u, v, t = pix[ok], face[ok], u[ok], v[ok], t[ok]
+        face_id = flat.reshape(H, W)
+    bary = np.stack([1.0 - u - v, u, v], axis=1)
+    points_world = np.einsum("nk,nkd->nd", bary, np.asarray(vertices, np.float64)[faces[face]])
+    depth = np.zeros(H * W, np.float32)
+    depth[pix] = t
+    return ViewSurface(view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d)
+
+
+def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project surface points of ``dst``'s instance into ``dst``'s view and classify them.
+
+    A point ``s`` on triangle ``f`` projecting to ``(x, y)`` at depth ``z`` is OCCLUDED when the nearest pixel
+    ``q`` sees another triangle ``g`` that is in front of it on both counts:
+
+    1. ``g``'s plane, met by the ray through ``(x, y)``, is nearer than ``z``;
+    2. the depth seen at ``q`` is nearer than ``f``'s plane met by the ray through ``q``.
+
+    Either test alone misfires at a convex (1) or concave (2) edge between ``f`` and ``g`` within the half pixel
+    between ``(x, y)`` and ``q``'s centre; together they only fire when ``g`` is really in front of ``f`` there.
+
+    Args:
+        dst: the view's surface.
+        face: int64 [M] triangles of the points on ``dst``'s instance.
+        points_world: float64 [M, 3].
+
+    Returns:
+        ``xy`` float64 [M, 2] projections (clipped to a finite range) and ``status`` uint8 [M] (MATCHED, OCCLUDED
+        or OUTSIDE).
+    """
+    view = dst.view
+    xy, z = project(points_world, view.K, view.T_cam_from_world)
+    status = np.full(len(z), Status.OUTSIDE, np.uint8)
+    inside = (z > 1e-9) & inside_image(xy, view.height, view.width)
+    idx = np.flatnonzero(inside)
+    xi, zi, fi = xy[idx], z[idx], face[idx]
+    qx = np.clip(np.rint(xi[:, 0]).astype(np.int64), 0, view.width - 1)
+    qy = np.clip(np.rint(xi[:, 1]).astype(np.int64), 0, view.height - 1)
+    fq = dst.face_id[qy, qx].astype(np.int64)
+    bg = np.flatnonzero(fq < 0)
+    if bg.size:  # at a silhouette: judge by the nearest pixel of the surrounding 2×2 block that sees something
+        qx[bg], qy[bg], fq[bg] = _nearest_surface_pixel(dst.face_id, xi[bg])
+    other = (fq >= 0) & (fq != fi)
+    occluded = np.zeros(len(idx), bool)
+    if other.any():
+        o = np.flatnonzero(other)
+        tol = REL_DEPTH_TOL * zi[o]
+        z_g = dst.plane_depth(fq[o], xi[o])
+        front1 = (z_g > 0) & (z_g < zi[o] - tol)
+        qxy = np.stack([qx[o], qy[o]], axis=1).astype(np.float64)
+        z_f = dst.plane_depth(fi[o], qxy)
+        z_seen = dst.depth[qy[o], qx[o]].astype(np.float64)
+        front2 = (z_f <= 0) | (z_seen < z_f - tol)
+        occluded[o] = front1 & front2
+    status[idx] = np.where(occluded, Status.OCCLUDED, Status.MATCHED)
+    return np.clip(xy, -_CORR_LIMIT_PX, _CORR_LIMIT_PX), status
+
+
+def _nearest_surface_pixel(face_id: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Among the four pixel centres around each ``xy`` [M, 2], the nearest one that sees a triangle.
+
+    Returns ``qx``, ``qy``, ``face`` int64 [M]; face -1 (and the rounded pixel) where all four are background.
+    """
+    H, W = face_id.shape
+    x0, y0 = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
+    best_d = np.full(len(xy), np.inf)
+    qx = np.clip(np.rint(xy[:, 0]).astype(np.int64), 0, W - 1)
+    qy = np.clip(np.rint(xy[:, 1]).astype(np.int64), 0, H - 1)
+    face = np.full(len(xy), -1, np.int64)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            cx, cy = np.clip(x0 + dx, 0, W - 1), np.clip(y0 + dy, 0, H - 1)
+            f = face_id[cy, cx].astype(np.int64)
+            dist = (cx - xy[:, 0]) ** 2 + (cy - xy[:, 1]) ** 2
+            better = (f >= 0) & (dist < best_d)
+            best_d[better], qx[better], qy[better], face[better] = dist[better], cx[better], cy[better], f[better]
+    return qx, qy, face
+
+
+def counterpart_points(
+    src: ViewSurface, face_map: np.ndarray | None, dst_vertices: np.ndarray, dst_faces: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Φ of ``src``'s surface points onto the other instance.
+
+    Args:
+        src: the first view's surface.
+        face_map: int64 [F_src] face of the other instance per face of ``src``'s (-1 = no counterpart), or None
+            for the same instance (Φ = identity).
+        dst_vertices, dst_faces: the other instance's mesh.
+
+    Returns:
+        ``face`` int64 [N] (-1 where there is no counterpart) and ``points_world`` float64 [N, 3] (NaN there).
+    """
+    if face_map is None:
+        return src.face, src.points_world
+    f = face_map[src.face]
+    pts = np.full((len(f), 3), np.nan)
+    has = f >= 0
+    tri = np.asarray(dst_vertices, np.float64)[np.asarray(dst_faces)[f[has]]]
+    pts[has] = np.einsum("nk,nkd->nd", src.bary[has], tri)
+    return f, pts
+
+
+def correspondence(src: ViewSurface, dst: ViewSurface, face: np.ndarray, points_world: np.ndarray):
+    """Dense correspondence field of ``src``'s view into ``dst``'s view.
+
+    Args:
+        src, dst: the two views' surfaces.
+        face, points_world: :func:`counterpart_points` of ``src`` on ``dst``'s instance.
+
+    Returns:
+        ``status`` uint8 [H0, W0] (``Status`` codes) and ``corr`` float32 [H0, W0, 2] ((x, y) in ``dst``'s
+        pixels; NaN where there is no counterpart or no surface).
+    """
+    H, W = src.view.height, src.view.width
+    status = np.full(H * W, Status.BACKGROUND, np.uint8)
+    corr = np.full((H * W, 2), np.nan, np.float32)
+    has = face >= 0
+    status[src.pix[~has]] = Status.NO_COUNTERPART
+    xy, st = visibility(dst, face[has], points_world[has])
+    status[src.pix[has]] = st
+    corr[src.pix[has]] = xy
+    return status.reshape(H, W), corr.reshape(H, W, 2)
+
+
+def keypoint_surface(family, inst) -> tuple[np.ndarray, np.ndarray]:
+    """World positions [N, 3] of the family's keypoints on ``inst`` and their triangles [N] (-1 = part absent;
+    NaN position)."""
+    n = len(family.keypoints)
+    face = np.full(n, -1, np.int64)
+    pts = np.full((n, 3), np.nan)
+    if n == 0:
+        return pts, face
+    lut = np.full(int(family.slot_offsets[-1]), -1, np.int64)
+    lut[family.canonical_face(inst)] = np.arange(inst.n_faces)
+    offsets = family.slot_offsets
+    for i, kp in enumerate(family.keypoints):
+        f = lut[offsets[family.slot_index(kp.slot)] + kp.local_face]
+        if f >= 0:
+            face[i] = f
+            pts[i] = np.asarray(kp.bary, np.float64) @ np.asarray(inst.vertices, np.float64)[inst.faces[f]]
+    return pts, face
+
+
+def project_keypoints(surf: ViewSurface, points_world: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints in a view: ``xy`` float32 [N, 2] (0 for absent parts) and ``visible`` bool [N] (present, inside
+    the image and not occluded, by the same test as the dense field)."""
+    xy = np.zeros((len(face), 2), np.float32)
+    vis = np.zeros(len(face), bool)
+    present = face >= 0
+    if present.any():
+        p_xy, st = visibility(surf, face[present], points_world[present])
+        xy[present] = p_xy
+        vis[present] = st == Status.MATCHED
+    return xy, vis

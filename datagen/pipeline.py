@@ -1,0 +1,306 @@
+"""One shard of pair samples: instances -> views -> renders -> dense ground truth, as schema dicts.
+
+A shard is made of *groups*. Group ``g`` of shard ``i`` draws ``instances_per_group`` instances, renders
+``views_per_instance`` views of each (once), and draws up to ``pairs_per_group`` ordered pairs among those views;
+each view's surface (face ids, barycentrics, depth) and keypoints are computed once and reused by every pair that
+uses it. All of a group's random choices come from ``SeedSequence([seed, i, g])`` and are drawn before anything is
+rendered, so a shard is a pure function of ``(config, shard_index)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datagen import __version__
+from datagen.camera import View, admissible_pair, sample_views
+from datagen.config import RenderConfig
+from datagen.families import Family, Instance, face_map, get_family
+from datagen.gt import (
+    ViewSurface,
+    correspondence,
+    counterpart_points,
+    keypoint_surface,
+    project_keypoints,
+    view_surface,
+)
+from datagen.render import Renderer, get_renderer
+from datagen.render.appearance import Appearance, composite, sample_appearance, sample_background, sample_lighting
+from datagen.render.mesh import RenderMesh, prepare_mesh
+from loaders.schema import SCHEMA_VERSION
+
+__all__ = ["generate_shard", "group_rng", "sample_key", "GENERATOR"]
+
+GENERATOR = {"name": "semmatch-datagen", "version": __version__}
+
+
+def group_rng(seed: int, shard_index: int, group_index: int) -> np.random.Generator:
+    """The generator of all random choices of group ``group_index`` of shard ``shard_index``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, shard_index, group_index]))
+
+
+def sample_key(shard_index: int, index: int) -> str:
+    return f"s{shard_index:06d}_{index:05d}"
+
+
+@contextmanager
+def _timed(timings: dict | None, key: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain-Python copy of nested params (numpy scalars and arrays become floats/ints/lists)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _instance_id(category: str, params: dict) -> str:
+    digest = hashlib.sha1(json.dumps(_jsonable(params), sort_keys=True).encode()).hexdigest()[:12]
+    return f"{category}-{digest}"
+
+
+@dataclass
+class _GroupInstance:
+    inst: Instance
+    mesh: RenderMesh
+    appearance: Appearance
+    kp_world: np.ndarray
+    kp_face: np.ndarray
+    handle: Any = None
+
+
+@dataclass
+class _GroupView:
+    instance: int
+    view: View
+    view_seed: int  # lighting and background
+    image: np.ndarray | None = None
+    surface: ViewSurface | None = None
+    kps: tuple[np.ndarray, np.ndarray] | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _draw_pairs(
+    rng: np.random.Generator, views: list[_GroupView], count: int, config: RenderConfig
+) -> list[tuple[int, int, bool]]:
+    """``count`` ordered pairs (view index 0, view index 1, same instance) within the viewpoint-gap limits.
+
+    Candidates are used without repetition until exhausted; if no candidate of the wanted kind fits the gap
+    limits, the closest-in-azimuth ones are used instead.
+    """
+    n = len(views)
+    kinds: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+    for a in range(n):
+        for b in range(n):
+            if a != b:
+                kinds[views[a].instance == views[b].instance].append((a, b))
+    pools = {}
+    for same, cands in kinds.items():
+        ok = [c for c in cands if admissible_pair(views[c[0]].view, views[c[1]].view, config.camera)]
+        if not ok and cands:
+            gaps = [abs(views[a].view.azimuth_deg - views[b].view.azimuth_deg) % 360 for a, b in cands]
+            ok = [cands[int(np.argmin(gaps))]]
+        pools[same] = ok
+    unused = {k: list(v) for k, v in pools.items()}
+    pairs = []
+    for _ in range(count):
+        same = bool(rng.random() < config.same_instance_fraction)
+        if not pools[same]:
+            same = not same
+        if not pools[same]:
+            raise ValueError("a group needs at least two views: views_per_instance * instances_per_group < 2")
+        if not unused[same]:
+            unused[same] = list(pools[same])
+        a, b = unused[same].pop(int(rng.integers(len(unused[same]))))
+        pairs.append((a, b, same))
+    return pairs
+
+
+class _Group:
+    """One group's instances, views and lazily rendered passes."""
+
+    def __init__(self, config: RenderConfig, family: Family, renderer: Renderer, shard_index: int, g: int, timings):
+        self.config, self.family, self.renderer, self.timings = config, family, renderer, timings
+        self.shard_index, self.g = shard_index, g
+        rng = group_rng(config.seed, shard_index, g)
+        self.instances: list[_GroupInstance] = []
+        with _timed(timings, "mesh"):
+            for _ in range(config.instances_per_group):
+                params = _jsonable(family.sample_params(rng))
+                inst = family.build(params, _instance_id(family.name, params))
+                mesh = prepare_mesh(inst, family)
+                appearance = sample_appearance(rng, len(mesh.group_names))
+                kp_world, kp_face = keypoint_surface(family, inst)
+                self.instances.append(_GroupInstance(inst, mesh, appearance, kp_world, kp_face))
+        cam = config.camera
+        anchor = float(rng.uniform(*cam.azimuth_deg))
+        self.views: list[_GroupView] = []
+        for k, gi in enumerate(self.instances):
+            center, radius = gi.mesh.bounding_sphere
+            size, n = config.size, config.views_per_instance
+            for view in sample_views(rng, cam, center, radius, size, size, n, anchor):
+                self.views.append(_GroupView(k, view, int(rng.integers(2**63))))
+        self.face_maps: dict[tuple[int, int], np.ndarray] = {}
+        self.counterparts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.rng = rng
+
+    def _instance(self, k: int) -> _GroupInstance:
+        gi = self.instances[k]
+        if gi.handle is None:
+            with _timed(self.timings, "mesh"):
+                gi.handle = self.renderer.prepare(gi.mesh, gi.appearance)
+        return gi
+
+    def view(self, v: int) -> _GroupView:
+        """The view with its image, surface and keypoints (rendered on first use)."""
+        gv = self.views[v]
+        if gv.surface is not None:
+            return gv
+        gi = self._instance(gv.instance)
+        vrng = np.random.default_rng(gv.view_seed)
+        lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
+        background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
+        with _timed(self.timings, "raster"):
+            rgb, alpha = self.renderer.render_lit(gi.handle, gv.view, lighting)
+            face_id = self.renderer.render_face_ids(gi.handle, gv.view)
+            gv.image = composite(rgb, alpha, background)
+        with _timed(self.timings, "gt"):
+            gv.surface = view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id)
+            gv.kps = project_keypoints(gv.surface, gi.kp_world, gi.kp_face)
+        gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta()}
+        return gv
+
+    def dense(self, src: int, dst: int, same: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(status, corr) of view ``src`` into view ``dst``."""
+        s, d = self.view(src), self.view(dst)
+        with _timed(self.timings, "gt"):
+            ia, ib = s.instance, d.instance
+            key = (src, ib)
+            if key not in self.counterparts:
+                if same:
+                    fmap = None
+                else:
+                    if (ia, ib) not in self.face_maps:
+                        a_inst, b_inst = self.instances[ia].inst, self.instances[ib].inst
+                        self.face_maps[(ia, ib)] = face_map(self.family, a_inst, b_inst)
+                    fmap = self.face_maps[(ia, ib)]
+                mb = self.instances[ib].mesh
+                self.counterparts[key] = counterpart_points(s.surface, fmap, mb.vertices, mb.faces)
+            f, pts = self.counterparts[key]
+            return correspondence(s.surface, d.surface, f, pts)
+
+    def release(self) -> None:
+        for gi in self.instances:
+            if gi.handle is not None:
+                self.renderer.release(gi.handle)
+                gi.handle = None
+
+
+def generate_shard(config: RenderConfig, shard_index: int, timings: dict | None = None) -> Iterator[dict]:
+    """Yield the ``config.shard_count(shard_index)`` samples of shard ``shard_index``, in order.
+
+    Each sample is a schema dict (``loaders.schema``) with ``__key__ = f"s{shard:06d}_{j:05d}"``. The output is a
+    pure function of the arguments.
+
+    Args:
+        config: the dataset's generator config.
+        shard_index: which shard.
+        timings: if given, seconds are accumulated under ``mesh``, ``raster`` and ``gt``.
+    """
+    from loaders.schema import check_sample
+
+    family = get_family(config.category)
+    renderer = get_renderer(config.backend)
+    n = config.shard_count(shard_index)
+    j = 0
+    g = 0
+    while j < n:
+        count = min(config.pairs_per_group, n - j)
+        group = _Group(config, family, renderer, shard_index, g, timings)
+        try:
+            for k, (a, b, same) in enumerate(_draw_pairs(group.rng, group.views, count, config)):
+                sample = _make_sample(group, a, b, same, k)
+                sample["__key__"] = sample_key(shard_index, j)
+                check_sample(sample)
+                yield sample
+                j += 1
+        finally:
+            group.release()
+        g += 1
+
+
+def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
+    status01, corr01 = group.dense(a, b, same)
+    status10, corr10 = group.dense(b, a, same)
+    v0, v1 = group.view(a), group.view(b)
+    i0, i1 = group.instances[v0.instance], group.instances[v1.instance]
+    fam, cfg = group.family, group.config
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "source": "procedural",
+        "category": fam.name,
+        "image_size0": [v0.view.height, v0.view.width],
+        "image_size1": [v1.view.height, v1.view.width],
+        "keypoint_names": fam.keypoint_names,
+        "keypoint_sides": [kp.side for kp in fam.keypoints],
+        "flip_permutation": fam.flip_permutation,
+        "symmetric_groups": [list(map(int, s)) for s in fam.symmetric_groups],
+        "same_instance": bool(same),
+        "instance_ids": [i0.inst.instance_id, i1.inst.instance_id],
+        "shape_params": [i0.inst.params, i1.inst.params],
+        "views": [v0.meta, v1.meta],
+        "materials": [i0.appearance.meta(), i1.appearance.meta()],
+        "seeds": {
+            "root": cfg.seed,
+            "shard": group.shard_index,
+            "group": group.g,
+            "pair_in_group": k,
+            "group_seed_sequence": [cfg.seed, group.shard_index, group.g],
+        },
+        "renderer": group.renderer.settings,
+        "generator": GENERATOR,
+        "generator_version": __version__,
+        "config_fingerprint": cfg.fingerprint(),
+    }
+    return {
+        "meta": _jsonable(meta),
+        "image0": v0.image,
+        "image1": v1.image,
+        "mask0": v0.surface.face_id >= 0,
+        "mask1": v1.surface.face_id >= 0,
+        "status_0to1": status01,
+        "corr_0to1": corr01,
+        "valid_0to1": status01 == 1,
+        "status_1to0": status10,
+        "corr_1to0": corr10,
+        "valid_1to0": status10 == 1,
+        "depth0": v0.surface.depth,
+        "depth1": v1.surface.depth,
+        "K0": v0.view.K.astype(np.float32),
+        "K1": v1.view.K.astype(np.float32),
+        "T_cam0_from_world": v0.view.T_cam_from_world.astype(np.float32),
+        "T_cam1_from_world": v1.view.T_cam_from_world.astype(np.float32),
+        "kps0": v0.kps[0].astype(np.float32),
+        "kps0_vis": v0.kps[1],
+        "kps1": v1.kps[0].astype(np.float32),
+        "kps1_vis": v1.kps[1],
+    }

@@ -1,0 +1,244 @@
+"""Randomised appearance: materials with procedural textures, lights and backgrounds.
+
+Everything here is backend-free numpy driven by an explicit ``numpy.random.Generator``; the GL and CPU
+backends consume the same :class:`Appearance` and :class:`Lighting`. Colours are sRGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Material",
+    "Appearance",
+    "Light",
+    "Lighting",
+    "TEXTURE_KINDS",
+    "BACKGROUND_KINDS",
+    "sample_appearance",
+    "sample_lighting",
+    "sample_background",
+    "composite",
+]
+
+TEXTURE_KINDS = ("plain", "stripes", "checker", "noise", "wood")
+BACKGROUND_KINDS = ("linear", "radial", "noise", "checker", "stripes")
+TEXTURE_SIZE = 128
+
+
+@dataclass
+class Material:
+    """One material group's look. ``texture`` (uint8 [T, T, 3], tiled over the UVs) replaces ``base_color``."""
+
+    kind: str
+    base_color: np.ndarray  # float [3] sRGB
+    metallic: float
+    roughness: float
+    texture: np.ndarray | None = None
+
+    def meta(self) -> dict:
+        return {
+            "kind": self.kind,
+            "base_color": [round(float(c), 4) for c in self.base_color],
+            "metallic": round(self.metallic, 4),
+            "roughness": round(self.roughness, 4),
+        }
+
+
+@dataclass
+class Appearance:
+    """Materials of an instance, indexed by ``RenderMesh.face_group``."""
+
+    materials: list[Material] = field(default_factory=list)
+
+    def meta(self) -> list[dict]:
+        return [m.meta() for m in self.materials]
+
+
+@dataclass
+class Light:
+    """A directional light. ``direction_world`` [3] is the unit direction the light travels (light -> scene)."""
+
+    direction_world: np.ndarray
+    color: np.ndarray  # [3] in [0, 1]
+    intensity: float
+
+
+@dataclass
+class Lighting:
+    lights: list[Light]
+    ambient: np.ndarray  # [3] ambient radiance
+
+    def meta(self) -> dict:
+        return {
+            "n_lights": len(self.lights),
+            "intensity": [round(float(li.intensity), 4) for li in self.lights],
+            "ambient": [round(float(a), 4) for a in self.ambient],
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# noise and colours
+
+
+def _upsample(grid: np.ndarray, h: int, w: int, wrap: bool) -> np.ndarray:
+    """Bilinear upsampling of a [gh, gw] grid to [h, w] (tileable when ``wrap``)."""
+    gh, gw = grid.shape
+    if wrap:
+        ys, xs = np.arange(h) * gh / h, np.arange(w) * gw / w
+    else:
+        ys, xs = np.linspace(0, gh - 1, h), np.linspace(0, gw - 1, w)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    fy, fx = fy * fy * (3 - 2 * fy), fx * fx * (3 - 2 * fx)  # smoothstep: no visible grid creases
+    y1, x1 = (
+        (y0 + 1) % gh if wrap else np.minimum(y0 + 1, gh - 1),
+        (x0 + 1) % gw if wrap else np.minimum(x0 + 1, gw - 1),
+    )
+    a, b = grid[y0][:, x0], grid[y0][:, x1]
+    c, d = grid[y1][:, x0], grid[y1][:, x1]
+    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
+
+
+def _fractal_noise(rng: np.random.Generator, h: int, w: int, base: int, octaves: int, wrap: bool) -> np.ndarray:
+    """Multi-octave value noise in [0, 1], [h, w]."""
+    out = np.zeros((h, w))
+    amp, total = 1.0, 0.0
+    for o in range(octaves):
+        g = base * 2**o
+        out += amp * _upsample(rng.random((g, g)), h, w, wrap)
+        total += amp
+        amp *= 0.5
+    return out / total
+
+
+def _random_color(rng: np.random.Generator) -> np.ndarray:
+    """A random sRGB colour from HSV with varied saturation and value."""
+    hue, sat, val = rng.random(), rng.uniform(0.0, 0.9), rng.uniform(0.15, 0.95)
+    k = (np.array([5.0, 3.0, 1.0]) + hue * 6.0) % 6.0
+    return val - val * sat * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def _mix(c0: np.ndarray, c1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return c0 * (1.0 - t[..., None]) + c1 * t[..., None]
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# materials
+
+
+def _texture(rng: np.random.Generator, kind: str, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    n = TEXTURE_SIZE
+    yy, xx = np.mgrid[0:n, 0:n] / n  # tile coordinates in [0, 1)
+    if kind == "stripes":
+        k = int(rng.integers(1, 5))
+        fx, fy = (k, 0) if rng.random() < 0.5 else (0, k)  # integer frequencies keep the tile seamless
+        width = rng.uniform(0.2, 0.8)
+        t = ((xx * fx + yy * fy) % 1.0 < width).astype(float)
+    elif kind == "checker":
+        k = int(rng.integers(1, 5))
+        t = ((np.floor(xx * 2 * k) + np.floor(yy * 2 * k)) % 2).astype(float)
+    elif kind == "noise":
+        t = _fractal_noise(rng, n, n, int(rng.integers(2, 6)), 3, wrap=True)
+        t = np.clip((t - 0.5) * rng.uniform(1.5, 3.0) + 0.5, 0, 1)
+    elif kind == "wood":
+        warp = _fractal_noise(rng, n, n, 3, 3, wrap=True)
+        rings = rng.uniform(4.0, 10.0)
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * (rings * yy + 1.5 * warp))
+        t = t**2
+    else:
+        raise ValueError(f"unknown texture kind {kind!r}")
+    grain = _fractal_noise(rng, n, n, 16, 2, wrap=True) - 0.5
+    return _to_u8(np.clip(_mix(c0, c1, t) + 0.06 * grain[..., None], 0, 1))
+
+
+def sample_appearance(rng: np.random.Generator, n_groups: int) -> Appearance:
+    """Draw one material per material group: colours, a procedural texture kind, metallic and roughness."""
+    mats = []
+    for _ in range(n_groups):
+        kind = str(rng.choice(TEXTURE_KINDS, p=[0.3, 0.15, 0.15, 0.2, 0.2]))
+        c0 = _random_color(rng)
+        if kind == "wood":
+            c0 = np.array([0.55, 0.35, 0.18]) * rng.uniform(0.6, 1.3) + rng.uniform(-0.05, 0.05, 3)
+            c1 = c0 * rng.uniform(0.45, 0.75)
+        else:
+            c1 = _random_color(rng) if rng.random() < 0.5 else np.clip(c0 * rng.uniform(0.3, 0.7), 0, 1)
+        c0, c1 = np.clip(c0, 0, 1), np.clip(c1, 0, 1)
+        tex = None if kind == "plain" else _texture(rng, kind, c0, c1)
+        metallic = float(rng.uniform(0.0, 0.8)) if rng.random() < 0.25 else 0.0
+        mats.append(Material(kind, c0, metallic, float(rng.uniform(0.25, 0.95)), tex))
+    return Appearance(mats)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lights
+
+
+def sample_lighting(rng: np.random.Generator, T_cam_from_world: np.ndarray) -> Lighting:
+    """Two to four directional lights coming from the camera's side of the object (key light above), plus ambient."""
+    R = T_cam_from_world[:3, :3]
+    lights = []
+    n = int(rng.integers(2, 5))
+    for i in range(n):
+        # direction the light travels, in camera coordinates: towards +z (away from the camera), mostly downwards
+        d = np.array([rng.uniform(-1.0, 1.0), rng.uniform(0.0, 1.0) if i == 0 else rng.uniform(-0.6, 1.0), 1.0])
+        d = d / np.linalg.norm(d)
+        tint = 1.0 - rng.uniform(0.0, 0.25, 3)
+        intensity = float(rng.uniform(2.0, 4.0) if i == 0 else rng.uniform(0.5, 2.0))
+        lights.append(Light(R.T @ d, tint / tint.max(), intensity))
+    ambient = np.full(3, rng.uniform(0.15, 0.4))
+    return Lighting(lights, ambient)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# backgrounds
+
+
+def sample_background(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, str]:
+    """A procedural background, uint8 [H, W, 3], and its kind: gradients, coloured noise or patterns."""
+    kind = str(rng.choice(BACKGROUND_KINDS))
+    yy, xx = np.mgrid[0:height, 0:width]
+    u, v = xx / max(width - 1, 1), yy / max(height - 1, 1)
+    c0, c1 = _random_color(rng), _random_color(rng)
+    if kind == "linear":
+        a = rng.uniform(0, 2 * np.pi)
+        t = (u - 0.5) * np.cos(a) + (v - 0.5) * np.sin(a) + 0.5
+    elif kind == "radial":
+        cx, cy = rng.uniform(0.2, 0.8, 2)
+        t = np.sqrt((u - cx) ** 2 + (v - cy) ** 2) / 0.8
+    elif kind == "noise":
+        t = _fractal_noise(rng, height, width, int(rng.integers(2, 8)), 4, wrap=False)
+        t = (t - t.min()) / max(t.max() - t.min(), 1e-9)
+    elif kind == "checker":
+        k = rng.uniform(4, 16)
+        t = ((np.floor(u * k) + np.floor(v * k)) % 2) * rng.uniform(0.3, 1.0)
+    else:  # stripes
+        a, k = rng.uniform(0, np.pi), rng.uniform(3, 20)
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * k * (u * np.cos(a) + v * np.sin(a)))
+    t = np.clip(t, 0, 1)
+    grain = _fractal_noise(rng, height // 4 + 1, width // 4 + 1, 32, 1, wrap=False)
+    grain = np.repeat(np.repeat(grain, 4, 0), 4, 1)[:height, :width] - 0.5
+    img = _mix(c0, c1, t) + 0.08 * grain[..., None]
+    return _to_u8(np.clip(img, 0, 1)), kind
+
+
+def composite(rgb_premultiplied: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Put a premultiplied render over a background.
+
+    Args:
+        rgb_premultiplied: uint8 [H, W, 3] (object colour times coverage).
+        alpha: uint8 [H, W] coverage.
+        background: uint8 [H, W, 3].
+
+    Returns:
+        uint8 [H, W, 3].
+    """
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    out = rgb_premultiplied.astype(np.float32) + (1.0 - a) * background.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
