@@ -1,0 +1,112 @@
+"""``semmatch eval``: PCK on SPair-71k / PF-PASCAL / AP-10K (peers' protocol), or PCK + dense EPE on pair shards.
+
+Examples::
+
+    semmatch eval --checkpoint runs/x/ckpt-best --dataset spair --root data/SPair-71k --split test
+    semmatch eval --checkpoint sift --dataset pfpascal --root data/PF-dataset-PASCAL --per-category 20
+    semmatch eval --checkpoint zero-shot:weights/vggt1b.pt --shards out/chair-test
+
+Defaults follow the peers (reference/benchmarks.md §B.5): SPair-71k and AP-10K use the target-bbox threshold and
+α = 0.01/0.05/0.1; PF-PASCAL uses the image threshold and α = 0.05/0.1/0.15; PCK is averaged per image.
+Writes ``pck.md``, ``pck.json`` (summary, settings, per-pair predictions) and ``pck_curve.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="PCK (and dense EPE on shards) of a matcher", description=__doc__)
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]' or 'zero-shot:<w|tiny>'")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", choices=("spair", "pfpascal", "ap10k"), help="real benchmark (with --root)")
+    src.add_argument("--shards", type=Path, help="a folder of pair shards (dataset.json + pairs-*.tar)")
+    p.add_argument("--root", type=Path, help="the benchmark folder (SPair-71k, PF-dataset-PASCAL, ap-10k)")
+    p.add_argument("--split", default="test", help="benchmark split (default test; AP-10K: test_cross_species, ...)")
+    p.add_argument("--categories", nargs="+", help="only these categories")
+    p.add_argument("--per-category", type=int, default=0, help="at most N pairs per category (0 = all, as papers)")
+    p.add_argument("--limit", type=int, help="shards: at most N samples")
+    p.add_argument("--alpha", type=float, nargs="+", help="PCK thresholds α (default per dataset)")
+    p.add_argument("--threshold", choices=("bbox", "img"), help="α · max side of the target bbox or image")
+    p.add_argument("--average", choices=("image", "keypoint"), default="image", help="PCK averaging (default image)")
+    p.add_argument("--size", type=int, default=518, help="model frame side in px (default 518)")
+    p.add_argument("--resize", choices=("pad", "stretch"), default="pad", help="how images enter the model frame")
+    p.add_argument("--device", default=None, help="torch device (default cuda when available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --per-category sampling")
+    p.add_argument("--out", type=Path, help="output folder (default eval-<dataset|shards>-<split>)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from datagen.real import DatasetFormatError, read_pairs
+    from training.eval.benchmark import evaluate_pairs, subsample_pairs
+    from training.eval.matchers import describe_matcher, load_eval_matcher
+    from training.eval.pck import DEFAULT_ALPHAS, DEFAULT_THRESHOLD
+    from training.eval.report import markdown_table, plot_pck_curve, write_json
+    from training.eval.synthetic import evaluate_shards
+
+    name = args.dataset or "shards"
+    alphas = tuple(args.alpha or DEFAULT_ALPHAS.get(name, (0.01, 0.05, 0.1)))
+    threshold = args.threshold or DEFAULT_THRESHOLD.get(name, "bbox")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = args.out or Path(f"eval-{name}-{args.split if args.dataset else args.shards.name}")
+    if args.dataset and args.root is None:
+        print("semmatch eval: --dataset needs --root", file=sys.stderr)
+        return 2
+    try:
+        pairs = None
+        if args.dataset:  # validate the whole split before loading a model
+            pairs = subsample_pairs(
+                read_pairs(args.dataset, args.root, args.split, args.categories), args.per_category, args.seed
+            )
+        matcher = load_eval_matcher(args.checkpoint, device)
+    except (DatasetFormatError, FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"semmatch eval: {e}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    record: dict = {
+        "checkpoint": args.checkpoint,
+        "dataset": name,
+        "root": str(args.root or args.shards),
+        "split": args.split if args.dataset else None,
+        "threshold": threshold,
+        "average": args.average,
+        "size": args.size,
+        "resize": args.resize,
+        "device": device,
+    }
+    if pairs is not None:
+        acc, per_pair = evaluate_pairs(matcher, pairs, threshold, args.size, args.resize, device)
+        record["pairs"] = per_pair
+    else:
+        acc, dense = evaluate_shards(matcher, args.shards, threshold, args.size, args.resize, device, args.limit)
+        record["dense"] = dense.summary()
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    summary = acc.summary(alphas, args.average)
+    record["summary"] = summary
+    label = describe_matcher(args.checkpoint)
+    title = f"{label} on {name}" + (f" {args.split}" if args.dataset else "") + f" (threshold {threshold})"
+    table = markdown_table(summary, title) if acc.pairs else f"### {title}\n\nno pair with mutually visible keypoints\n"
+    if "dense" in record:
+        d = record["dense"]["all"]
+        if d["pixels"]:
+            table += (
+                f"\ndense EPE over {d['pixels']} valid pixels: mean {d['epe_mean']:.2f} px, median "
+                f"{d['epe_median']:.2f} px, within 1/3/5/10 px: "
+                + " / ".join(f"{100 * d[f'within_{t}px']:.1f}%" for t in (1, 3, 5, 10))
+                + "\n"
+            )
+    print(table)
+    (out / "pck.md").write_text(table)
+    write_json(out / "pck.json", record)
+    if acc.pairs:
+        plot_pck_curve({label: acc}, out / "pck_curve.png", args.average, title, marks=alphas)
+    print(f"wrote {out}/pck.md, pck.json" + (", pck_curve.png" if acc.pairs else ""))
+    return 0

@@ -1,0 +1,67 @@
+"""Resolving ``--checkpoint`` into something that answers the matcher call (docs/interfaces.md §5).
+
+* a checkpoint folder or file (``model.safetensors`` + ``model_config.json``): ``training.model.io.load_matcher``;
+* ``zero-shot:<vggt weights | tiny>``: the model part's zero-shot nearest-neighbour baseline;
+* ``sift`` or ``sift:step=4,sizes=8/16``: the dense SIFT baseline (:mod:`training.baselines.sift`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["load_eval_matcher", "describe_matcher"]
+
+
+def _sift(options: str):
+    from training.baselines.sift import DenseSiftMatcher
+
+    kwargs: dict = {}
+    for item in filter(None, options.split(",")):
+        key, _, value = item.partition("=")
+        if key == "step":
+            kwargs["step"] = int(value)
+        elif key == "sizes":
+            kwargs["sizes"] = tuple(float(v) for v in value.split("/"))
+        elif key == "metric":
+            kwargs["metric"] = value
+        else:
+            raise ValueError(f"unknown sift option {key!r} (step=, sizes=a/b/c, metric=cosine|l2)")
+    return DenseSiftMatcher(**kwargs)
+
+
+def _zero_shot(weights: str, device: torch.device):
+    """``tiny``/``small``: randomly initialised test configs; anything else: a VGGT-1B checkpoint file."""
+    from training.model.baseline import NearestNeighbourMatcher, NNBaselineConfig
+    from training.model.config import VGGTConfig
+
+    if weights in ("tiny", "small"):
+        return NearestNeighbourMatcher(NNBaselineConfig(vggt=getattr(VGGTConfig, weights)()))
+    if not weights or not Path(weights).is_file():
+        raise FileNotFoundError(f"zero-shot:{weights}: no such VGGT weights file (or use zero-shot:tiny)")
+    model = NearestNeighbourMatcher(NNBaselineConfig())
+    model.load_vggt_weights(weights)
+    return model
+
+
+def load_eval_matcher(spec: str, device: str | torch.device = "cpu"):
+    """The matcher named by ``spec`` (see the module docstring), in eval mode on ``device``."""
+    device = torch.device(device)
+    if spec == "sift" or spec.startswith("sift:"):
+        return _sift(spec.partition(":")[2])
+    if spec.startswith("zero-shot:") or spec == "zero-shot":
+        model = _zero_shot(spec.partition(":")[2], device)
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such checkpoint (or use 'sift' / 'zero-shot:<weights|tiny>')")
+        from training.model.io import load_matcher
+
+        model = load_matcher(path, map_location=device)
+    return model.to(device).eval()
+
+
+def describe_matcher(spec: str) -> str:
+    """A short label for tables and plots."""
+    return spec if not Path(spec).exists() else Path(spec).resolve().name
