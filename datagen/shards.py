@@ -25,7 +25,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any, BinaryIO
@@ -41,6 +41,7 @@ from loaders.schema import encode_sample
 __all__ = [
     "TAR_OWNER",
     "ShardError",
+    "format_bytes",
     "WriteReport",
     "sample_members",
     "write_tar",
@@ -48,6 +49,9 @@ __all__ = [
     "render_generator_record",
     "render_dataset_dir",
     "render_shard",
+    "render_shard_record",
+    "prepare_run",
+    "finish_run",
     "write_shards",
 ]
 
@@ -55,6 +59,15 @@ GenerateFn = Callable[[RenderConfig, int, "dict[str, float] | None"], Iterator[M
 
 TAR_OWNER = "bigdata"  # webdataset.TarWriter's default owner: our tars equal its output byte for byte
 TAR_MODE = 0o444
+
+
+def format_bytes(n: float) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 class ShardError(RuntimeError):
@@ -196,6 +209,15 @@ class WriteReport:
     timings: dict[str, float] = field(default_factory=dict)
     manifest: DatasetManifest | None = None
 
+    def add(self, index: int, entry: ShardEntry | None, timings: Mapping[str, float]) -> None:
+        """Record the outcome of one shard job."""
+        if entry is None:
+            self.busy.append(index)
+        else:
+            self.made.append(entry)
+        for k, v in timings.items():
+            self.timings[k] = self.timings.get(k, 0.0) + v
+
     @property
     def pairs_made(self) -> int:
         return sum(e.samples for e in self.made)
@@ -293,6 +315,24 @@ def write_shards(
     Raises:
         OutputFolderError / DatasetExistsError: the folder cannot take this dataset (nothing is touched).
     """
+    dataset, report, todo = prepare_run(config, out_dir, shards, resume)
+    start = time.perf_counter()
+    bar = tqdm(total=sum(config.shard_count(i) for i in todo), unit="pair", disable=not progress, smoothing=0.05)
+    try:
+        for index, entry, timings in _run_jobs(config, dataset.root, todo, workers, generate, bar):
+            report.add(index, entry, timings)
+    finally:
+        bar.close()
+    return finish_run(dataset, report, time.perf_counter() - start)
+
+
+def prepare_run(
+    config: RenderConfig, out_dir: str | Path, shards: range | None, resume: bool
+) -> tuple[DatasetDir, WriteReport, list[int]]:
+    """Check and claim the folder, find what ``resume`` keeps: ``(dataset, report, shards still to make)``.
+
+    Shared by the local runner (:func:`write_shards`) and the Ray runner (:mod:`datagen.cluster`).
+    """
     shards = range(config.n_shards) if shards is None else shards
     if shards.step != 1 or not (0 <= shards.start <= shards.stop <= config.n_shards) or len(shards) == 0:
         raise ValueError(f"shards {shards.start}:{shards.stop} must be a non-empty range within 0:{config.n_shards}")
@@ -302,23 +342,26 @@ def write_shards(
     report = WriteReport(out_dir=dataset.root, requested=list(shards))
     report.kept = list(dataset.completed(list(shards), checksums=True).values()) if resume else []
     kept = {e.index for e in report.kept}
-    todo = [i for i in shards if i not in kept]
-    start = time.perf_counter()
-    bar = tqdm(total=sum(config.shard_count(i) for i in todo), unit="pair", disable=not progress, smoothing=0.05)
-    try:
-        results = _run_jobs(config, dataset.root, todo, workers, generate, bar)
-        for index, entry, timings in sorted(results, key=lambda r: r[0]):
-            if entry is None:
-                report.busy.append(index)
-            else:
-                report.made.append(entry)
-            for k, v in timings.items():
-                report.timings[k] = report.timings.get(k, 0.0) + v
-    finally:
-        bar.close()
-    report.seconds = time.perf_counter() - start
+    return dataset, report, [i for i in shards if i not in kept]
+
+
+def finish_run(dataset: DatasetDir, report: WriteReport, seconds: float) -> WriteReport:
+    """Sort the report, refresh ``dataset.json`` from all receipts and attach it."""
+    report.made.sort(key=lambda e: e.index)
+    report.busy.sort()
+    report.seconds = seconds
     report.manifest = dataset.sync_manifest()
     return report
+
+
+def render_shard_record(config_dict: dict[str, Any], out_dir: str, index: int) -> dict[str, Any]:
+    """:func:`render_shard` with plain data in and out (for remote executors such as Ray).
+
+    Returns:
+        ``{"index": i, "entry": ShardEntry fields or None (owned elsewhere), "timings": {...}}``.
+    """
+    entry, timings = render_shard(RenderConfig.from_dict(config_dict), out_dir, index)
+    return {"index": index, "entry": None if entry is None else asdict(entry), "timings": timings}
 
 
 def _run_jobs(

@@ -121,7 +121,9 @@ def test_errors_are_one_clear_line_and_touch_nothing(reference, tmp_path, capsys
     )
     _refused(capsys, ["--category", "chair", "--n", "0", "--out", str(tmp_path / "x")], "--n must be a positive")
     _refused(capsys, ["--category", "chair", "--n", "-5", "--out", str(tmp_path / "x")], "--n must be a positive")
-    _refused(capsys, [*ARGS, "--out", str(reference), "--shards", "3:5"], "this dataset has shards 0..2")
+    _refused(
+        capsys, [*ARGS, "--out", str(reference), "--shards", "3:5"], "selects no shard; this dataset has shards 0..2"
+    )
     _refused(capsys, [*ARGS, "--out", str(reference)], "already holds 3 of the 3 requested shards")
     other = [*ARGS[:3], "8", *ARGS[4:], "--out", str(reference)]  # --n 8 instead of 6
     for extra in ([], ["--resume"]):
@@ -169,7 +171,8 @@ def test_shards_argument_forms():
     assert parse_shards("2:", 5) == range(2, 5)
     assert parse_shards(":2", 5) == range(0, 2)
     assert parse_shards("4", 5) == range(4, 5)
-    for bad in ("3:3", "0:6", "a:b", "-1:2"):
+    assert parse_shards("4:8", 5) == range(4, 5)  # clamped like a slice: a fixed-size array's last task
+    for bad in ("3:3", "5:6", "a:b", "-1:2", "1:2:3"):
         with pytest.raises(UsageError, match="--shards"):
             parse_shards(bad, 5)
 
@@ -179,3 +182,42 @@ def test_manifest_is_plain_json_for_readers(reference):
     assert manifest["complete"] is True and manifest["n_samples"] == 6
     assert [s["name"] for s in manifest["shards"]] == [shard_name(i) for i in range(3)]
     assert oct((reference / "dataset.json").stat().st_mode & 0o044) == oct(0o044)  # others can read it
+
+
+def test_slurm_array_tasks_running_at_once_make_the_dataset(reference, tmp_path):
+    """Three array tasks of two shards each, started together into one folder; the last is past the end."""
+    root = tmp_path / "slurm"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "DATAGEN": f"{sys.executable} -m datagen",
+        "SHARDS_PER_TASK": "2",
+        "SLURM_CPUS_PER_TASK": "1",
+    }
+    cmd = ["bash", str(REPO / "scripts" / "slurm_render.sh"), *ARGS, "--out", str(root)]
+    tasks = [
+        subprocess.Popen(cmd, cwd=tmp_path, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=subprocess.PIPE)
+        for k in range(3)
+    ]
+    outs = [t.communicate(timeout=300)[0].decode() for t in tasks]
+    assert [t.returncode for t in tasks] == [0, 0, 0], outs
+    assert "shards 0..1 of 3" in outs[0] and "shards 2..2 of 3" in outs[1] and "nothing to do" in outs[2]
+    assert published(root) == published(reference)
+
+
+def test_ray_launcher(reference, tmp_path, capsys):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import ray_render
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    args = [*ARGS, "--out", str(tmp_path / "ray")]
+    try:
+        import ray  # noqa: F401
+    except ModuleNotFoundError:
+        assert ray_render.main(args) == 2
+        assert "ray is not installed; install it with: pip install 'ray>=2.9'" in capsys.readouterr().err
+        assert not (tmp_path / "ray").exists()
+        pytest.skip("ray is not installed: only the missing-ray message was checked")
+    assert ray_render.main([*args, "--cpus-per-task", "1"]) == 0
+    assert published(tmp_path / "ray") == published(reference)

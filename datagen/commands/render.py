@@ -17,6 +17,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from datagen.shards import WriteReport
+
+    Runner = Callable[..., WriteReport]
 
 __all__ = ["register", "run", "parse_shards"]
 
@@ -46,16 +54,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes; default all cores")
     p.add_argument("--seed", type=int, default=0, help="root seed; default 0")
     p.add_argument("--shard-size", type=int, default=100, help="pairs per shard; default 100")
-    p.add_argument("--shards", default=None, metavar="I:J", help="make only shards I..J-1 (Python slice; e.g. 0:10)")
+    p.add_argument("--shards", default=None, metavar="I:J", help="make only shards I..J-1 (a Python slice, e.g. 0:10)")
     p.add_argument("--resume", action="store_true", help="keep complete shards of this dataset, make the rest")
     p.add_argument("--backend", default="pyrender", choices=("pyrender", "embree"), help="GT backend")
     p.add_argument("--same-instance-fraction", type=float, default=0.0, help="fraction of same-instance pairs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
+    )
     p.set_defaults(func=run)
 
 
 def parse_shards(text: str | None, n_shards: int) -> range:
-    """``"i:j"`` (either end optional, or a single ``"i"``) -> ``range(i, j)`` within ``0..n_shards``."""
+    """``"i:j"`` (either end optional) or ``"i"`` -> ``range(i, min(j, n_shards))``.
+
+    Like a Python slice, a stop past the end is clamped (so a fixed-size Slurm array task may ask for more than
+    is left); a selection with no shard in it is an error.
+    """
     if text is None:
         return range(n_shards)
     try:
@@ -67,8 +82,9 @@ def parse_shards(text: str | None, n_shards: int) -> range:
             stop = start + 1
     except ValueError:
         raise UsageError(f"--shards {text!r}: expected I:J, e.g. 0:10") from None
-    if not 0 <= start < stop <= n_shards:
-        raise UsageError(f"--shards {text!r}: this dataset has shards 0..{n_shards - 1}; choose I:J with I < J")
+    stop = min(stop, n_shards)
+    if not 0 <= start < stop:
+        raise UsageError(f"--shards {text!r} selects no shard; this dataset has shards 0..{n_shards - 1}")
     return range(start, stop)
 
 
@@ -116,37 +132,56 @@ def check_backend(backend: str) -> None:
         raise BackendError(str(e)) from e
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    """Validate, check the folder and backend, render, summarise. ``runner`` replaces the local process pool
+    (``scripts/ray_render.py`` passes a Ray one; the backend is then checked on the workers, not here)."""
     from datagen.dataset_dir import OutputFolderError
     from datagen.shards import render_dataset_dir, write_shards
 
     try:
         config = _build_config(args)
+    except UsageError as e:
+        return _error(str(e))
+    try:
         shards = parse_shards(args.shards, config.n_shards)
-        out = (args.out or Path("data") / config.category).expanduser().absolute()
+    except UsageError as e:
+        if args.past_end_ok and config.n_shards <= _start(args.shards):
+            print(f"{PROG}: --shards {args.shards}: past the last shard ({config.n_shards - 1}); nothing to do")
+            return 0
+        return _error(str(e))
+    out = (args.out or Path("data") / config.category).expanduser().absolute()
+    try:
         render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
-        check_backend(config.backend)
-    except (UsageError, OutputFolderError, BackendError) as e:
+        if runner is None:
+            check_backend(config.backend)
+    except (OutputFolderError, BackendError) as e:
         return _error(str(e))
     workers = args.workers or min(os.cpu_count() or 1, len(shards))
+    how = f"{workers} worker{'s' * (workers > 1)}" if runner is None else "remote workers"
     print(
         f"{PROG}: {config.n_pairs} {config.category} pairs at {config.size}x{config.size}, "
         f"shards {shards.start}..{shards.stop - 1} of {config.n_shards} ({config.shard_size} pairs each), "
-        f"seed {config.seed}, {workers} worker{'s' * (workers > 1)}\n  output: {out}",
+        f"seed {config.seed}, {how}\n  output: {out}",
         flush=True,
     )
+    runner = runner or write_shards
     try:
-        report = write_shards(config, out, shards, workers=workers, resume=args.resume, progress=not args.no_progress)
+        report = runner(config, out, shards, resume=args.resume, progress=not args.no_progress, workers=workers)
     except OutputFolderError as e:  # e.g. another dataset claimed the folder between the check and now
         return _error(str(e))
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; complete shards are kept. Finish with the same command plus --resume")
         return 130
-    _print_summary(report, config)
+    _print_summary(report)
     return 0
 
 
-def _print_summary(report, config) -> None:
+def _start(text: str) -> int:
+    head = text.split(":")[0].strip()
+    return int(head) if head.lstrip("-").isdigit() else -1
+
+
+def _print_summary(report: WriteReport) -> None:
     from datagen.shards import format_bytes
 
     manifest = report.manifest
