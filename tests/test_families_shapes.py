@@ -65,3 +65,23 @@ def test_instance_face_counts_are_moderate(name):
     fam, insts = _insts(name)
     counts = [i.n_faces for i in insts]
     assert min(counts) >= 800 and max(counts) <= 25000, (min(counts), max(counts))
+
+
+def test_car_sizes_and_orientation():
+    fam, insts = _insts("car")
+    for inst in insts:
+        size = np.ptp(inst.vertices, axis=0)
+        assert 1.6 < size[0] < 2.4 and 1.3 < size[1] < 1.9 and 3.5 <= size[2] <= 5.05, size
+        # front bumper (+z): headlights and the front plate at the front, taillights at the back, roof on top
+        assert _kp(fam, inst, "headlight_left")[2] > 0.4 * size[2] > -_kp(fam, inst, "taillight_left")[2] - 0.9 * size[2]
+        assert _kp(fam, inst, "plate_front")[2] > 0 > _kp(fam, inst, "plate_rear")[2]
+        assert _kp(fam, inst, "windshield_top_left")[2] > _kp(fam, inst, "rear_window_top_left")[2]
+        assert _centroid(fam, inst, "wheel_front_left")[2] > _centroid(fam, inst, "wheel_rear_left")[2]
+        assert _centroid(fam, inst, "wheel_front_left")[0] > 0.5 and _centroid(fam, inst, "mirror_right")[0] < -0.8
+        wheel = _centroid(fam, inst, "wheel_front_left")
+        assert 0.28 < wheel[1] < 0.41  # wheel centre height = radius: the car stands on its wheels
+        n = inst.params["n_windows"]
+        for i in range(1, n + 1):
+            assert _centroid(fam, inst, f"window_n{n}_left_{i}")[0] > 0.5
+        zs = [_centroid(fam, inst, f"window_n{n}_left_{i}")[2] for i in range(1, n + 1)]
+        assert np.all(np.diff(zs) < 0)  # window 1 is the front-most

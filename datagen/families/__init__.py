@@ -15,6 +15,7 @@ __all__ = ["Family", "Instance", "KeypointSpec", "SlotSpec", "face_map", "surfac
 _REGISTRY: dict[str, tuple[str, str]] = {
     "chair": ("datagen.families.chair", "ChairFamily"),
     "table": ("datagen.families.table", "TableFamily"),
+    "car": ("datagen.families.car", "CarFamily"),
 }
 
 
