@@ -21,10 +21,11 @@ from loaders.schema import STORED_STATUSES, Status
 __all__ = [
     "THRESHOLDS",
     "independent_visibility",
+    "raycast_visibility",
+    "instance_mesh",
     "reprojection",
     "cycle",
     "sample_field",
-    "depth_normals",
     "keypoints_vs_dense",
     "left_right",
     "evaluate",
@@ -60,106 +61,96 @@ def _cams(sample: Mapping[str, Any], v: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(sample[f"K{v}"], np.float64), np.asarray(sample[f"T_cam{v}_from_world"], np.float64)
 
 
-def _rays(xy: np.ndarray, K: np.ndarray) -> np.ndarray:
-    return np.concatenate([xy, np.ones((len(xy), 1))], axis=1) @ np.linalg.inv(K).T
-
-
-def depth_normals(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame surface normals [H, W, 3] (unnormalised) estimated from a z-depth map alone.
-
-    Each tangent is the one-sided difference (forward or backward) with the smaller depth step, so a normal
-    does not straddle a depth discontinuity; (0, 0, 1) where a pixel has no neighbour on the surface.
-    """
-    H, W = depth.shape
-    yy, xx = np.mgrid[0:H, 0:W]
-    rays = _rays(np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float64), K).reshape(H, W, 3)
-    d = depth.astype(np.float64)
-    X = rays * d[..., None]
-    on = d > 0
-
-    def tangent(axis: int) -> np.ndarray:
-        fwd = np.zeros_like(X)
-        ok_f = np.zeros((H, W), bool)
-        sl_a, sl_b = [slice(None)] * 2, [slice(None)] * 2
-        sl_a[axis], sl_b[axis] = slice(0, -1), slice(1, None)
-        fwd[tuple(sl_a)] = X[tuple(sl_b)] - X[tuple(sl_a)]
-        ok_f[tuple(sl_a)] = on[tuple(sl_a)] & on[tuple(sl_b)]
-        bwd = np.zeros_like(X)
-        ok_b = np.zeros((H, W), bool)
-        bwd[tuple(sl_b)] = fwd[tuple(sl_a)]
-        ok_b[tuple(sl_b)] = ok_f[tuple(sl_a)]
-        step_f = np.where(ok_f, np.abs(fwd[..., 2]), np.inf)
-        step_b = np.where(ok_b, np.abs(bwd[..., 2]), np.inf)
-        t = np.where((step_f <= step_b)[..., None], fwd, bwd)
-        return np.where((ok_f | ok_b)[..., None], t, np.nan)
-
-    n = np.cross(tangent(1), tangent(0))
-    bad = ~np.isfinite(n).all(axis=2) | (np.linalg.norm(np.nan_to_num(n), axis=2) == 0)
-    n[bad] = (0.0, 0.0, 1.0)
-    return n
-
-
 def independent_visibility(
-    xy: np.ndarray,
-    z: np.ndarray,
-    src_normal_cam: np.ndarray,
-    depth: np.ndarray,
-    normals: np.ndarray,
-    K: np.ndarray,
-    rel_tol: float = 2e-3,
-) -> np.ndarray:
-    """Visibility of projected surface points from the other view's depth map alone (no face ids, no mesh).
+    xy: np.ndarray, z: np.ndarray, depth: np.ndarray, rel_tol: float = 1e-3, rel_jump: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    """Visibility of projected surface points judged from the other view's depth map alone (no face ids, no mesh).
 
-    The same two-sided test as the generator's, with planes estimated from depth maps (:func:`depth_normals`):
-    a point is hidden when the nearest pixel ``q`` (of the 2×2 block around it) that sees the object shows a
-    surface whose local plane, met by the point's ray, is in front of the point, *and* the depth seen at ``q`` is
-    in front of the point's own local plane met by ``q``'s ray. Outside the image counts as not visible.
+    The four pixel centres around each point (its bilinear cell) are read. With ``lo``/``hi`` the nearest and
+    farthest surface depth among them and ``tol = rel_tol * z``:
+
+    * hidden: ``z > hi + tol`` (every surface seen around the point is in front of it), and at a silhouette
+      (background in the cell) by more than ``jump = rel_jump * z``;
+    * undecided: behind by less than ``jump`` at a silhouette (the point may lie on a grazing surface just beyond
+      the last samples), or the cell straddles a depth discontinuity (``hi - lo > jump``) and the point is not
+      on its near side (``z > lo + tol``): whether it is hidden then depends on where the edge runs inside the
+      pixel, which a depth map sampled at pixel centres cannot say;
+    * visible: otherwise (including points at a silhouette, with background around). Outside the image: not visible.
 
     Args:
-        xy: float64 [N, 2] projections; z: float64 [N] their depths.
-        src_normal_cam: float64 [N, 3] the points' surface normals in this view's camera frame.
-        depth: float32 [H, W] this view's z-depth (0 = none); normals: its :func:`depth_normals`.
-        K: [3, 3] this view's intrinsics.
+        xy: float64 [N, 2] projections; z: float64 [N] their depths (metres).
+        depth: float32 [H, W] this view's z-depth (0 = background).
 
     Returns:
-        bool [N].
+        ``visible`` bool [N] and ``decided`` bool [N].
     """
     H, W = depth.shape
     inside = (z > 0) & (xy[:, 0] >= -0.5) & (xy[:, 0] < W - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < H - 0.5)
-    x0, y0 = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
-    best = np.full(len(z), np.inf)
-    qx, qy = np.zeros(len(z), np.int64), np.zeros(len(z), np.int64)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            cx, cy = np.clip(x0 + dx, 0, W - 1), np.clip(y0 + dy, 0, H - 1)
-            dist = (cx - xy[:, 0]) ** 2 + (cy - xy[:, 1]) ** 2
-            better = (depth[cy, cx] > 0) & (dist < best)
-            best[better], qx[better], qy[better] = dist[better], cx[better], cy[better]
-    seen = np.isfinite(best)
-    dq = depth[qy, qx].astype(np.float64)
-    Xq = _rays(np.stack([qx, qy], 1).astype(np.float64), K) * dq[:, None]
-    nq = normals[qy, qx]
-    r = _rays(xy, K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z_q = np.einsum("nd,nd->n", nq, Xq) / np.einsum("nd,nd->n", nq, r)  # q's plane along the point's ray
-        X = r * z[:, None]
-        rq = _rays(np.stack([qx, qy], 1).astype(np.float64), K)
-        z_s = np.einsum("nd,nd->n", src_normal_cam, X) / np.einsum("nd,nd->n", src_normal_cam, rq)
-    tol = rel_tol * z
-    front1 = np.isfinite(z_q) & (z_q > 0) & (z_q < z - tol)
-    front2 = ~np.isfinite(z_s) | (z_s <= 0) | (dq < z_s - tol)
-    return inside & ~(seen & front1 & front2)
+    x0 = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, W - 1)
+    y0 = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, H - 1)
+    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+    cell = np.stack([depth[y0, x0], depth[y0, x1], depth[y1, x0], depth[y1, x1]], axis=1).astype(np.float64)
+    on = cell > 0
+    hi = np.where(on, cell, -np.inf).max(axis=1)
+    lo = np.where(on, cell, np.inf).min(axis=1)
+    tol = rel_tol * z + 2e-5  # + the 10 µm depth storage step
+    jump = rel_jump * z
+    some, silhouette = on.any(axis=1), ~on.all(axis=1)
+    behind = some & (z > hi + tol)
+    # at a silhouette a point slightly behind the last samples may lie on the grazing surface just beyond them
+    hidden = behind & (~silhouette | (z > hi + jump))
+    undecided = (behind & ~hidden) | (~behind & some & (hi - lo > jump) & (z > lo + tol))
+    return inside & ~hidden, ~inside | ~undecided
 
 
-def reprojection(sample: Mapping[str, Any]) -> dict[str, float]:
-    """Same-instance pairs: reprojection error of the stored field and agreement of ``valid`` with
-    :func:`independent_visibility`, over both directions.
+def raycast_visibility(
+    points_world: np.ndarray,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    T_cam_from_world: np.ndarray,
+    rel_tol: float = 1e-4,
+) -> np.ndarray:
+    """Exact visibility of points on a mesh from a camera centre: the first embree hit along the ray towards
+    each point is not nearer than the point (within ``rel_tol`` of the distance, plus the 10 µm depth step).
+
+    Independent of the generator's rasteriser and face ids: it needs only the mesh, the camera and the points.
+
+    Args:
+        points_world: float64 [N, 3]; vertices: [V, 3]; faces: [F, 3]; T_cam_from_world: [4, 4].
+
+    Returns:
+        bool [N] (does not check the image bounds).
+    """
+    import trimesh
+    from trimesh.ray.ray_pyembree import RayMeshIntersector
+
+    R, t = T_cam_from_world[:3, :3], T_cam_from_world[:3, 3]
+    center = -R.T @ t
+    d = points_world - center
+    dist = np.linalg.norm(d, axis=1)
+    d /= np.maximum(dist, 1e-12)[:, None]
+    mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces), process=False, validate=False)
+    origins = np.ascontiguousarray(np.broadcast_to(center, d.shape))
+    _, ray, loc = RayMeshIntersector(mesh).intersects_id(origins, d, multiple_hits=False, return_locations=True)
+    hit = np.full(len(d), np.inf)
+    hit[ray] = np.linalg.norm(loc - center, axis=1)
+    return hit >= dist * (1 - rel_tol) - 5e-5
+
+
+def reprojection(sample: Mapping[str, Any], mesh: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """Same-instance pairs: reprojection error of the stored field and agreement of ``valid`` with an independent
+    visibility test, over both directions.
+
+    The points are ``depth0`` unprojected through ``K0``/``T0``. With the instance ``mesh`` (vertices, faces) the
+    test is :func:`raycast_visibility` (exact); without, :func:`independent_visibility` on ``depth1`` alone.
 
     Returns:
         ``reproj_median_px``, ``reproj_p99_px``, ``reproj_max_px`` over pixels with a stored correspondence;
-        ``valid_agreement`` over object pixels; ``n_reproj`` and ``n_object`` counts.
+        ``valid_agreement`` over object pixels (where the depth test is undecided it cannot contradict ``valid``
+        and counts as agreeing), ``valid_agreement_decided`` over the decided ones, ``valid_undecided_frac``;
+        ``n_reproj`` and ``n_object`` counts.
     """
-    errs, agree, n_obj = [], 0, 0
+    errs, agree_decided, undecided, n_obj = [], 0, 0, 0
     for a, b, d in _DIRECTIONS:
         status = sample[f"status_{d}"].ravel()
         obj = np.flatnonzero(status != Status.BACKGROUND)
@@ -171,10 +162,15 @@ def reprojection(sample: Mapping[str, Any]) -> dict[str, float]:
         stored = np.isin(status[obj], np.array(STORED_STATUSES, np.uint8))
         corr = sample[f"corr_{d}"].reshape(-1, 2)[obj[stored]].astype(np.float64)
         errs.append(np.linalg.norm(corr - xy[stored], axis=1))
-        n_a = depth_normals(sample[f"depth{a}"], Ka).reshape(-1, 3)[obj]
-        n_b_cam = n_a @ (Tb[:3, :3] @ Ta[:3, :3].T).T  # camera a -> world -> camera b (rotation only)
-        vis = independent_visibility(xy, z, n_b_cam, sample[f"depth{b}"], depth_normals(sample[f"depth{b}"], Kb), Kb)
-        agree += int((vis == (status[obj] == Status.MATCHED)).sum())
+        if mesh is not None:
+            H, W = sample[f"depth{b}"].shape
+            inside = (z > 0) & (xy[:, 0] >= -0.5) & (xy[:, 0] < W - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < H - 0.5)
+            vis = inside & raycast_visibility(pts, mesh[0], mesh[1], Tb)
+            decided = np.ones(len(vis), bool)
+        else:
+            vis, decided = independent_visibility(xy, z, sample[f"depth{b}"])
+        undecided += int((~decided).sum())
+        agree_decided += int(((vis == (status[obj] == Status.MATCHED)) & decided).sum())
         n_obj += len(obj)
     e = np.concatenate(errs)
     if e.size == 0:
@@ -183,7 +179,9 @@ def reprojection(sample: Mapping[str, Any]) -> dict[str, float]:
         "reproj_median_px": float(np.median(e)),
         "reproj_p99_px": float(np.percentile(e, 99)),
         "reproj_max_px": float(e.max()),
-        "valid_agreement": agree / max(n_obj, 1),
+        "valid_agreement": (agree_decided + undecided) / max(n_obj, 1),
+        "valid_agreement_decided": agree_decided / max(n_obj - undecided, 1),
+        "valid_undecided_frac": undecided / max(n_obj, 1),
         "n_reproj": int(e.size),
         "n_object": int(n_obj),
     }
@@ -292,11 +290,27 @@ def left_right(sample: Mapping[str, Any]) -> dict[str, int]:
     return {"lr_violations": violations, "n_lr": checks}
 
 
-def evaluate(sample: Mapping[str, Any]) -> dict[str, float]:
-    """All checks that apply to the sample (reprojection only for same-instance pairs)."""
+def instance_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rebuild view ``view``'s instance mesh from a procedural sample's meta (family + shape parameters), or None
+    when the sample is not procedural or its family is unknown here."""
+    if meta.get("source") != "procedural" or "shape_params" not in meta:
+        return None
+    from datagen.families import get_family
+
+    try:
+        family = get_family(meta["category"])
+    except KeyError:
+        return None
+    inst = family.build(meta["shape_params"][view], meta["instance_ids"][view])
+    return np.asarray(inst.vertices, np.float64), np.asarray(inst.faces)
+
+
+def evaluate(sample: Mapping[str, Any], raycast: bool = True) -> dict[str, float]:
+    """All checks that apply to the sample (reprojection only for same-instance pairs). With ``raycast`` the
+    visibility check of same-instance pairs ray-casts the instance rebuilt from the meta (when possible)."""
     out: dict[str, float] = {}
     if sample["meta"].get("same_instance"):
-        out.update(reprojection(sample))
+        out.update(reprojection(sample, instance_mesh(sample["meta"]) if raycast else None))
     out.update(cycle(sample))
     out.update(keypoints_vs_dense(sample))
     out.update(left_right(sample))
