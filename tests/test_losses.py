@@ -156,7 +156,7 @@ def test_cycle_zero_for_inverse_pair_and_known_for_inconsistent_pair():
     # both directions shift by +2 px in x: the round trip lands 4 px off
     shift = (p + torch.tensor([2.0, 0.0])).expand(1, 2, H, W, 2).clone()
     expect = math.sqrt((4.0 / S) ** 2 + 1e-6) - 1e-3
-    got = cycle_loss(output(shift, ones), batch, weight="none").item()
+    got = cycle_loss(output(shift, ones), batch, weighting="none").item()
     assert got == pytest.approx(expect, rel=1e-3)
 
 
@@ -168,7 +168,7 @@ def test_cycle_is_weighted_by_confidence():
     conf_logit[:, :, :, : W // 2] = -30.0  # not confident on the left half
     grid[:, :, :, : W // 2] += 7.0  # the left half is badly inconsistent
     cheap = cycle_loss(output(grid, conf_logit), batch, threshold=0.5).item()
-    full = cycle_loss(output(grid, conf_logit), batch, weight="none").item()
+    full = cycle_loss(output(grid, conf_logit), batch, weighting="none").item()
     assert cheap == pytest.approx(math.sqrt((2 / S) ** 2 + 1e-6) - 1e-3, rel=1e-2)
     assert full > 2 * cheap
 
@@ -259,6 +259,11 @@ def test_objective_rejects_unknown_losses_and_params():
         Objective({"dense": {}}, where="stages[0].losses")
     with pytest.raises(ValueError, match=r"losses.cycle.tau: unknown parameter"):
         Objective({"cycle": {"tau": 0.1}})
+    with pytest.raises(ValueError, match=r"losses.smoothness.order: expected an integer"):
+        Objective({"smoothness": {"order": 1.5}})
+    with pytest.raises(ValueError, match=r"losses.confidence.tau: expected a number"):
+        Objective({"confidence": {"tau": "big"}})
+    assert Objective({"confidence": {"tau": "5e-2"}}).terms[0][2]["tau"] == 0.05
     assert set(LOSSES) >= {"dense_epe", "sparse_epe", "cycle", "reconstruction", "confidence", "smoothness"}
 
 

@@ -33,28 +33,28 @@ def cycle_points(grid: torch.Tensor) -> torch.Tensor:
     return warp_by_grid(back_field, grid.reshape(b * 2, h, w, 2)).permute(0, 2, 3, 1).reshape(grid.shape)
 
 
-def confidence_weight(out: dict, batch: dict, weight: str, threshold: float = 0.0) -> torch.Tensor:
+def confidence_weight(out: dict, batch: dict, weighting: str, threshold: float = 0.0) -> torch.Tensor:
     """Per-pixel weights [B, 2, H, W] of a self-supervised term.
 
     ``conf``: the predicted confidence (detached), zeroed below ``threshold``; ``valid``: the GT validity
     (synthetic pairs only; real pairs get none); ``mask``: the object mask; ``none``: all ones.
     """
     conf = out["conf"].detach()
-    if weight == "conf":
+    if weighting == "conf":
         return torch.where(conf >= threshold, conf, torch.zeros_like(conf))
-    if weight == "valid":
+    if weighting == "valid":
         return (batch["valid"].bool() & batch["has_dense"].bool().view(-1, 1, 1, 1)).to(conf.dtype)
-    if weight == "mask":
+    if weighting == "mask":
         return batch["mask"].to(conf.dtype)
-    if weight == "none":
+    if weighting == "none":
         return torch.ones_like(conf)
-    raise ValueError(f"unknown weighting {weight!r} (conf, valid, mask, none)")
+    raise ValueError(f"unknown weighting {weighting!r} (conf, valid, mask, none)")
 
 
 def cycle_loss(
     out: dict,
     batch: dict,
-    weight: str = "conf",
+    weighting: str = "conf",
     threshold: float = 0.0,
     penalty: str = "charbonnier",
     eps: float = 1e-3,
@@ -64,7 +64,7 @@ def cycle_loss(
     Args:
         out: ``grid`` [B, 2, H, W, 2] px, ``conf`` [B, 2, H, W].
         batch: the batch (``valid``/``mask`` for the non-default weightings).
-        weight, threshold: see :func:`confidence_weight`; pixels whose forward point leaves the image are dropped.
+        weighting, threshold: see :func:`confidence_weight`; pixels whose forward point leaves the image are dropped.
         penalty, eps: see :func:`robust_penalty`; errors in units of ``max(H, W)``.
 
     Returns:
@@ -74,14 +74,14 @@ def cycle_loss(
     h, w = grid.shape[2:4]
     start = pixel_grid(h, w, device=grid.device, dtype=grid.dtype)
     err = (cycle_points(grid) - start).norm(dim=-1) / image_scale_px(h, w)
-    wts = confidence_weight(out, batch, weight, threshold) * inside_image(grid.detach(), h, w, centres=True)
+    wts = confidence_weight(out, batch, weighting, threshold) * inside_image(grid.detach(), h, w, centres=True)
     return masked_mean(robust_penalty(err, penalty, eps), wts)
 
 
 def reconstruction_loss(
     out: dict,
     batch: dict,
-    weight: str = "conf",
+    weighting: str = "conf",
     threshold: float = 0.0,
     penalty: str = "charbonnier",
     eps: float = 1e-2,
@@ -94,7 +94,7 @@ def reconstruction_loss(
     Args:
         out: ``grid`` [B, 2, H, W, 2] px, ``conf`` [B, 2, H, W].
         batch: ``images`` [B, 2, 3, H, W] in [0, 1]; ``mask`` and ``has_mask`` when present.
-        weight, threshold: see :func:`confidence_weight`.
+        weighting, threshold: see :func:`confidence_weight`.
         penalty, eps: robust penalty on the per-pixel mean absolute colour difference.
 
     Returns:
@@ -105,7 +105,7 @@ def reconstruction_loss(
     other = other_view(images).reshape(b * 2, *images.shape[2:])
     warped = warp_by_grid(other, grid.reshape(b * 2, h, w, 2)).reshape(images.shape)
     diff = (warped - images).abs().mean(dim=2)
-    wts = confidence_weight(out, batch, weight, threshold) * inside_image(grid.detach(), h, w, centres=True)
+    wts = confidence_weight(out, batch, weighting, threshold) * inside_image(grid.detach(), h, w, centres=True)
     if "mask" in batch and "has_mask" in batch:
         use_mask = batch["has_mask"].bool().view(-1, 1, 1, 1)
         wts = wts * torch.where(use_mask, batch["mask"].bool(), torch.ones_like(use_mask)).to(wts.dtype)

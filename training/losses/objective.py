@@ -39,6 +39,26 @@ def loss_params(name: str) -> dict[str, Any]:
     return {k: p.default for k, p in list(sig.parameters.items())[2:]}
 
 
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Check a loss parameter against the type of its default (floats accept ints and numeric strings)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, float):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected a number, got {value!r}") from None
+    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{where}: expected an integer, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
 class Objective:
     """Weighted sum of named loss terms.
 
@@ -60,6 +80,7 @@ class Objective:
             for key in cfg:
                 if key not in allowed:
                     raise ValueError(f"{where}.{name}.{key}: unknown parameter; {name} takes {', '.join(allowed)}")
+                cfg[key] = _coerce(cfg[key], allowed[key], f"{where}.{name}.{key}")
             self.terms.append((name, weight, cfg))
 
     @property

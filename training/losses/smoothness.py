@@ -35,7 +35,7 @@ def smoothness_loss(
     batch: dict,
     order: int = 2,
     edge_aware: float = 0.0,
-    weight: str = "mask",
+    weighting: str = "mask",
     penalty: str = "charbonnier",
     eps: float = 1e-3,
 ) -> torch.Tensor:
@@ -46,7 +46,7 @@ def smoothness_loss(
         batch: ``images`` [B, 2, 3, H, W] (edge-aware weights), ``mask``/``has_mask`` (``weight="mask"``).
         order: 1 (displacement first differences) or 2 (grid second differences).
         edge_aware: ``alpha`` in ``exp(-alpha * |dI|)`` (mean absolute colour step); 0 disables.
-        weight: ``mask`` (object pixels where masks exist, else all), ``conf`` (detached confidence) or ``none``.
+        weighting: ``mask`` (object pixels where masks exist, else all), ``conf`` (detached confidence) or ``none``.
         penalty, eps: see :func:`robust_penalty`.
 
     Returns:
@@ -61,15 +61,15 @@ def smoothness_loss(
         field = field - pixel_grid(h, w, device=grid.device, dtype=grid.dtype)
     dx, dy = grid_differences(field / image_scale_px(h, w), order)
 
-    if weight == "conf":
+    if weighting == "conf":
         pix_w = out["conf"].detach().reshape(b * 2, h, w)
-    elif weight == "mask" and "mask" in batch and "has_mask" in batch:
+    elif weighting == "mask" and "mask" in batch and "has_mask" in batch:
         use = batch["has_mask"].bool().view(-1, 1, 1, 1)
         pix_w = torch.where(use, batch["mask"].bool(), torch.ones_like(use)).reshape(b * 2, h, w).to(grid.dtype)
-    elif weight in ("mask", "none"):
+    elif weighting in ("mask", "none"):
         pix_w = grid.new_ones(b * 2, h, w)
     else:
-        raise ValueError(f"unknown smoothness weighting {weight!r} (mask, conf, none)")
+        raise ValueError(f"unknown smoothness weighting {weighting!r} (mask, conf, none)")
     # a difference counts where every pixel it spans is weighted (min over the stencil)
     wx, wy = pix_w, pix_w
     for _ in range(order):

@@ -21,40 +21,35 @@ __all__ = ["BatchStream", "build_stage_stream", "build_eval_batches", "move_batc
 
 
 class BatchStream:
-    """An endless iterator over batches that re-opens its underlying iterable at every epoch boundary.
+    """An endless iterator over batches: when the underlying iterable ends (an epoch), it is iterated again.
 
     Args:
-        source: an iterable of batches with ``state_dict``/``load_state_dict`` (its position within an epoch),
-            optionally ``set_epoch(epoch)``.
+        source: an iterable of batches with ``state_dict``/``load_state_dict`` of its position (epochs included:
+            ``PairLoader`` moves to its next epoch at the end of one; a synthetic stream has none).
     """
 
     def __init__(self, source: Any):
         self.source = source
-        self.epoch = 0
         self._it: Iterator | None = None
 
     def __next__(self) -> dict:
         for _ in range(2):
             if self._it is None:
-                if hasattr(self.source, "set_epoch"):
-                    self.source.set_epoch(self.epoch)
                 self._it = iter(self.source)
             try:
                 return next(self._it)
             except StopIteration:
                 self._it = None
-                self.epoch += 1
         raise RuntimeError("the data stream yields no batches (is the source empty for this rank?)")
 
     def __iter__(self) -> BatchStream:
         return self
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "source": self.source.state_dict()}
+        return self.source.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch = int(state["epoch"])
-        self.source.load_state_dict(state["source"])
+        self.source.load_state_dict(state)
         self._it = None
 
 

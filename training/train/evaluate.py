@@ -42,12 +42,15 @@ def score_batch(out: dict, batch: dict, acc: PCKAccumulator, threshold: str = "i
     """
     grid = out["grid"].float()
     b, _, h, w, _ = grid.shape
-    valid = batch["valid"].bool() & batch["has_dense"].bool().view(-1, 1, 1, 1)
+    real = ~batch["is_padding"].bool() if "is_padding" in batch else torch.ones(b, dtype=torch.bool, device=grid.device)
+    valid = batch["valid"].bool() & (batch["has_dense"].bool() & real).view(-1, 1, 1, 1)
     err = (grid - batch["corr"]).norm(dim=-1)[valid]
     pred = keypoint_predictions(grid, batch["kps"]).cpu().numpy()
     kps, vis = batch["kps"].cpu().numpy(), batch["kps_vis"].cpu().numpy()
     masks = batch["mask"].cpu().numpy() if "mask" in batch else None
     for i in range(b):
+        if not real[i]:
+            continue  # a repeat that only evens out per-rank epochs
         category = (batch.get("meta") or [{}] * b)[i].get("category", "all")
         for d in (0, 1):
             box = mask_bbox(masks[i, 1 - d]) if threshold == "bbox" and masks is not None else None

@@ -32,7 +32,6 @@ class ModelHooks:
         baseline: ``model -> nn.Module`` answering the same call (zero-shot NN on the frozen features), or None.
         check: ``ModelSpec -> list[str]`` problems with the spec's files (weights of the wrong model, missing
             files), found before any training starts.
-        save: ``(model, directory) -> None`` writes a standalone matcher (``save_matcher``).
     """
 
     build: Callable[[ModelSpec], nn.Module]
@@ -40,7 +39,6 @@ class ModelHooks:
     config: Callable[[nn.Module], dict[str, Any]]
     baseline: Callable[[nn.Module], nn.Module] | None = None
     check: Callable[[ModelSpec], list[str]] | None = None
-    save: Callable[[nn.Module, Any], None] | None = None
 
 
 def select_trainable(model: nn.Module, patterns: list[str], groups: dict[str, list[str]]) -> list[str]:

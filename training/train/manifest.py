@@ -93,16 +93,19 @@ class DataSpec:
     sources: dict[str, SourceSpec]
     batch_size: int = 4
     workers: int = 0
-    mode: str = "resampled"  # resampled (endless, deterministic) | epoch (every sample once per epoch)
-    augment: dict[str, Any] = field(default_factory=dict)  # the loaders' transform options
+    mode: str = "resampled"  # resampled (endless, drawn by weight, deterministic) | exact (each sample once an epoch)
+    # the loaders' transforms ([{op: random_affine, scale: [1.0, 1.3]}, ...]; ``out_hw`` defaults to the stage's
+    # resolution); null: loaders.augment.default_train_transforms at the stage's resolution
+    augment: list[dict[str, Any]] | None = None
+    skip_bad: bool = False  # skip (and count) unreadable samples instead of failing
 
     def validate(self) -> None:
         if not self.sources:
             raise ValueError("data.sources is empty")
         if self.batch_size < 1 or self.workers < 0:
             raise ValueError("data.batch_size must be >= 1 and data.workers >= 0")
-        if self.mode not in ("resampled", "epoch"):
-            raise ValueError(f"data.mode must be 'resampled' or 'epoch', got {self.mode!r}")
+        if self.mode not in ("resampled", "exact"):
+            raise ValueError(f"data.mode must be 'resampled' or 'exact', got {self.mode!r}")
 
 
 @dataclass
@@ -227,6 +230,7 @@ class RunManifest:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast on GPU)
+    cpu_threads: int = 0  # torch intra-op threads per process (0: torch's default)
     resume: bool = False
     optim: OptimSpec = field(default_factory=OptimSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)

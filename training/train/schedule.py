@@ -36,14 +36,14 @@ def build_optimizer(model: nn.Module, lr: float, spec: OptimSpec) -> torch.optim
 def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float) -> float:
     """Multiplier of the stage's peak lr at 0-based ``step`` of ``total``.
 
-    Warm-up: ``(step + 1) / warmup`` for ``step < warmup``; then cosine from 1 to ``min_ratio`` at the last
-    step (or constant 1).
+    Warm-up: ``(step + 1) / warmup`` for ``step < warmup``; then cosine from 1 towards ``min_ratio``, reached
+    one step after the last (so the last step still learns), or constant 1.
     """
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    span = max(1, total - warmup - 1)
+    span = max(1, total - warmup)
     progress = min(1.0, (step - warmup) / span)
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

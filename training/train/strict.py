@@ -8,6 +8,7 @@ Supported field types: ``int``, ``float`` (ints accepted), ``str``, ``bool``, ``
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, TypeVar, Union
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, Union
 __all__ = ["ManifestError", "from_dict", "to_dict"]
 
 T = TypeVar("T")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class ManifestError(ValueError):
@@ -75,6 +77,8 @@ def _convert(value: Any, tp: Any, where: str, path: str) -> Any:
             raise ManifestError(f"{where}: {path}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ManifestError(f"{where}: {path}: expected a number, got {value!r}")
         return float(value)

@@ -10,6 +10,7 @@ Metrics go to ``metrics.jsonl`` and TensorBoard; held-out evaluation and atomic 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -227,6 +228,8 @@ class Trainer:
 
     def _run(self) -> dict[str, Any]:
         m, env = self.m, self.env
+        if m.cpu_threads > 0:
+            torch.set_num_threads(m.cpu_threads)
         seed_everything(m.seed)  # identical initial weights on every rank
         resume_from = self._resume_point()
         self.model = self.hooks.build(m.model).to(env.device)
@@ -323,12 +326,32 @@ class Trainer:
             self._save(si, stage.steps, optimizer, scheduler, stream)  # stage boundaries are resumable points
         return True
 
+    def _rank_digests(self) -> list[str]:
+        """sha256 of this rank's local parameters, gathered from every rank (DDP replicas must agree)."""
+        h = hashlib.sha256()
+        for name, p in sorted(unwrap_model(self.model).named_parameters()):
+            local = p.to_local() if hasattr(p, "to_local") else p  # FSDP2 shards: each rank hashes its own
+            h.update(name.encode())
+            h.update(local.detach().float().cpu().numpy().tobytes())
+        if not self.env.distributed:
+            return [h.hexdigest()]
+        out: list[Any] = [None] * self.env.world_size
+        torch.distributed.all_gather_object(out, h.hexdigest())
+        return out
+
     def _finish(self) -> dict[str, Any]:
         """Final evaluation, and ``<run>/model/``: the final weights as a standalone matcher (load_matcher)."""
         scores: dict[str, Any] = {}
         if self.m.eval.source is not None:
             done = self._last_eval is not None and self._last_eval[0] == self.global_step
             scores = self._last_eval[1] if done else self._evaluate(self.m.stages[-1].name)
+        digests = self._rank_digests()
+        if self.logger is not None:
+            sharded = self.m.distributed.strategy == "fsdp" and self.env.distributed  # shards differ by design
+            in_sync = float(sharded or len(set(digests)) == 1)
+            self.logger.log(self.global_step, "final", {"ranks_in_sync": in_sync}, weights_sha256_by_rank=digests)
+            if not in_sync:
+                log.error("ranks ended with different weights: %s", digests)
         final = self.ckpt.latest()
         if self.env.is_main and final is not None:
             model_dir = self.run_dir / "model"
