@@ -4,8 +4,9 @@ Upright OpenCV SIFT descriptors are computed on a regular grid of keypoints (eve
 keypoint sizes, concatenated) in both images; every grid point of one image takes its nearest neighbour among
 the other image's grid points (cosine similarity of RootSIFT descriptors, or L2 on plain SIFT), refined to
 sub-grid precision by a parabola through the neighbouring similarities. The coarse field is upsampled
-bilinearly to every pixel. Confidence comes from Lowe's ratio test: ``conf = 1 − d1 / d2`` with ``d1, d2`` the
-descriptor distances to the best and second-best match.
+bilinearly to every pixel. Confidence comes from Lowe's ratio test: ``conf = 1 − d1 / d2`` with ``d1`` the
+descriptor distance to the best match and ``d2`` to the best one more than ``exclude`` grid steps away from it
+(neighbouring grid points describe overlapping patches, so the runner-up must be another place).
 
 The matcher answers the semantic matcher's call (docs/interfaces.md §5)::
 
@@ -89,6 +90,7 @@ class DenseSiftMatcher:
         metric: ``"cosine"`` (RootSIFT, Hellinger) or ``"l2"`` (plain SIFT, Euclidean).
         subpixel: refine each match with a parabola through the neighbouring grid similarities.
         chunk: source grid points matched per block (bounds the similarity matrix's memory).
+        exclude: the ratio test's runner-up is the best match more than this many grid steps from the winner.
     """
 
     def __init__(
@@ -98,22 +100,26 @@ class DenseSiftMatcher:
         metric: str = "cosine",
         subpixel: bool = True,
         chunk: int = 4096,
+        exclude: int = 2,
     ) -> None:
         if metric not in ("cosine", "l2"):
             raise ValueError(f"metric must be 'cosine' or 'l2', got {metric!r}")
         if step < 1 or not sizes:
             raise ValueError("step must be >= 1 and at least one keypoint size is needed")
-        self.step, self.sizes, self.metric, self.subpixel, self.chunk = int(step), tuple(sizes), metric, subpixel, chunk
+        self.step, self.sizes, self.metric, self.subpixel = int(step), tuple(sizes), metric, subpixel
+        self.chunk, self.exclude = chunk, int(exclude)
 
     def __repr__(self) -> str:
         return f"DenseSiftMatcher(step={self.step}, sizes={self.sizes}, metric={self.metric!r})"
 
     def _match(self, src: tuple, trg: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Coarse field of one direction: target (x, y) float [Hs, Ws, 2] and confidence [Hs, Ws]."""
-        xs0, ys0, d0 = src
-        xs1, ys1, d1 = trg
+        xs0, ys0, desc0 = src
+        xs1, ys1, desc1 = trg
         hg1, wg1 = len(ys1), len(xs1)
-        t0, t1 = torch.from_numpy(d0), torch.from_numpy(d1)
+        t0, t1 = torch.from_numpy(desc0), torch.from_numpy(desc1)
+        grid_r = torch.arange(hg1 * wg1) // wg1
+        grid_c = torch.arange(hg1 * wg1) % wg1
         best_xy, conf = [], []
         for start in range(0, len(t0), self.chunk):
             q = t0[start : start + self.chunk]
@@ -121,12 +127,21 @@ class DenseSiftMatcher:
                 score = q @ t1.T
             else:
                 score = -torch.cdist(q, t1)
-            top = score.topk(min(2, score.shape[1]), dim=1)
-            idx = top.indices[:, 0]
-            # descriptor distances (unit vectors: |a - b|^2 = 2 - 2 a.b) for the ratio test
-            dist = torch.sqrt(torch.clamp(2.0 - 2.0 * top.values, min=0.0)) if self.metric == "cosine" else -top.values
-            ratio = dist[:, 0] / dist[:, 1].clamp(min=1e-9) if dist.shape[1] > 1 else torch.zeros_like(dist[:, 0])
-            r, c = (idx // wg1).numpy(), (idx % wg1).numpy()
+            best, idx = score.max(dim=1)
+            # Lowe's ratio against the best match outside the winner's neighbourhood: adjacent grid points of a
+            # dense grid describe overlapping patches, so the runner-up must be a different place in the image
+            r_all, c_all = idx // wg1, idx % wg1
+            near = ((grid_r[None] - r_all[:, None]).abs() <= self.exclude) & (
+                (grid_c[None] - c_all[:, None]).abs() <= self.exclude
+            )
+            second = score.masked_fill(near, float("-inf")).max(dim=1).values
+            if self.metric == "cosine":  # unit vectors: |a - b|^2 = 2 - 2 a.b
+                dist1, dist2 = (torch.sqrt(torch.clamp(2.0 - 2.0 * v, min=0.0)) for v in (best, second))
+            else:
+                dist1, dist2 = -best, -second
+            ratio = torch.where(torch.isfinite(dist2), dist1 / dist2.clamp(min=1e-9), torch.zeros_like(dist1))
+            ratio = ratio.clamp(0, 1)
+            r, c = r_all.numpy(), c_all.numpy()
             x, y = xs1[c].copy(), ys1[r].copy()
             if self.subpixel:
                 s = score.numpy()

@@ -8,12 +8,14 @@ Examples::
 
 Defaults follow the peers (reference/benchmarks.md §B.5): SPair-71k and AP-10K use the target-bbox threshold and
 α = 0.01/0.05/0.1; PF-PASCAL uses the image threshold and α = 0.05/0.1/0.15; PCK is averaged per image.
-Writes ``pck.md``, ``pck.json`` (summary, settings, per-pair predictions) and ``pck_curve.png`` into ``--out``.
+Writes ``pck.md``, ``pck.json`` (settings and summary), ``pairs.jsonl`` (per-pair predictions and errors) and
+``pck_curve.png`` into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if pairs is not None:
         acc, per_pair = evaluate_pairs(matcher, pairs, threshold, args.size, args.resize, device)
-        record["pairs"] = per_pair
+        with open(out / "pairs.jsonl", "w") as f:
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in per_pair)
     else:
         acc, dense = evaluate_shards(matcher, args.shards, threshold, args.size, args.resize, device, args.limit)
         record["dense"] = dense.summary()
@@ -108,5 +111,10 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "pck.json", record)
     if acc.pairs:
         plot_pck_curve({label: acc}, out / "pck_curve.png", args.average, title, marks=alphas)
-    print(f"wrote {out}/pck.md, pck.json" + (", pck_curve.png" if acc.pairs else ""))
+    written = (
+        ["pck.md", "pck.json"]
+        + (["pairs.jsonl"] if pairs is not None else [])
+        + (["pck_curve.png"] if acc.pairs else [])
+    )
+    print(f"wrote {', '.join(str(out / n) for n in written)}")
     return 0

@@ -91,20 +91,37 @@ def run_matcher(matcher: Matcher, image0: np.ndarray, image1: np.ndarray, size: 
     return out, map0, map1
 
 
-def sample_field(field: torch.Tensor, xy_px: np.ndarray) -> np.ndarray:
+def _extend_linearly(f: torch.Tensor) -> torch.Tensor:
+    """Pad [1, C, H, W] by one pixel on every side, continuing the field linearly (``2 edge - inner``)."""
+    if f.shape[-1] > 1:
+        f = torch.cat([2 * f[..., :1] - f[..., 1:2], f, 2 * f[..., -1:] - f[..., -2:-1]], dim=-1)
+    else:
+        f = torch.cat([f, f, f], dim=-1)
+    if f.shape[-2] > 1:
+        f = torch.cat([2 * f[..., :1, :] - f[..., 1:2, :], f, 2 * f[..., -1:, :] - f[..., -2:-1, :]], dim=-2)
+    else:
+        f = torch.cat([f, f, f], dim=-2)
+    return f
+
+
+def sample_field(field: torch.Tensor, xy_px: np.ndarray, extrapolate: bool = False) -> np.ndarray:
     """Bilinearly sample a model-frame field at pixel positions.
 
     Args:
         field: float [H, W, C] (e.g. ``grid[0, 0]``) or [H, W].
         xy_px: float [N, 2] model-frame pixels.
+        extrapolate: continue the field linearly for one pixel beyond the outer pixel centres (a point near the
+            image border maps into that rim; a correspondence field is smooth there), instead of clamping.
 
     Returns:
-        float64 [N, C] (or [N]); positions outside the frame take the border value.
+        float64 [N, C] (or [N]); beyond that, positions take the border value.
     """
     squeeze = field.ndim == 2
     f = (field[..., None] if squeeze else field).permute(2, 0, 1)[None].float()  # [1, C, H, W]
-    h, w = f.shape[-2:]
     pts = torch.as_tensor(np.asarray(xy_px, np.float32), device=f.device).reshape(1, 1, -1, 2)
+    if extrapolate:
+        f, pts = _extend_linearly(f), pts + 1.0
+    h, w = f.shape[-2:]
     vals = F.grid_sample(f, px_to_norm(pts, h, w), mode="bilinear", padding_mode="border", align_corners=False)
     vals = vals[0, :, 0].T.double().cpu().numpy()  # [N, C]
     return vals[:, 0] if squeeze else vals
@@ -123,7 +140,7 @@ def predict_points(
     """
     out, map0, map1 = run_matcher(matcher, image0, image1, size, mode, device)
     at = map0.to_model(xy0)
-    xy1_model = sample_field(out["grid"][0, 0], at)
+    xy1_model = sample_field(out["grid"][0, 0], at, extrapolate=True)
     conf = sample_field(out["conf"][0, 0], at) if "conf" in out else np.ones(len(at))
     return map1.from_model(xy1_model), conf
 
@@ -142,7 +159,7 @@ def predict_dense(
         h, w = src.in_hw
         yy, xx = np.mgrid[0:h, 0:w]
         at = src.to_model(np.stack([xx, yy], -1).reshape(-1, 2))
-        corr = trg.from_model(sample_field(out["grid"][0, v], at)).reshape(h, w, 2)
+        corr = trg.from_model(sample_field(out["grid"][0, v], at, extrapolate=True)).reshape(h, w, 2)
         conf = sample_field(out["conf"][0, v], at).reshape(h, w) if "conf" in out else np.ones((h, w))
         result += [corr, conf]
     return tuple(result)

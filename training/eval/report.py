@@ -12,7 +12,7 @@ from training.eval.pck import PCKAccumulator
 
 __all__ = ["markdown_table", "write_json", "plot_pck_curve", "PLOT_ALPHAS"]
 
-PLOT_ALPHAS = tuple(np.round(np.linspace(0.005, 0.2, 40), 4))
+PLOT_ALPHAS = tuple(np.round(np.linspace(0.0025, 0.2, 80), 4))
 
 
 def _pct(v: float) -> str:
