@@ -73,7 +73,9 @@ def test_car_sizes_and_orientation():
         size = np.ptp(inst.vertices, axis=0)
         assert 1.6 < size[0] < 2.4 and 1.3 < size[1] < 1.9 and 3.5 <= size[2] <= 5.05, size
         # front bumper (+z): headlights and the front plate at the front, taillights at the back, roof on top
-        assert _kp(fam, inst, "headlight_left")[2] > 0.4 * size[2] > -_kp(fam, inst, "taillight_left")[2] - 0.9 * size[2]
+        assert (
+            _kp(fam, inst, "headlight_left")[2] > 0.4 * size[2] > -_kp(fam, inst, "taillight_left")[2] - 0.9 * size[2]
+        )
         assert _kp(fam, inst, "plate_front")[2] > 0 > _kp(fam, inst, "plate_rear")[2]
         assert _kp(fam, inst, "windshield_top_left")[2] > _kp(fam, inst, "rear_window_top_left")[2]
         assert _centroid(fam, inst, "wheel_front_left")[2] > _centroid(fam, inst, "wheel_rear_left")[2]
@@ -85,3 +87,20 @@ def test_car_sizes_and_orientation():
             assert _centroid(fam, inst, f"window_n{n}_left_{i}")[0] > 0.5
         zs = [_centroid(fam, inst, f"window_n{n}_left_{i}")[2] for i in range(1, n + 1)]
         assert np.all(np.diff(zs) < 0)  # window 1 is the front-most
+
+
+def test_aeroplane_sizes_and_orientation():
+    fam, insts = _insts("aeroplane")
+    for inst in insts:
+        size = np.ptp(inst.vertices, axis=0)
+        assert 7.0 < size[2] < 47.0 and 0.7 * size[2] < size[0] < 1.4 * size[2], size
+        # the nose is the front (+z), the fin on top at the back, the left wing at +x
+        nose, rear = _kp(fam, inst, "nose"), _kp(fam, inst, "rear")
+        assert nose[2] > 0.45 * size[2] and rear[2] < -0.4 * size[2]
+        assert _kp(fam, inst, "stabilizer_vertical_end")[1] > nose[1] + 0.5 * inst.params["radius"]
+        assert _kp(fam, inst, "wing_end_left")[0] > 0.4 * size[0] > -_kp(fam, inst, "wing_end_right")[0] - 0.2 * size[0]
+        assert _kp(fam, inst, "wing_foot_front_left")[2] > _kp(fam, inst, "wing_foot_back_left")[2]
+        n = inst.params["n_engines"]
+        assert fam.keypoint_present(inst)[fam.keypoint_names.index("engine_n1_front_left")] == (n == 1)
+        if inst.params["gear_down"]:
+            assert _kp(fam, inst, "landing_gear_front")[1] < 0.05 * inst.params["radius"]

@@ -16,6 +16,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "chair": ("datagen.families.chair", "ChairFamily"),
     "table": ("datagen.families.table", "TableFamily"),
     "car": ("datagen.families.car", "CarFamily"),
+    "aeroplane": ("datagen.families.aeroplane", "AeroplaneFamily"),
 }
 
 

@@ -215,15 +215,18 @@ def airfoil_profile(n_seg: int, chord: float, thickness: float) -> np.ndarray:
     """Symmetric NACA-00xx-like section [n_seg, 2] (u along the chord, leading edge at u = +chord/2).
 
     ``thickness`` is the maximum thickness as a fraction of the chord. Point 0 is the leading edge, point
-    n_seg/2 the trailing edge, which keeps a small finite thickness so no triangle degenerates. ``n_seg`` even.
+    n_seg/2 the trailing edge, both on the chord line; point j and n_seg - j are mirror images. The trailing edge
+    keeps a small finite thickness so no triangle degenerates. ``n_seg`` even.
     """
     h = n_seg // 2
     x = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, h + 1)[:-1]))  # 0 (leading edge) -> <1, cosine spacing
     yt = 5 * thickness * (0.2969 * np.sqrt(x) - 0.1260 * x - 0.3516 * x**2 + 0.2843 * x**3 - 0.1015 * x**4)
     yt = np.maximum(yt, 0.004 * thickness)
-    # upper surface leading -> trailing edge, the trailing edge point, lower surface back towards the leading edge
+    yt[0] = 0.0  # the leading edge point lies on the chord line (mirror-symmetric section)
+    # upper surface leading -> trailing edge, the trailing edge point (on the chord line, between the upper and
+    # lower surfaces' last points, which keep a small thickness), lower surface back towards the leading edge
     xs = np.concatenate([x, [1.0], x[::-1][:-1]])
-    ys = np.concatenate([yt, [0.002 * thickness], -yt[::-1][:-1]])
+    ys = np.concatenate([yt, [0.0], -yt[::-1][:-1]])
     return np.stack([chord * (0.5 - xs), chord * ys], 1)  # counter-clockwise in (u, v)
 
 
@@ -401,9 +404,18 @@ def nearest_surface_point(part: PartMesh, target: Sequence[float]) -> tuple[int,
     return int(f), tuple(float(x) for x in bary)
 
 
-def nearest_vertex_point(part: PartMesh, target: Sequence[float]) -> tuple[int, tuple[float, float, float]]:
-    """(face, one-hot barycentric) of the vertex of ``part`` nearest to ``target`` (first face using it)."""
-    v = int(np.argmin(np.linalg.norm(part.vertices - np.asarray(target, np.float64), axis=1)))
+def nearest_vertex_point(
+    part: PartMesh, target: Sequence[float], on_plane_x0: bool = False
+) -> tuple[int, tuple[float, float, float]]:
+    """(face, one-hot barycentric) of the vertex of ``part`` nearest to ``target`` (first face using it);
+    with ``on_plane_x0`` only vertices on the plane x = 0 are candidates."""
+    d = np.linalg.norm(part.vertices - np.asarray(target, np.float64), axis=1)
+    if on_plane_x0:
+        off = np.abs(part.vertices[:, 0]) > 1e-9 * max(np.ptp(part.vertices), 1e-9)
+        if off.all():
+            raise ValueError("no vertex on the plane x = 0")
+        d[off] = np.inf
+    v = int(np.argmin(d))
     f, c = np.argwhere(part.faces == v)[0]
     bary = [0.0, 0.0, 0.0]
     bary[int(c)] = 1.0

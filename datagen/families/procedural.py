@@ -20,7 +20,9 @@ nearest surface point of its slot's template (face, barycentric), found once per
 left slot gets its right twin by the mirror rule (same face, barycentrics (b0, b2, b1)) on the mirror slot; a
 left keypoint on a centre slot names its right twin's target explicitly (``twin_target``) or defaults to the
 mirror image of its target; both then sit on the template vertices nearest their targets (vertices of a symmetric
-centre slot are mirror symmetric, points inside its quads are not, as quads are split along one diagonal).
+centre slot are mirror symmetric, points inside its non-planar quads are not, as quads are split along one
+diagonal), so twins are exact mirror images. A centre keypoint is the nearest surface point when that lies on
+the symmetry plane x = 0, else the nearest template vertex on that plane.
 """
 
 from __future__ import annotations
@@ -191,9 +193,13 @@ def _tables(cls: type[ProceduralFamily]) -> tuple[list[SlotSpec], list[KeypointS
         slot_side = fam.slots[fam.slot_index(k.slot)].side
         target = np.asarray(k.target(tp), np.float64)
         # a sided keypoint on a centre slot sits on a template vertex, so its twin is its exact mirror image
-        # (quads are split along one diagonal, so points inside them are not mirror symmetric)
+        # (quads are split along one diagonal, so points inside non-planar quads are not mirror symmetric)
         locate = nearest_vertex_point if (k.side != "center" and slot_side == "center") else nearest_surface_point
         face, bary = locate(templates[k.slot], target)
+        if k.side == "center" and slot_side == "center":
+            tri = templates[k.slot].vertices[templates[k.slot].faces[face]]
+            if abs(float(np.asarray(bary) @ tri[:, 0])) > 1e-9:  # off the symmetry plane: take a vertex on it
+                face, bary = nearest_vertex_point(templates[k.slot], target, on_plane_x0=True)
         kps.append(KeypointSpec(k.name, k.slot, face, bary, k.side))
         left_note, _, right_note = k.spair.partition("/")
         notes[k.name] = left_note
