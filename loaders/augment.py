@@ -24,7 +24,9 @@ __all__ = [
     "Transform",
     "Compose",
     "VggtPreprocess",
+    "Fit",
     "RandomAffine",
+    "default_train_transforms",
     "RandomHFlip",
     "ColorJitter",
     "RandomSwap",
@@ -63,6 +65,35 @@ class VggtPreprocess:
 
     def __repr__(self) -> str:
         return f"VggtPreprocess(mode={self.mode!r}, size={self.size})"
+
+
+class Fit:
+    """Deterministic resize of both views to ``out_hw``: ``"crop"`` scales to cover and centre-crops, ``"pad"``
+    scales to fit and pads (white by default), keeping the aspect ratio either way (evaluation at a fixed size)."""
+
+    def __init__(self, out_hw: tuple[int, int], mode: str = "crop", fill: int | tuple[int, int, int] = 255) -> None:
+        if mode not in ("crop", "pad"):
+            raise ValueError(f"Fit: mode must be 'crop' or 'pad', got {mode!r}")
+        self.out_hw, self.mode, self.fill = (int(out_hw[0]), int(out_hw[1])), mode, fill
+
+    def __call__(self, sample: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
+        (H, W) = self.out_hw
+        for v in (0, 1):
+            h, w = view_size(sample, v)
+            s = max(H / h, W / w) if self.mode == "crop" else min(H / h, W / w)
+            if abs(s - 1) < 1e-12 and (H - h) % 2 == 0 and (W - w) % 2 == 0:
+                A = affine_translate((W - w) // 2, (H - h) // 2)  # same scale: an exact crop or pad
+            else:
+                A = (
+                    affine_translate((W - 1) / 2, (H - 1) / 2)
+                    @ np.diag([s, s, 1.0])
+                    @ affine_translate(-(w - 1) / 2, -(h - 1) / 2)
+                )
+            sample = warp_view(sample, v, A, self.out_hw, fill=self.fill)
+        return sample
+
+    def __repr__(self) -> str:
+        return f"Fit(out_hw={self.out_hw}, mode={self.mode!r})"
 
 
 def random_affine_matrix(
@@ -228,8 +259,23 @@ class RandomSwap:
         return f"RandomSwap(p={self.p})"
 
 
+def default_train_transforms(out_hw: tuple[int, int] = (518, 518)) -> Compose:
+    """The default training augmentation at ``out_hw``: per-view random zoom (1-1.3x over covering), rotation
+    (±10°) and shift (±5 %), a flip of both views half the time (single-view flips on sparse pairs 20 %), colour
+    jitter (±0.2) and swapping the views half the time."""
+    return Compose(
+        [
+            RandomAffine(out_hw, scale=(1.0, 1.3), rotate_deg=10.0, translate=0.05),
+            RandomHFlip(p_both=0.4, p_one=0.2),
+            ColorJitter(0.2, 0.2, 0.2),
+            RandomSwap(0.5),
+        ]
+    )
+
+
 _REGISTRY: dict[str, type] = {
     "vggt_preprocess": VggtPreprocess,
+    "fit": Fit,
     "random_affine": RandomAffine,
     "random_hflip": RandomHFlip,
     "color_jitter": ColorJitter,

@@ -1,0 +1,5 @@
+import sys
+
+from loaders.cli import main
+
+sys.exit(main())

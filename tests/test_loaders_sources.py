@@ -1,0 +1,222 @@
+"""Sources: the round trip writer -> tar -> batch, local/brace/glob/folder/http/pipe URLs, checksums, data
+manifests (strict YAML), and the ``python -m loaders`` command."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import webdataset as wds
+from loaders_samples import affine_pair, small_sample, write_dataset
+
+from loaders.batch import collate_pairs, to_tensors
+from loaders.cli import main as cli_main
+from loaders.data_manifest import DataManifest, DataManifestError
+from loaders.loader import PairLoader
+from loaders.schema import CORR_STEP_PX, Status, decode_sample, encode_sample
+from loaders.sources import ShardError, ShardReader, expand_spec, verify_shards
+from loaders.stream import PairStream
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wds_write(path, samples):
+    """Write through encode_sample with stock webdataset's TarWriter (mtime=0: byte-identical shards)."""
+    with wds.TarWriter(str(path), mtime=0) as w:
+        for s in samples:
+            w.write(encode_sample(s))
+
+
+def test_round_trip_field_for_field(tmp_path):
+    dense = affine_pair((56, 70), (56, 70), seed=4)
+    dense["meta"]["source"] = "procedural"
+    dense["__key__"] = "s000000_00000"
+    sparse = affine_pair((42, 56), (42, 56), seed=5, dense=False)
+    sparse["__key__"] = "s000000_00001"
+    sparse["mask0"] = np.zeros((42, 56), bool)
+    sparse["mask0"][5:30, 10:40] = True
+    sparse["mask1"] = ~sparse["mask0"]
+    sparse["kps1_vis"][2] = False
+    wds_write(tmp_path / "pairs-000000.tar", [dense, sparse])
+    loader = PairLoader(PairStream([str(tmp_path / "pairs-000000.tar")], shuffle=False, progress=False), 1)
+    batches = {b["key"][0]: b for b in loader}
+    assert set(batches) == {"s000000_00000", "s000000_00001"}
+
+    b, s = batches["s000000_00000"], dense
+    assert b["meta"][0] == s["meta"] and b["has_dense"].item() and b["has_camera"].item() and b["has_mask"].item()
+    assert np.abs(b["images"][0, 0].permute(1, 2, 0).numpy() * 255 - s["image0"]).mean() < 12  # JPEG q95
+    for v, d in ((0, "0to1"), (1, "1to0")):
+        st = s[f"status_{d}"]
+        stored = np.isin(st, [Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE])
+        assert np.array_equal(b["status"][0, v].numpy(), st)
+        assert np.array_equal(b["valid"][0, v].numpy(), st == Status.MATCHED)
+        assert np.array_equal(b["mask"][0, v].numpy(), st != Status.BACKGROUND)
+        corr = b["corr"][0, v].numpy()
+        assert np.abs(corr[stored] - s[f"corr_{d}"][stored]).max() <= CORR_STEP_PX / 2 + 1e-5
+        assert (corr[~stored] == 0).all()
+        assert np.abs(b["depth"][0, v].numpy() - s[f"depth{v}"]).max() <= 0.5e-5 + 1e-6
+        assert np.array_equal(b["K"][0, v].numpy(), s[f"K{v}"])
+        assert np.array_equal(b["T_cam_from_world"][0, v].numpy(), s[f"T_cam{v}_from_world"])
+        n = len(s["meta"]["keypoint_names"])
+        vis = s[f"kps{v}_vis"]
+        assert np.array_equal(b["kps_vis"][0, v, :n].numpy(), vis) and not b["kps_vis"][0, v, n:].any()
+        assert np.allclose(b["kps"][0, v, :n].numpy()[vis], s[f"kps{v}"][vis])
+
+    b, s = batches["s000000_00001"], sparse
+    assert not b["has_dense"].item() and b["has_mask"].item() and not b["has_camera"].item()
+    assert np.array_equal(b["mask"][0, 0].numpy(), s["mask0"]) and np.array_equal(b["mask"][0, 1].numpy(), s["mask1"])
+    assert not b["valid"].any() and (b["corr"] == 0).all() and (b["depth"] == 0).all()
+    assert np.array_equal(b["K"][0].numpy(), np.stack([np.eye(3)] * 2))
+    assert b["kps_vis"][0, 1, :5].tolist() == s["kps1_vis"].tolist()
+
+    # the same shard read by stock webdataset decodes to the same sample dict
+    raw = next(iter(wds.WebDataset(str(tmp_path / "pairs-000000.tar"), shardshuffle=False)))
+    d = decode_sample(raw)
+    assert np.array_equal(d["status_0to1"], dense["status_0to1"]) and d["meta"] == dense["meta"]
+
+
+def test_batch_keys_shapes_and_collate_errors():
+    items = [to_tensors(small_sample(0, i)) for i in range(3)]
+    b = collate_pairs(items)
+    assert b["images"].shape == (3, 2, 3, 28, 28) and b["images"].dtype.is_floating_point
+    assert b["corr"].shape == (3, 2, 28, 28, 2) and b["kps"].shape == (3, 2, 32, 2) and b["kps_vis"].shape == (3, 2, 32)
+    assert b["K"].shape == (3, 2, 3, 3) and b["T_cam_from_world"].shape == (3, 2, 4, 4)
+    assert b["has_dense"].tolist() == [True] * 3 and b["status"].dtype.is_floating_point is False
+    odd = to_tensors(affine_pair((28, 42), (28, 42)))
+    with pytest.raises(ValueError, match="differ in size"):
+        collate_pairs([items[0], odd])
+    with pytest.raises(ValueError, match="views are"):
+        to_tensors(affine_pair((28, 28), (30, 28)))
+
+
+def test_spec_forms_local(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [2, 1, 3])
+    by_dir = expand_spec(str(ds))
+    assert [r.samples for r in by_dir] == [2, 1, 3] and all(r.sha256 for r in by_dir)
+    assert [r.url for r in expand_spec(str(ds / "dataset.json"))] == [r.url for r in by_dir]
+    brace = expand_spec("ds/pairs-{000000..000002}.tar", base=tmp_path)
+    assert [r.url for r in brace] == [r.url for r in by_dir]
+    assert len(expand_spec(str(ds / "*.tar"))) == 3
+    with pytest.raises(ShardError, match="pairs-000008.tar: no such shard"):
+        expand_spec(str(ds / "pairs-00000{8..9}.tar"))
+    with pytest.raises(ShardError, match="needs a dataset.json"):
+        expand_spec(str(tmp_path))
+    n = sum(1 for _ in PairStream([f"pipe:cat {ds}/pairs-{{000000..000002}}.tar"], "resampled", epoch_samples=7))
+    assert n == 7
+    with pytest.raises(ShardError, match="exit status"), ShardReader("pipe:cat /nonexistent/x.tar") as r:
+        list(r)
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path`` (a thread; no network)."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_streams_shards_over_http(http_root):
+    root, url = http_root
+    write_dataset(root / "ds", [3, 2])
+    exact = PairStream([f"{url}/ds/dataset.json"], mode="exact", progress=False)
+    keys = sorted(b["key"][0] for b in PairLoader(exact, 1))
+    assert keys == ["s000000_00000", "s000000_00001", "s000000_00002", "s000001_00000", "s000001_00001"]
+    assert verify_shards(exact.sources[0].shards, "sha256", progress=False) == []
+    brace = PairStream([f"{url}/ds/pairs-{{000000..000001}}.tar"], mode="resampled", epoch_samples=6)
+    assert sum(len(b["key"]) for b in PairLoader(brace, 2, num_workers=2)) == 6
+    with pytest.raises(ShardError, match=r"pairs-000007.tar: cannot open \(HTTPError"):
+        list(PairStream([f"{url}/ds/pairs-000007.tar"], mode="resampled", epoch_samples=1))
+
+
+def test_checksum_verification_names_the_shard(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [2, 2])
+    PairStream([str(ds)], verify="sha256", progress=False)  # intact: fine
+    p = ds / "pairs-000001.tar"
+    data = bytearray(p.read_bytes())
+    data[700] ^= 0xFF  # same size, different bytes
+    p.write_bytes(bytes(data))
+    PairStream([str(ds)], verify="size", progress=False)  # size alone cannot see it
+    with pytest.raises(ShardError, match="pairs-000001.tar: sha256 differs"):
+        PairStream([str(ds)], verify="sha256", progress=False)
+    p.write_bytes(bytes(data[:-512]))
+    with pytest.raises(ShardError, match="pairs-000001.tar: .* bytes, manifest says"):
+        PairStream([str(ds)], verify="size", progress=False)
+
+
+def write_yaml(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_data_manifest_is_strict_and_expands_env(tmp_path, monkeypatch):
+    write_dataset(tmp_path / "data" / "a", [2])
+    write_dataset(tmp_path / "data" / "b", [1, 1])
+    good = write_yaml(
+        tmp_path / "m.yaml",
+        "data_root: ${MY_ROOT:-data}\nverify: size\nsources:\n  a: {path: a, weight: 3}\n  b: b\n",
+    )
+    srcs = DataManifest.load(good).resolve()
+    assert [(s.name, s.weight, s.n_samples, s.verify) for s in srcs] == [("a", 3.0, 2, "size"), ("b", 1.0, 2, "size")]
+    monkeypatch.setenv("MY_ROOT", str(tmp_path / "data"))
+    assert DataManifest.load(good).data_root == str(tmp_path / "data")
+    bad_cases = {
+        "sources:\n  a: {path: a}\nshuffle: true\n": "unknown key 'shuffle'",
+        "sources:\n  a: {path: a, wieght: 2}\n": r"sources.a: unknown key 'wieght'",
+        "sources:\n  a: {path: a, weight: -1}\n": r"sources.a.weight: must be a positive number",
+        "sources: {}\n": "sources must be a non-empty mapping",
+        "verify: md5\nsources:\n  a: a\n": "verify: must be one of",
+        "data_root: ${NOPE_NOT_SET}\nsources:\n  a: a\n": "NOPE_NOT_SET is not set",
+        "sources: [\n": "not valid YAML",
+    }
+    for text, message in bad_cases.items():
+        f = write_yaml(tmp_path / "bad.yaml", text)
+        with pytest.raises(DataManifestError, match=f"{f}: .*{message}"):
+            DataManifest.load(f)
+
+
+@pytest.mark.parametrize("name", ["chair.yaml", "mixed.yaml"])
+def test_shipped_data_manifests_load_and_resolve_under_a_data_root(name, tmp_path, monkeypatch):
+    path = ROOT / "manifests" / "data" / name
+    assert path.read_text().startswith("# python -m loaders stats manifests/data/")
+    m = DataManifest.load(path)
+    assert m.data_root.endswith("data") and "/YOUR/" not in path.read_text()
+    for spec in m.sources:
+        write_dataset(tmp_path / spec.specs[0], [1])
+    monkeypatch.setenv("DATA_ROOT", str(tmp_path))
+    assert all(s.n_samples == 1 for s in DataManifest.load(path).resolve())
+
+
+def test_cli_stats_prints_sources_mixture_and_speed(tmp_path, capsys):
+    write_dataset(tmp_path / "a", [4])
+    write_dataset(tmp_path / "b", [4])
+    m = write_yaml(tmp_path / "m.yaml", "sources:\n  a: {path: a, weight: 3}\n  b: {path: b, weight: 1}\n")
+    assert cli_main(["stats", str(m), "-k", "400", "--decode", "4", "--transforms", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "a                      3   0.750       1         4" in out
+    drawn = float(out.split("mixture drawn")[1].splitlines()[1].split()[1])
+    assert abs(drawn - 0.75) < 0.08
+    assert "decoded pairs/s" in out
+    assert cli_main(["verify", str(m)]) == 0
+    shutil.rmtree(tmp_path / "b")
+    assert cli_main(["stats", str(m)]) == 2
+    assert "b: no such shard or dataset folder" in capsys.readouterr().err
+
+
+def test_dataset_manifest_json_is_what_the_stream_reads(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [2])
+    d = json.loads((ds / "dataset.json").read_text())
+    assert d["n_samples"] == 2 and d["complete"]
+    assert len(list(ShardReader(str(ds / "pairs-000000.tar")))) == 2
