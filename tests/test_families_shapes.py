@@ -104,3 +104,15 @@ def test_aeroplane_sizes_and_orientation():
         assert fam.keypoint_present(inst)[fam.keypoint_names.index("engine_n1_front_left")] == (n == 1)
         if inst.params["gear_down"]:
             assert _kp(fam, inst, "landing_gear_front")[1] < 0.05 * inst.params["radius"]
+
+
+def test_bottle_sizes_and_parts_stack_up():
+    fam, insts = _insts("bottle")
+    for inst in insts:
+        size = np.ptp(inst.vertices, axis=0)
+        assert 0.15 < size[1] < 0.37 and 0.04 < size[0] < 0.17, size
+        ys = [_kp(fam, inst, f"{k}_left")[1] for k in ("base", "body", "shoulder", "neck", "cap")]
+        assert np.all(np.diff(ys) > 0)  # base < body < shoulder < neck < cap
+        assert abs(_kp(fam, inst, "cap_top")[1] - size[1]) < 1e-9
+        if inst.params["handle"]:
+            assert _centroid(fam, inst, "handle")[2] < -0.03  # the handle is at the back

@@ -17,6 +17,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "table": ("datagen.families.table", "TableFamily"),
     "car": ("datagen.families.car", "CarFamily"),
     "aeroplane": ("datagen.families.aeroplane", "AeroplaneFamily"),
+    "bottle": ("datagen.families.bottle", "BottleFamily"),
 }
 
 
