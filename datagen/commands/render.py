@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,6 +173,13 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; complete shards are kept. Finish with the same command plus --resume")
         return 130
+    except BrokenProcessPool:
+        print(
+            f"{PROG}: error: a worker process died (out of memory, or a crash in the GL driver); complete shards "
+            "are kept. Finish with the same command plus --resume (fewer --workers if memory is short)",
+            file=sys.stderr,
+        )
+        return 1
     _print_summary(report)
     return 0
 
