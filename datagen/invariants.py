@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from loaders.schema import STORED_STATUSES, Status
+from loaders.schema import META_FLIP_PERM, STORED_STATUSES, Status
 
 __all__ = [
     "THRESHOLDS",
@@ -264,14 +264,14 @@ def keypoints_vs_dense(sample: Mapping[str, Any]) -> dict[str, float]:
 
 def left_right(sample: Mapping[str, Any]) -> dict[str, int]:
     """Left/right consistency: for every sided keypoint of one view whose pixel maps validly, the mapped point
-    must not be nearer the other view's mirror twin (``meta.flip_permutation``) than the same-named keypoint,
+    must not be nearer the other view's mirror twin (``meta.flip_perm``) than the same-named keypoint,
     counting only where both are visible, the twin is a different point and the map missed the keypoint by > 2 px.
 
     Returns:
         ``lr_violations`` and ``n_lr`` (checks made).
     """
     meta = sample["meta"]
-    perm = np.asarray(meta.get("flip_permutation", []), np.int64)
+    perm = np.asarray(meta.get(META_FLIP_PERM) or [], np.int64)
     if perm.size == 0:
         return {"lr_violations": 0, "n_lr": 0}
     idx = np.flatnonzero(perm != np.arange(perm.size))  # sided keypoints

@@ -34,7 +34,7 @@ from datagen.gt import (
 from datagen.render import Renderer, get_renderer
 from datagen.render.appearance import Appearance, composite, sample_appearance, sample_background, sample_lighting
 from datagen.render.mesh import RenderMesh, prepare_mesh
-from loaders.schema import SCHEMA_VERSION
+from loaders.schema import META_FLIP_PERM, META_SYM_GROUPS, SCHEMA_VERSION
 
 __all__ = ["generate_shard", "group_rng", "sample_key", "GENERATOR"]
 
@@ -262,8 +262,8 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
         "image_size1": [v1.view.height, v1.view.width],
         "keypoint_names": fam.keypoint_names,
         "keypoint_sides": [kp.side for kp in fam.keypoints],
-        "flip_permutation": fam.flip_permutation,
-        "symmetric_groups": [list(map(int, s)) for s in fam.symmetric_groups],
+        META_FLIP_PERM: fam.flip_permutation,
+        META_SYM_GROUPS: [list(map(int, s)) for s in fam.symmetric_groups],
         "same_instance": bool(same),
         "instance_ids": [i0.inst.instance_id, i1.inst.instance_id],
         "shape_params": [i0.inst.params, i1.inst.params],
