@@ -249,9 +249,10 @@ class DatasetDir:
         While owned, temp files of this shard left by dead writers are removed.
         """
         with file_lock(self.internal / "locks" / f"{index:06d}.lock", blocking=False) as held:
-            if held:
-                for stale in (self.internal / "tmp").glob(f"{shard_name(index)}.*.tmp"):
-                    stale.unlink(missing_ok=True)
+            if held:  # the shard's tar and receipt temps of a dead writer (the only other possible owner)
+                for pattern in (f"{shard_name(index)}.*.tmp", f"{self.receipt_path(index).name}.*.tmp"):
+                    for stale in (self.internal / "tmp").glob(pattern):
+                        stale.unlink(missing_ok=True)
             yield held
 
     def commit_shard(self, index: int, tmp: Path, samples: int, nbytes: int, sha256: str) -> ShardEntry:
@@ -275,6 +276,9 @@ class DatasetDir:
             return self._rebuild_manifest()
 
     def _rebuild_manifest(self) -> DatasetManifest:
+        """Write ``dataset.json`` from the receipts; the caller holds the folder lock."""
+        for stale in (self.internal / "tmp").glob(f"{MANIFEST_NAME}.*.tmp"):  # only a lock holder writes one
+            stale.unlink(missing_ok=True)
         entries = [e for i in range(self.n_shards) if (e := self.read_receipt(i)) is not None]
         manifest = DatasetManifest(
             generator=self.generator, root_seed=self.root_seed, n_shards=self.n_shards, shards=entries

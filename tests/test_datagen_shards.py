@@ -123,9 +123,13 @@ def test_folder_with_same_dataset_needs_resume(tmp_path, reference):
     with pytest.raises(DatasetExistsError, match=r"already holds 2 of the 4 requested shards.*--resume"):
         write(root)
     assert snapshot(root) == before
+    tmp = root / ".datagen" / "tmp"  # what a writer killed mid-way can leave: shard, receipt and manifest temps
+    for name in ("pairs-000002.tar.deadhost.999.tmp", "pairs-000003.json.deadhost.999.tmp", "dataset.json.x.1.tmp"):
+        (tmp / name).write_bytes(b"half")
     report = write(root, resume=True)
     assert [e.index for e in report.kept] == [0, 1] and [e.index for e in report.made] == [2, 3]
     assert dataset_files(root) == dataset_files(reference)
+    assert not list(tmp.iterdir())
 
 
 def test_resume_remakes_a_corrupted_shard(tmp_path, reference):
@@ -232,7 +236,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, reference):
         write(root)
     report = write(root, resume=True)
     assert [e.index for e in report.kept] == [0] and [e.index for e in report.made] == [1, 2, 3]
-    assert not any(p.exists() for p in stale)
+    assert not any(p.exists() for p in stale) and not list((root / ".datagen" / "tmp").iterdir())
     assert dataset_files(root) == dataset_files(reference)
     assert json.loads((root / "dataset.json").read_text()) == json.loads((reference / "dataset.json").read_text())
     assert sha256_file(root / shard_name(1)) == sha256_file(reference / shard_name(1))
