@@ -116,3 +116,22 @@ def test_bottle_sizes_and_parts_stack_up():
         assert abs(_kp(fam, inst, "cap_top")[1] - size[1]) < 1e-9
         if inst.params["handle"]:
             assert _centroid(fam, inst, "handle")[2] < -0.03  # the handle is at the back
+
+
+def test_quadruped_sizes_orientation_and_poses():
+    fam, insts = _insts("quadruped")
+    knees = []
+    for inst in insts:
+        size = np.ptp(inst.vertices, axis=0)
+        assert 0.5 < size[2] < 3.8 and 0.3 < size[1] < 3.0, size
+        # head at +z, tail at -z, left legs at +x, the lowest hoof on the ground
+        assert _kp(fam, inst, "nose_tip")[2] > _centroid(fam, inst, "body")[2] > _kp(fam, inst, "tail_base")[2]
+        assert _kp(fam, inst, "eye_left")[0] > 0 > _kp(fam, inst, "eye_right")[0]
+        assert _centroid(fam, inst, "leg_back_left")[0] > 0 > _centroid(fam, inst, "leg_back_right")[0]
+        hooves = [_kp(fam, inst, f"hoof_{leg}")[1] for leg in ("front_left", "front_right", "back_left", "back_right")]
+        assert min(hooves) < 0.05
+        assert _kp(fam, inst, "knee_front_left")[1] > _kp(fam, inst, "hoof_front_left")[1]
+        knees.append([inst.params["pose"][leg][1] for leg in ("front_left", "front_right", "back_left", "back_right")])
+    knees = np.array(knees)
+    assert knees.std(0).min() > 5.0  # every leg bends differently across instances
+    assert np.abs(knees[:, 0] - knees[:, 1]).mean() > 5.0  # left and right legs are posed independently

@@ -18,6 +18,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "car": ("datagen.families.car", "CarFamily"),
     "aeroplane": ("datagen.families.aeroplane", "AeroplaneFamily"),
     "bottle": ("datagen.families.bottle", "BottleFamily"),
+    "quadruped": ("datagen.families.quadruped", "QuadrupedFamily"),
 }
 
 
