@@ -11,7 +11,7 @@ from datagen.families import family_names, get_family
 
 
 @functools.cache
-def _insts(name: str, n: int = 40) -> tuple:
+def _insts(name: str, n: int = 25) -> tuple:
     fam = get_family(name)
     rng = np.random.default_rng(99)
     return fam, [fam.build(fam.sample_params(rng), str(i)) for i in range(n)]
