@@ -21,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "preview",
         help="draw a contact sheet of pairs from a dataset folder",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
+        epilog="\n".join(__doc__.splitlines()[2:]).replace("``", "").replace("::", ":"),
     )
     p.add_argument("dir", type=Path, help="dataset folder (holds dataset.json)")
     p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write; default preview.png")

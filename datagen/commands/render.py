@@ -44,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "render",
         help="render pairs of a category into shards",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
+        epilog="\n".join(__doc__.splitlines()[2:]).replace("``", "").replace("::", ":"),
     )
     p.add_argument("--category", default="chair", help="category family (see `datagen categories`); default chair")
     p.add_argument("--n", type=int, default=1000, help="number of pairs; default 1000")

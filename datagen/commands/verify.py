@@ -21,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "verify",
         help="check a dataset folder: manifest, checksums, schema, invariants",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
+        epilog="\n".join(__doc__.splitlines()[2:]).replace("``", "").replace("::", ":"),
     )
     p.add_argument("dir", type=Path, help="dataset folder (holds dataset.json)")
     p.add_argument("--samples", type=int, default=8, help="pairs checked against DESIGN §5 (seeded draw); default 8")
