@@ -177,9 +177,9 @@ class _Group:
             return gv
         gi = self._instance(gv.instance)
         vrng = np.random.default_rng(gv.view_seed)
-        lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
-        background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
-        with _timed(self.timings, "raster"):
+        with _timed(self.timings, "raster"):  # the image: background synthesis, lit pass, compositing, face ids
+            lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
+            background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
             rgb, alpha = self.renderer.render_lit(gi.handle, gv.view, lighting)
             face_id = self.renderer.render_face_ids(gi.handle, gv.view)
             gv.image = composite(rgb, alpha, background)

@@ -84,27 +84,28 @@ class Lighting:
 
 
 def _upsample(grid: np.ndarray, h: int, w: int, wrap: bool) -> np.ndarray:
-    """Bilinear upsampling of a [gh, gw] grid to [h, w] (tileable when ``wrap``)."""
+    """Smooth (smoothstep-weighted bilinear) upsampling of a [gh, gw] grid to float32 [h, w]; tileable when
+    ``wrap``. Separable: columns first on the small grid, then rows."""
     gh, gw = grid.shape
-    if wrap:
-        ys, xs = np.arange(h) * gh / h, np.arange(w) * gw / w
-    else:
-        ys, xs = np.linspace(0, gh - 1, h), np.linspace(0, gw - 1, w)
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    fy, fx = fy * fy * (3 - 2 * fy), fx * fx * (3 - 2 * fx)  # smoothstep: no visible grid creases
-    y1, x1 = (
-        (y0 + 1) % gh if wrap else np.minimum(y0 + 1, gh - 1),
-        (x0 + 1) % gw if wrap else np.minimum(x0 + 1, gw - 1),
-    )
-    a, b = grid[y0][:, x0], grid[y0][:, x1]
-    c, d = grid[y1][:, x0], grid[y1][:, x1]
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
+
+    def axis(n: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.arange(n) * g / n if wrap else np.linspace(0, g - 1, n)
+        i0 = np.floor(pos).astype(np.int64)
+        f = pos - i0
+        f = (f * f * (3 - 2 * f)).astype(np.float32)  # smoothstep: no visible grid creases
+        i1 = (i0 + 1) % g if wrap else np.minimum(i0 + 1, g - 1)
+        return np.minimum(i0, g - 1), i1, f
+
+    y0, y1, fy = axis(h, gh)
+    x0, x1, fx = axis(w, gw)
+    g = grid.astype(np.float32)
+    cols = g[:, x0] * (1 - fx) + g[:, x1] * fx  # [gh, w]
+    return cols[y0] * (1 - fy)[:, None] + cols[y1] * fy[:, None]
 
 
 def _fractal_noise(rng: np.random.Generator, h: int, w: int, base: int, octaves: int, wrap: bool) -> np.ndarray:
-    """Multi-octave value noise in [0, 1], [h, w]."""
-    out = np.zeros((h, w))
+    """Multi-octave value noise in [0, 1], float32 [h, w]."""
+    out = np.zeros((h, w), np.float32)
     amp, total = 1.0, 0.0
     for o in range(octaves):
         g = base * 2**o
@@ -122,11 +123,16 @@ def _random_color(rng: np.random.Generator) -> np.ndarray:
 
 
 def _mix(c0: np.ndarray, c1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return c0 * (1.0 - t[..., None]) + c1 * t[..., None]
+    """float32 [..., 3]: c0 where t = 0, c1 where t = 1."""
+    c0, c1 = np.asarray(c0, np.float32), np.asarray(c1, np.float32)
+    return c0 + t.astype(np.float32)[..., None] * (c1 - c0)
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    out = img * np.float32(255.0)
+    np.rint(out, out=out)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -203,8 +209,8 @@ def sample_lighting(rng: np.random.Generator, T_cam_from_world: np.ndarray) -> L
 def sample_background(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, str]:
     """A procedural background, uint8 [H, W, 3], and its kind: gradients, coloured noise or patterns."""
     kind = str(rng.choice(BACKGROUND_KINDS))
-    yy, xx = np.mgrid[0:height, 0:width]
-    u, v = xx / max(width - 1, 1), yy / max(height - 1, 1)
+    u = (np.arange(width, dtype=np.float32) / max(width - 1, 1))[None, :]
+    v = (np.arange(height, dtype=np.float32) / max(height - 1, 1))[:, None]
     c0, c1 = _random_color(rng), _random_color(rng)
     if kind == "linear":
         a = rng.uniform(0, 2 * np.pi)
@@ -221,11 +227,9 @@ def sample_background(rng: np.random.Generator, height: int, width: int) -> tupl
     else:  # stripes
         a, k = rng.uniform(0, np.pi), rng.uniform(3, 20)
         t = 0.5 + 0.5 * np.sin(2 * np.pi * k * (u * np.cos(a) + v * np.sin(a)))
-    t = np.clip(t, 0, 1)
-    grain = _fractal_noise(rng, height // 4 + 1, width // 4 + 1, 32, 1, wrap=False)
-    grain = np.repeat(np.repeat(grain, 4, 0), 4, 1)[:height, :width] - 0.5
-    img = _mix(c0, c1, t) + 0.08 * grain[..., None]
-    return _to_u8(np.clip(img, 0, 1)), kind
+    t = np.clip(np.broadcast_to(t, (height, width)), 0, 1).astype(np.float32)
+    t += np.float32(0.25) * (_fractal_noise(rng, height, width, 32, 1, wrap=False) - np.float32(0.5))  # grain
+    return _to_u8(np.clip(_mix(c0, c1, t), 0, 1)), kind
 
 
 def composite(rgb_premultiplied: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -239,6 +243,6 @@ def composite(rgb_premultiplied: np.ndarray, alpha: np.ndarray, background: np.n
     Returns:
         uint8 [H, W, 3].
     """
-    a = alpha.astype(np.float32)[..., None] / 255.0
-    out = rgb_premultiplied.astype(np.float32) + (1.0 - a) * background.astype(np.float32)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    inv = (255 - alpha.astype(np.uint16))[..., None]
+    out = rgb_premultiplied.astype(np.uint16) + (inv * background + 127) // 255  # exact integer rounding
+    return np.minimum(out, 255).astype(np.uint8)
