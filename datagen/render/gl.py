@@ -12,6 +12,7 @@ triangle whose coverage test the pixel centre passed.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import os
@@ -121,7 +122,21 @@ def gl_context():
         reason = f"{platform.upper()} failed ({type(e).__name__}: {e})"
         raise GLUnavailable(f"no usable OpenGL backend: {reason}; {_HELP}") from e
     _CONTEXT = ctx
+    atexit.register(_close_context)
     return ctx
+
+
+def _close_context() -> None:
+    """Release the context before interpreter teardown (PyOpenGL's late destructors otherwise print noise)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        return
+    try:
+        _CONTEXT.make_current()
+        _CONTEXT.delete_context()
+    except Exception:  # best effort at exit
+        pass
+    _CONTEXT = None
 
 
 def projection_matrix(K: np.ndarray, height: int, width: int, near: float, far: float) -> np.ndarray:
