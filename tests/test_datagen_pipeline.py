@@ -14,8 +14,14 @@ from datagen.families import _REGISTRY
 from datagen.pipeline import generate_shard
 from loaders.schema import Status, decode_sample, encode_sample
 
-sys.path.insert(0, str(Path(__file__).parent))
-_REGISTRY.setdefault("boxtable", ("datagen_boxfamily", "BoxTableFamily"))
+
+@pytest.fixture(scope="module", autouse=True)
+def boxtable_family():
+    """Register the test family only while this module runs (other tests list the real families)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(Path(__file__).parent))
+        mp.setitem(_REGISTRY, "boxtable", ("datagen_boxfamily", "BoxTableFamily"))
+        yield
 
 
 def _config(**kw):
@@ -40,7 +46,7 @@ def _decoded(config, shard=0):
 
 
 @pytest.fixture(scope="module")
-def samples():
+def samples(boxtable_family):
     return _decoded(_config())
 
 
