@@ -142,6 +142,19 @@ def test_run_folder_records_manifest_code_environment_and_checkpoints(tmp_path):
     assert out["grid"].shape == (1, 2, 28, 28, 2)
     assert t.global_step == 5
 
+    from training.train.export import export_comparisons
+    from training.train.plots import plot_run
+
+    assert plot_run(run_dir, tmp_path / "curves.png").stat().st_size > 10_000
+    paths = export_comparisons(run_dir, tmp_path / "compare")
+    untrained = load_matcher(paths["untrained"])
+    start = load_file(str(run_dir / "checkpoints" / "step_000002" / "model.safetensors"))
+    frozen = "vggt.aggregator.frame_blocks.3.attn.qkv.weight"  # never trained: equal to the initial weights
+    assert torch.equal(untrained.state_dict()[frozen], start[frozen])
+    baseline = load_matcher(paths["zeroshot_trained"])
+    trunk = "vggt.aggregator.frame_blocks.0.attn.qkv.weight"
+    assert torch.equal(baseline.state_dict()[trunk], model.state_dict()[trunk])
+
 
 def test_stages_switch_trainable_parameters(tmp_path):
     run_dir = tmp_path / "run"
