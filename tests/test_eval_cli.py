@@ -132,3 +132,20 @@ def test_shard_eval_dense_epe(tmp_path, capsys):
     assert rc == 0 and "dense EPE over" in capsys.readouterr().out
     record = json.loads((tmp_path / "e" / "pck.json").read_text())
     assert record["dense"]["all"]["pixels"] > 1000
+
+
+@pytest.mark.integration
+def test_semmatch_eval_loads_a_checkpoint_folder(tmp_path):
+    """A matcher saved by the model part (``save_matcher``) evaluates through ``--checkpoint DIR``."""
+    from training.model.config import VGGTConfig
+    from training.model.io import save_matcher
+    from training.model.matcher import MatcherConfig, SemanticMatcher
+
+    ckpt = save_matcher(SemanticMatcher(MatcherConfig(vggt=VGGTConfig.tiny(), split_index=1)), tmp_path / "ckpt")
+    spair = write_spair(tmp_path / "SPair-71k")
+    out = tmp_path / "e"
+    rc = main(["eval", "--checkpoint", str(ckpt), "--dataset", "spair", "--root", str(spair), "--size", "56",
+               "--categories", "cat", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    summary = json.loads((out / "pck.json").read_text())["summary"]
+    assert summary["overall"]["pairs"] == 1 and len(summary["overall"]["pck"]) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -71,15 +72,26 @@ def test_warp_pairs_pass_the_dense_invariants(kind):
     assert (s["status_0to1"] == np.where(inside(s["corr_0to1"]), Status.MATCHED, Status.OUTSIDE)).all()
     assert any((s[f"status_{d}"] == Status.OUTSIDE).any() for d in ("0to1", "1to0"))  # the warp leaves the frame
     assert min((s[f"status_{d}"] == Status.MATCHED).mean() for d in ("0to1", "1to0")) > 0.3
-    # DESIGN §5: cycle consistency and keypoints agree with the dense field
+    # DESIGN §5 as the datagen checks define it, and the same checks done here directly, tighter
     metrics = invariants.evaluate(s)
     assert invariants.failures(metrics) == [], metrics
-    assert metrics["cycle_median_px"] < 0.05 and metrics["kp_dense_median_px"] < 0.05
+    valid = s["valid_0to1"]
+    q = s["corr_0to1"][valid]
+    interior = (q[:, 0] <= HW[1] - 1) & (q[:, 1] <= HW[0] - 1) & (q >= 0).all(1)
+    back = _bilinear(s["corr_1to0"], q[interior])
+    assert np.percentile(np.linalg.norm(back - pix[valid][interior], axis=1), 99) < 0.05
+    np.testing.assert_allclose(_bilinear(s["corr_0to1"], kps), s["kps1"], atol=0.05)
     # the pixels agree too: view 1 at q shows view 0 at corr_1to0[q]
-    q = np.argwhere(s["valid_1to0"])[::37]
-    src = s["corr_1to0"][q[:, 0], q[:, 1]]
-    ref = invariants.sample_field(image.astype(np.float32), np.ones(HW, bool), src.astype(np.float64))[0]
-    assert np.abs(s["image1"][q[:, 0], q[:, 1]].astype(float) - ref).mean() < 2.0
+    sel = np.argwhere(s["valid_1to0"])[::37]
+    ref = _bilinear(image.astype(np.float32), s["corr_1to0"][sel[:, 0], sel[:, 1]])
+    assert np.abs(s["image1"][sel[:, 0], sel[:, 1]].astype(float) - ref).mean() < 2.0
+
+
+def _bilinear(field: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Read float [H, W, C] at float [N, 2] pixel positions (bilinear, OpenCV)."""
+    xy = np.asarray(xy, np.float32).reshape(1, -1, 2)
+    out = cv2.remap(np.ascontiguousarray(field, np.float32), xy[..., 0], xy[..., 1], cv2.INTER_LINEAR)
+    return out.reshape(xy.shape[1], -1).astype(np.float64)
 
 
 def test_warp_sample_round_trips_through_the_codec():

@@ -105,35 +105,68 @@ class TPSWarp(Warp):
         sol = np.linalg.solve(L, rhs)
         return cls(centres=c, weights=sol[:k], affine=sol[k:], scale=float(scale))
 
-    def backward_and_jacobian(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``B(q)`` [N, 2] and its Jacobian [N, 2, 2] (d out / d in) at view-1 points ``q`` [N, 2]."""
+    def backward_and_jacobian(self, xy: np.ndarray, jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """``B(q)`` [N, 2] and its Jacobian [N, 2, 2] (d out / d in) at view-1 points ``q`` [N, 2].
+
+        With ``U(r) = r² log r²``: ``dU/dq = 2 (log r² + 1) (q − c)``, so the kernel part of the Jacobian is
+        ``J[:, j, i] = q_i (dU @ w)[:, j] − (dU @ (c_i w))[:, j]``: matrix products, no [N, K, 2] temporaries.
+        """
         q = np.asarray(xy, np.float64).reshape(-1, 2) / self.scale
-        d = q[:, None, :] - self.centres[None]  # [N, K, 2]
-        r2 = (d**2).sum(-1)
-        U = _tps_kernel(r2)
-        out = self.affine[0] + q @ self.affine[1:] + U @ self.weights
-        dU = np.where(r2 > 0, 2.0 * (np.log(np.maximum(r2, 1e-300)) + 1.0), 0.0)  # dU/dq = dU * d
-        J = self.affine[1:].T[None] + np.einsum("nk,nki,kj->nji", dU, d, self.weights)
+        c, w = self.centres, self.weights
+        r2 = np.maximum((q**2).sum(1, keepdims=True) - 2.0 * q @ c.T + (c**2).sum(1)[None], 0.0)  # [N, K]
+        pos = r2 > 1e-300
+        log_r2 = np.log(np.where(pos, r2, 1.0))
+        out = self.affine[0] + q @ self.affine[1:] + (r2 * log_r2) @ w
+        if not jacobian:
+            return out * self.scale, None
+        dU = np.where(pos, 2.0 * (log_r2 + 1.0), 0.0)  # [N, K]
+        dUw = dU @ w  # [N, 2]
+        J = np.empty((len(q), 2, 2))
+        for i in range(2):
+            J[:, :, i] = self.affine[1 + i][None] + q[:, i : i + 1] * dUw - dU @ (c[:, i : i + 1] * w)
         return out * self.scale, J
 
     def inverse(self, xy: np.ndarray) -> np.ndarray:
         shape = np.shape(xy)
-        out, _ = self.backward_and_jacobian(np.asarray(xy).reshape(-1, 2))
+        out, _ = self.backward_and_jacobian(np.asarray(xy).reshape(-1, 2), jacobian=False)
         return out.reshape(shape)
 
     def forward(self, xy: np.ndarray, iters: int = 30, tol: float = 1e-6) -> np.ndarray:
-        """``F(p) = B⁻¹(p)``: Newton's method from the inverse of the affine part."""
+        """``F(p) = B⁻¹(p)`` by Newton's method; points whose step fell below ``tol`` px drop out.
+
+        Many points (a whole image) start from ``F`` solved on a coarse lattice over their extent and interpolated,
+        which is within a small fraction of a pixel, so two or three iterations finish them; few points start
+        from the inverse of the affine part.
+        """
         shape = np.shape(xy)
         p = np.asarray(xy, np.float64).reshape(-1, 2)
-        A = self.affine[1:].T  # [2, 2] on normalised coordinates
-        q = (np.linalg.solve(A, (p / self.scale - self.affine[0]).T).T) * self.scale
+        q = self._initial_guess(p, iters, tol)
+        active = np.arange(len(p))
         for _ in range(iters):
-            b, J = self.backward_and_jacobian(q)
-            step = np.linalg.solve(J, (b - p)[..., None])[..., 0]
-            q = q - step
-            if np.abs(step).max(initial=0.0) < tol:
+            if active.size == 0:
                 break
+            b, J = self.backward_and_jacobian(q[active])
+            step = np.linalg.solve(J, (b - p[active])[..., None])[..., 0]
+            q[active] -= step
+            active = active[np.abs(step).max(axis=1) >= tol]
         return q.reshape(shape)
+
+    def _initial_guess(self, p: np.ndarray, iters: int, tol: float, lattice_px: float = 8.0) -> np.ndarray:
+        A = self.affine[1:].T  # [2, 2] on normalised coordinates
+        if len(p) < 4096:
+            return (np.linalg.solve(A, (p / self.scale - self.affine[0]).T).T) * self.scale
+        lo, hi = p.min(0), p.max(0)
+        lattice_px = max(lattice_px, float(np.sqrt(np.prod(hi - lo + 1) / 2048)))  # the lattice stays < 4096 points
+        nx, ny = (np.ceil((hi - lo) / lattice_px).astype(int) + 1).clip(2)
+        gx, gy = np.linspace(lo[0], hi[0], nx), np.linspace(lo[1], hi[1], ny)
+        coarse = self.forward(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), iters, tol).reshape(ny, nx, 2)
+        fx = np.clip((p[:, 0] - lo[0]) / max(hi[0] - lo[0], 1e-12) * (nx - 1), 0, nx - 1)
+        fy = np.clip((p[:, 1] - lo[1]) / max(hi[1] - lo[1], 1e-12) * (ny - 1), 0, ny - 1)
+        x0, y0 = np.minimum(fx.astype(int), nx - 2), np.minimum(fy.astype(int), ny - 2)
+        tx, ty = (fx - x0)[:, None], (fy - y0)[:, None]
+        top = coarse[y0, x0] * (1 - tx) + coarse[y0, x0 + 1] * tx
+        bottom = coarse[y0 + 1, x0] * (1 - tx) + coarse[y0 + 1, x0 + 1] * tx
+        return top * (1 - ty) + bottom * ty
 
     def min_jacobian_det(self, hw: tuple[int, int], n: int = 24) -> float:
         """Smallest Jacobian determinant of ``B`` on an ``n x n`` lattice over an ``H x W`` view-1 frame."""
