@@ -30,15 +30,24 @@ __all__ = [
     "left_right",
     "evaluate",
     "failures",
+    "aggregate",
+    "aggregate_failures",
 ]
 
+# Per-pair criteria. Reading a field between pixel centres is judged in units of its local gain (``_scaled``).
 THRESHOLDS = {
     "reproj_median_px": 0.05,  # <=
     "reproj_p99_px": 0.5,  # <=
     "valid_agreement": 0.995,  # >=
-    "cycle_frac_within_1.5px": 0.95,  # >=
-    "kp_dense_median_px": 2.0,  # <=
+    "cycle_frac_within_1.5px_scaled": 0.95,  # >=
+    "kp_dense_median_scaled": 2.0,  # <=
     "lr_violations": 0,  # <=
+}
+_LOWER_BOUNDS = {"valid_agreement", "cycle_frac_within_1.5px_scaled"}  # the rest are upper bounds
+# Dataset-level criteria (DESIGN.md §5, issue #2): pixel-weighted over the sampled pairs, raw pixels.
+AGGREGATE_THRESHOLDS = {
+    "cycle_frac_within_1.5px": 0.95,  # >=, cross-instance pairs
+    "valid_agreement": 0.995,  # >=, same-instance pairs
 }
 _DIRECTIONS = ((0, 1, "0to1"), (1, 0, "1to0"))
 
@@ -187,54 +196,128 @@ def reprojection(sample: Mapping[str, Any], mesh: tuple[np.ndarray, np.ndarray] 
     }
 
 
-def sample_field(corr: np.ndarray, valid: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sample_field(
+    corr: np.ndarray, valid: np.ndarray, xy: np.ndarray, with_gain: bool = False
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a correspondence field at sub-pixel points.
 
-    Bilinear where the four surrounding pixels are all valid, else the nearest pixel (valid or not).
+    Bilinear where the four pixels around a point are all valid. Elsewhere (at the edge of the valid region) the
+    nearest valid one of the four is extended to first order, ``corr[q] + J (xy - q)``, with the Jacobian ``J``
+    from finite differences of its valid 4-neighbours (a term dropped where no neighbour along an axis is valid);
+    with none of the four valid, the nearest pixel's value is returned and ``ok`` is False.
 
     Args:
         corr: float32 [H, W, 2]; valid: bool [H, W]; xy: float64 [N, 2].
+        with_gain: also return the field's local gain (px out per px in: the largest singular value of its
+            Jacobian; 1 where it is unknown). A field sampled at pixel centres can be read off-centre only to
+            about ``gain`` x the offset, so checks that read a field between pixel centres judge their errors in
+            units of ``max(1, gain)``.
 
     Returns:
-        values float64 [N, 2] and ok bool [N] (the value comes from valid pixels).
+        values float64 [N, 2], ok bool [N] and, with ``with_gain``, gain float64 [N].
     """
     H, W = valid.shape
+    c = corr.astype(np.float64)
     x0 = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, W - 2)
     y0 = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, H - 2)
     fx = np.clip(xy[:, 0] - x0, 0.0, 1.0)[:, None]
     fy = np.clip(xy[:, 1] - y0, 0.0, 1.0)[:, None]
-    c = corr.astype(np.float64)
     c00, c01, c10, c11 = c[y0, x0], c[y0, x0 + 1], c[y0 + 1, x0], c[y0 + 1, x0 + 1]
-    all4 = valid[y0, x0] & valid[y0, x0 + 1] & valid[y0 + 1, x0] & valid[y0 + 1, x0 + 1]
-    bil = (c00 * (1 - fx) + c01 * fx) * (1 - fy) + (c10 * (1 - fx) + c11 * fx) * fy
-    qx = np.clip(np.rint(xy[:, 0]).astype(np.int64), 0, W - 1)
-    qy = np.clip(np.rint(xy[:, 1]).astype(np.int64), 0, H - 1)
-    out = np.where(all4[:, None], bil, c[qy, qx])
-    return out, all4 | valid[qy, qx]
+    v00, v01, v10, v11 = valid[y0, x0], valid[y0, x0 + 1], valid[y0 + 1, x0], valid[y0 + 1, x0 + 1]
+    all4 = v00 & v01 & v10 & v11
+    out = (c00 * (1 - fx) + c01 * fx) * (1 - fy) + (c10 * (1 - fx) + c11 * fx) * fy
+    gain = np.ones(len(xy))
+    jac = np.full((len(xy), 2, 2), np.nan)  # [N, 2 (out), 2 (in: x, y)]
+    jac[:, :, 0] = np.where((v00 & v01)[:, None], c01 - c00, c11 - c10)
+    jac[:, :, 1] = np.where((v00 & v10)[:, None], c10 - c00, c11 - c01)
+    ok = all4.copy()
+    edge = np.flatnonzero(~all4)
+    if edge.size:
+        # nearest valid corner of each edge point's cell
+        cx = np.stack([x0[edge], x0[edge] + 1, x0[edge], x0[edge] + 1], axis=1)
+        cy = np.stack([y0[edge], y0[edge], y0[edge] + 1, y0[edge] + 1], axis=1)
+        dist = np.hypot(cx - xy[edge, :1], cy - xy[edge, 1:])
+        dist[~valid[cy, cx]] = np.inf
+        k = np.argmin(dist, axis=1)
+        has = np.isfinite(dist[np.arange(edge.size), k])
+        qx, qy = cx[np.arange(edge.size), k], cy[np.arange(edge.size), k]
+        nx = np.clip(np.rint(xy[edge, 0]).astype(np.int64), 0, W - 1)
+        ny = np.clip(np.rint(xy[edge, 1]).astype(np.int64), 0, H - 1)
+        qx, qy = np.where(has, qx, nx), np.where(has, qy, ny)
+        j = np.stack([_axis_derivative(c, valid, qx, qy, 1, 0), _axis_derivative(c, valid, qx, qy, 0, 1)], axis=2)
+        step = xy[edge] - np.stack([qx, qy], axis=1)
+        out[edge] = c[qy, qx] + np.einsum("nij,nj->ni", np.nan_to_num(j), step) * has[:, None]
+        jac[edge] = j
+        ok[edge] = has
+    if not with_gain:
+        return out, ok
+    known = np.isfinite(jac).all(axis=(1, 2))
+    if known.any():
+        gain[known] = np.linalg.svd(jac[known], compute_uv=False)[:, 0]
+    one_axis = ~known & np.isfinite(jac).any(axis=(1, 2))
+    if one_axis.any():  # only one axis has a derivative: its column norm is a lower bound of the gain
+        gain[one_axis] = np.nanmax(np.linalg.norm(jac[one_axis], axis=1), axis=1)
+    return out, ok, gain
+
+
+def _axis_derivative(c: np.ndarray, valid: np.ndarray, qx: np.ndarray, qy: np.ndarray, ax: int, ay: int) -> np.ndarray:
+    """Finite difference [N, 2] of field ``c`` at pixels (qx, qy) along (ax, ay) from valid neighbours: central
+    where both are valid, one-sided where one is, NaN where none is."""
+    H, W = valid.shape
+    px, py = np.clip(qx + ax, 0, W - 1), np.clip(qy + ay, 0, H - 1)
+    mx, my = np.clip(qx - ax, 0, W - 1), np.clip(qy - ay, 0, H - 1)
+    vp = valid[py, px] & ((px != qx) | (py != qy))
+    vm = valid[my, mx] & ((mx != qx) | (my != qy))
+    fwd, bwd = c[py, px] - c[qy, qx], c[qy, qx] - c[my, mx]
+    d = np.where((vp & vm)[:, None], (fwd + bwd) / 2, np.where(vp[:, None], fwd, bwd))
+    d[~(vp | vm)] = np.nan
+    return d
 
 
 def cycle(sample: Mapping[str, Any], threshold_px: float = 1.5) -> dict[str, float]:
     """Cycle 0->1->0 and 1->0->1 on mutually valid pixels: ``corr_0to1[p]`` is followed into view 1 and the
     reverse field is read there (:func:`sample_field`), which must return to ``p``.
 
+    Reading the reverse field between its pixel centres costs up to its local gain times the sub-pixel offset
+    (large where the other view sees the surface more obliquely or smaller), so besides the raw fraction the
+    fraction within ``threshold_px * max(1, gain)`` is reported (``..._scaled``): the per-pair criterion. The
+    raw fraction is the dataset-level criterion (:func:`aggregate`, pixel-weighted over sampled pairs).
+
     Returns:
-        ``cycle_frac_within_1.5px``, ``cycle_median_px``, ``n_cycle`` (mutually valid pixels).
+        ``cycle_frac_within_1.5px``, ``cycle_frac_within_1.5px_scaled``, ``cycle_median_px``, ``n_cycle``.
     """
-    errs = []
+    errs, scaled = [], []
     for _, _, d in _DIRECTIONS:
         back = "1to0" if d == "0to1" else "0to1"
         valid = sample[f"valid_{d}"].ravel()
         W = sample[f"valid_{d}"].shape[1]
         p = np.flatnonzero(valid)
         c = sample[f"corr_{d}"].reshape(-1, 2)[p].astype(np.float64)
-        ret, mutual = sample_field(sample[f"corr_{back}"], sample[f"valid_{back}"], c)
+        ret, mutual, gain = sample_field(sample[f"corr_{back}"], sample[f"valid_{back}"], c, with_gain=True)
         start = np.stack([p % W, p // W], axis=1)
-        errs.append(np.linalg.norm(ret[mutual] - start[mutual], axis=1))
+        # The back field is the forward field's inverse, so its gain at the landing point is also 1 / the smallest
+        # singular value of the forward Jacobian at the start pixel: known even where the landing point sits on
+        # a sliver of surface seen at grazing angle (no valid neighbour across it to difference).
+        fwd, fvalid = sample[f"corr_{d}"].astype(np.float64), sample[f"valid_{d}"]
+        jf = np.stack([_axis_derivative(fwd, fvalid, start[:, 0], start[:, 1], 1, 0),
+                       _axis_derivative(fwd, fvalid, start[:, 0], start[:, 1], 0, 1)], axis=2)  # fmt: skip
+        known = np.isfinite(jf).all(axis=(1, 2))
+        if known.any():
+            smin = np.linalg.svd(jf[known], compute_uv=False)[:, -1]
+            gain[known] = np.maximum(gain[known], 1.0 / np.maximum(smin, 1e-3))
+        e = np.linalg.norm(ret[mutual] - start[mutual], axis=1)
+        errs.append(e)
+        scaled.append(e / np.maximum(gain[mutual], 1.0))
     e = np.concatenate(errs)
     if e.size == 0:
         return {"n_cycle": 0}
     key = f"cycle_frac_within_{threshold_px:g}px"
-    return {key: float((e <= threshold_px).mean()), "cycle_median_px": float(np.median(e)), "n_cycle": int(e.size)}
+    return {
+        key: float((e <= threshold_px).mean()),
+        f"{key}_scaled": float((np.concatenate(scaled) <= threshold_px).mean()),
+        "cycle_median_px": float(np.median(e)),
+        "n_cycle": int(e.size),
+    }
 
 
 def _dense_at(sample: Mapping[str, Any], d: str, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -243,23 +326,33 @@ def _dense_at(sample: Mapping[str, Any], d: str, xy: np.ndarray) -> tuple[np.nda
 
 def keypoints_vs_dense(sample: Mapping[str, Any]) -> dict[str, float]:
     """Distance between the dense field read at a keypoint (:func:`sample_field`) and the same keypoint in the
-    other view, over keypoints visible in both views whose pixel has a valid correspondence.
+    other view, over keypoints visible in both views whose pixel has a valid correspondence. As in :func:`cycle`,
+    the error is also reported in units of the field's local gain (``..._scaled``, the per-pair criterion).
 
     Returns:
-        ``kp_dense_median_px``, ``kp_dense_max_px``, ``n_kp``.
+        ``kp_dense_median_px``, ``kp_dense_max_px``, ``kp_dense_median_scaled``, ``n_kp``.
     """
-    errs = []
+    errs, scaled = [], []
     for a, b, d in _DIRECTIONS:
         both = sample[f"kps{a}_vis"] & sample[f"kps{b}_vis"]
         if not both.any():
             continue
-        corr, ok = _dense_at(sample, d, np.asarray(sample[f"kps{a}"], np.float64)[both])
+        corr, ok, gain = sample_field(
+            sample[f"corr_{d}"], sample[f"valid_{d}"], np.asarray(sample[f"kps{a}"], np.float64)[both], with_gain=True
+        )
         target = np.asarray(sample[f"kps{b}"], np.float64)[both]
-        errs.append(np.linalg.norm(corr[ok] - target[ok], axis=1))
+        e = np.linalg.norm(corr[ok] - target[ok], axis=1)
+        errs.append(e)
+        scaled.append(e / np.maximum(gain[ok], 1.0))
     e = np.concatenate(errs) if errs else np.zeros(0)
     if e.size == 0:
         return {"n_kp": 0}
-    return {"kp_dense_median_px": float(np.median(e)), "kp_dense_max_px": float(e.max()), "n_kp": int(e.size)}
+    return {
+        "kp_dense_median_px": float(np.median(e)),
+        "kp_dense_max_px": float(e.max()),
+        "kp_dense_median_scaled": float(np.median(np.concatenate(scaled))),
+        "n_kp": int(e.size),
+    }
 
 
 def left_right(sample: Mapping[str, Any]) -> dict[str, int]:
@@ -324,7 +417,33 @@ def failures(metrics: Mapping[str, float]) -> list[str]:
         if key not in metrics:
             continue
         value = metrics[key]
-        upper = key.endswith("_px") or key == "lr_violations"
+        upper = key not in _LOWER_BOUNDS
         if (upper and value > limit) or (not upper and value < limit):
             bad.append(f"{key} = {value:.4g} (limit {'<=' if upper else '>='} {limit})")
     return bad
+
+
+def aggregate(rows: list[Mapping[str, Any]]) -> dict[str, float]:
+    """Dataset-level numbers from per-pair :func:`evaluate` rows: the raw cycle fraction over all mutually valid
+    pixels of cross-instance pairs and the valid agreement over all object pixels of same-instance pairs."""
+    out: dict[str, float] = {}
+    cross = [r for r in rows if not r.get("same") and r.get("n_cycle")]
+    if cross:
+        n = sum(r["n_cycle"] for r in cross)
+        out["cycle_frac_within_1.5px"] = sum(r["cycle_frac_within_1.5px"] * r["n_cycle"] for r in cross) / n
+        out["n_cycle"] = n
+    same = [r for r in rows if r.get("same") and r.get("n_object")]
+    if same:
+        n = sum(r["n_object"] for r in same)
+        out["valid_agreement"] = sum(r["valid_agreement"] * r["n_object"] for r in same) / n
+        out["n_object"] = n
+    return out
+
+
+def aggregate_failures(numbers: Mapping[str, float]) -> list[str]:
+    """The :data:`AGGREGATE_THRESHOLDS` that dataset-level numbers break (empty = all good)."""
+    return [
+        f"{key} = {numbers[key]:.4g} over the sampled pairs (limit >= {limit})"
+        for key, limit in AGGREGATE_THRESHOLDS.items()
+        if key in numbers and numbers[key] < limit
+    ]

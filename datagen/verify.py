@@ -58,6 +58,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     checksums: bool = True
     invariants_available: bool = True
+    aggregate: dict[str, float] = field(default_factory=dict)  # dataset-level DESIGN §5 numbers
 
     @property
     def ok(self) -> bool:
@@ -183,6 +184,10 @@ def verify_dataset(
             report.shards.append(_check_shard(*job))
             bar.update(1)
     bar.close()
+    if report.invariants_available and report.invariant_rows:
+        invariants = importlib.import_module("datagen.invariants")
+        report.aggregate = invariants.aggregate(report.invariant_rows)
+        report.problems += [f"DESIGN §5: {p}" for p in invariants.aggregate_failures(report.aggregate)]
     seen: dict[str, str] = {}
     for result in report.shards:
         report.problems += result.problems
@@ -236,6 +241,15 @@ def format_report(report: VerifyReport) -> str:
     else:
         n_bad = sum(not r["ok"] for r in inv)
         row("invariants", n_bad == 0, f"{len(inv) - n_bad}/{len(inv)} sampled pairs pass DESIGN §5")
+        agg = report.aggregate
+        if "cycle_frac_within_1.5px" in agg:
+            ok = agg["cycle_frac_within_1.5px"] >= 0.95
+            row("cycle", ok, f"{agg['cycle_frac_within_1.5px']:.2%} of {agg['n_cycle']} mutually valid pixels "
+                "return within 1.5 px (cross-instance pairs; >= 95%)")  # fmt: skip
+        if "valid_agreement" in agg:
+            ok = agg["valid_agreement"] >= 0.995
+            row("visibility", ok, f"valid agrees with an independent test on {agg['valid_agreement']:.2%} of "
+                f"{agg['n_object']} object pixels (same-instance pairs; >= 99.5%)")  # fmt: skip
         lines += _invariant_table(inv)
     if report.problems:
         lines.append(f"{len(report.problems)} problem(s):")
@@ -249,8 +263,10 @@ _TABLE_COLUMNS = {  # metric -> header, in display order
     "reproj_p99_px": "reproj_p99",
     "valid_agreement": "valid_agree",
     "cycle_frac_within_1.5px": "cycle<=1.5px",
+    "cycle_frac_within_1.5px_scaled": "cyc<=1.5g",
     "cycle_median_px": "cycle_med",
     "kp_dense_median_px": "kp_med_px",
+    "kp_dense_median_scaled": "kp_med_g",
     "lr_violations": "lr_viol",
 }
 
