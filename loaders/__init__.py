@@ -21,7 +21,7 @@ _LAZY = {
     "PairLoader": "loaders.loader",
     "DataManifest": "loaders.data_manifest",
     "collate_pairs": "loaders.batch",
-    "to_tensors": "loaders.batch",
+    "to_item": "loaders.batch",
     "build_transforms": "loaders.augment",
 }
 

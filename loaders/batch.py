@@ -1,6 +1,6 @@
 """Schema samples -> tensors -> batches (docs/interfaces.md §4).
 
-``to_tensors`` turns one (transformed) schema sample into the per-pair tensors, ``collate_pairs`` stacks them:
+The batch dict of docs/interfaces.md §4, built by ``collate_pairs`` from per-pair records (``to_item``):
 
 =================  ===================================  ===========================================================
 key                dtype, shape                         meaning
@@ -24,7 +24,10 @@ key, url, source   list[str]                            sample key, shard URL, d
 stream             list[dict]                           per sample: ``slot`` (global worker), ``skipped`` so far
 =================  ===================================  ===========================================================
 
-Images stay uint8 until :func:`collate_pairs` (4x less to copy between processes), which converts them to float.
+``to_item`` turns one (transformed) schema sample into a light per-pair record (references to its arrays, padded
+keypoints, flags); ``collate_pairs`` writes the records straight into the batch arrays, one pass per field (the
+uint8 -> float image conversion and the HWC -> CHW transpose happen in that same pass), so a pair's pixels are
+copied once. Both run in the DataLoader worker.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
 from loaders.schema import has_dense
 
-__all__ = ["MAX_KEYPOINTS", "to_tensors", "collate_pairs", "BATCH_KEYS"]
+__all__ = ["MAX_KEYPOINTS", "to_item", "collate_pairs", "BATCH_KEYS"]
 
 MAX_KEYPOINTS = 32
 BATCH_KEYS = (
@@ -57,14 +61,12 @@ BATCH_KEYS = (
     "is_padding",
 )
 _LIST_KEYS = ("meta", "key", "url", "source", "stream")
+_EYE3, _EYE4 = np.eye(3, dtype=np.float32), np.eye(4, dtype=np.float32)
+_NP = {torch.float32: np.float32, torch.uint8: np.uint8, torch.bool: np.bool_}
 
 
-def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
-def to_tensors(sample: Mapping[str, Any], max_keypoints: int = MAX_KEYPOINTS) -> dict[str, Any]:
-    """One schema sample (both views of one size) -> the per-pair tensors of the batch table (without ``B``).
+def to_item(sample: Mapping[str, Any], max_keypoints: int = MAX_KEYPOINTS) -> dict[str, Any]:
+    """One schema sample (both views of one size) -> a per-pair record for :func:`collate_pairs`.
 
     Raises:
         ValueError: naming the sample when its views differ in size or it has more than ``max_keypoints``.
@@ -74,76 +76,109 @@ def to_tensors(sample: Mapping[str, Any], max_keypoints: int = MAX_KEYPOINTS) ->
     if sample["image1"].shape[:2] != (h, w):
         raise ValueError(
             f"sample {key}: views are {sample['image0'].shape[:2]} and {sample['image1'].shape[:2]}; batches need one"
-            " size: add a transform that fixes it (vggt_preprocess 'pad', random_affine with out_hw)"
+            " size: add a transform that fixes it (vggt_preprocess 'pad', fit or random_affine with out_hw)"
         )
-    out: dict[str, Any] = {
-        "images": _t(np.stack([sample["image0"], sample["image1"]]).transpose(0, 3, 1, 2)),  # uint8 [2, 3, H, W]
-    }
     dense = has_dense(sample)
-    if dense:
-        corr = np.stack([sample["corr_0to1"], sample["corr_1to0"]])
-        out["corr"] = _t(np.nan_to_num(corr, nan=0.0))
-        out["status"] = _t(np.stack([sample["status_0to1"], sample["status_1to0"]]))
-        out["valid"] = _t(np.stack([sample["valid_0to1"], sample["valid_1to0"]]))
-    else:
-        out["corr"] = torch.zeros(2, h, w, 2)
-        out["status"] = torch.zeros(2, h, w, dtype=torch.uint8)
-        out["valid"] = torch.zeros(2, h, w, dtype=torch.bool)
     has_mask = "mask0" in sample and "mask1" in sample
-    out["mask"] = _t(np.stack([sample["mask0"], sample["mask1"]])) if has_mask else torch.ones(2, h, w, dtype=bool)
-    if "depth0" in sample and "depth1" in sample:
-        out["depth"] = _t(np.stack([sample["depth0"], sample["depth1"]]))
-    else:
-        out["depth"] = torch.zeros(2, h, w)
+    has_depth = "depth0" in sample and "depth1" in sample
     has_camera = all(k in sample for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world"))
-    if has_camera:
-        out["K"] = _t(np.stack([sample["K0"], sample["K1"]]).astype(np.float32))
-        out["T_cam_from_world"] = _t(np.stack([sample["T_cam0_from_world"], sample["T_cam1_from_world"]]))
-    else:
-        out["K"] = torch.eye(3).expand(2, 3, 3).clone()
-        out["T_cam_from_world"] = torch.eye(4).expand(2, 4, 4).clone()
-    kps = torch.zeros(2, max_keypoints, 2)
-    vis = torch.zeros(2, max_keypoints, dtype=torch.bool)
+    kps = np.zeros((2, max_keypoints, 2), np.float32)
+    vis = np.zeros((2, max_keypoints), bool)
     for v in (0, 1):
         if f"kps{v}" in sample:
             k = np.asarray(sample[f"kps{v}"], np.float32)
             if k.shape[0] > max_keypoints:
                 raise ValueError(f"sample {key}: {k.shape[0]} keypoints > max_keypoints={max_keypoints}")
             kv = np.asarray(sample[f"kps{v}_vis"], bool) & np.isfinite(k).all(-1)
-            kps[v, : k.shape[0]] = torch.from_numpy(np.where(kv[:, None], k, 0))
-            vis[v, : k.shape[0]] = torch.from_numpy(kv)
-    out["kps"], out["kps_vis"] = kps, vis
-    out["has_dense"], out["has_mask"], out["has_camera"] = dense, has_mask, has_camera
-    out["meta"] = sample["meta"]
-    out["key"] = str(key)
-    out["url"] = str(sample.get("__url__", ""))
-    out["source"] = str(sample.get("__source__", ""))
-    out["is_padding"] = bool(sample.get("__padding__", False))
-    out["stream"] = dict(sample.get("__stream__", {}))
-    return out
+            kps[v, : k.shape[0]] = np.where(kv[:, None], k, 0)
+            vis[v, : k.shape[0]] = kv
+    return {
+        "hw": (h, w),
+        "image": (sample["image0"], sample["image1"]),
+        "corr": (sample["corr_0to1"], sample["corr_1to0"]) if dense else None,
+        "status": (sample["status_0to1"], sample["status_1to0"]) if dense else None,
+        "mask": (sample["mask0"], sample["mask1"]) if has_mask else None,
+        "depth": (sample["depth0"], sample["depth1"]) if has_depth else None,
+        "K": (sample["K0"], sample["K1"]) if has_camera else (_EYE3, _EYE3),
+        "T_cam_from_world": (
+            (sample["T_cam0_from_world"], sample["T_cam1_from_world"]) if has_camera else (_EYE4, _EYE4)
+        ),
+        "kps": kps,
+        "kps_vis": vis,
+        "has_dense": dense,
+        "has_mask": has_mask,
+        "has_camera": has_camera,
+        "is_padding": bool(sample.get("__padding__", False)),
+        "meta": sample["meta"],
+        "key": str(key),
+        "url": str(sample.get("__url__", "")),
+        "source": str(sample.get("__source__", "")),
+        "stream": dict(sample.get("__stream__", {})),
+    }
 
 
-def collate_pairs(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack per-pair tensors (from :func:`to_tensors`) into the batch dict; images become float in [0, 1].
+def _alloc(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray]:
+    """An uninitialised tensor and its numpy view; in a DataLoader worker it lives in shared memory already, so
+    sending the batch to the main process copies nothing more (what ``default_collate`` does too)."""
+    if torch.utils.data.get_worker_info() is None:
+        a = np.empty(shape, _NP[dtype])  # numpy asks for transparent huge pages: ~2x fewer page faults than torch
+        return torch.from_numpy(a), a
+    nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
+    t = torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes), 0, shape)
+    return t, t.numpy()
+
+
+def collate_pairs(items: Sequence[Mapping[str, Any]], uint8_images: bool = False) -> dict[str, Any]:
+    """Write per-pair records (from :func:`to_item`) into the batch dict of the table above.
+
+    Args:
+        items: per-pair records of one size.
+        uint8_images: keep ``images`` uint8 in [0, 255] (4x less memory to fill and to send between processes;
+            divide by 255 on the GPU). The default is the float32 [0, 1] of docs/interfaces.md §4.
 
     Raises:
-        ValueError: naming the first two keys whose image sizes differ.
+        ValueError: naming the first two keys whose sizes differ.
     """
     if not items:
         raise ValueError("collate_pairs: empty batch")
-    shapes = {tuple(it["images"].shape) for it in items}
-    if len(shapes) > 1:
-        a = items[0]
-        b = next(it for it in items if tuple(it["images"].shape) != tuple(a["images"].shape))
-        raise ValueError(
-            f"collate_pairs: samples {a['key']} {tuple(a['images'].shape)} and {b['key']} "
-            f"{tuple(b['images'].shape)} differ in size; fix the size with a transform"
-        )
+    hw = items[0]["hw"]
+    for it in items:
+        if it["hw"] != hw:
+            raise ValueError(
+                f"collate_pairs: samples {items[0]['key']} {hw} and {it['key']} {it['hw']} differ in size;"
+                " fix the size with a transform"
+            )
+    B, (H, W) = len(items), hw
     batch: dict[str, Any] = {}
-    for k in BATCH_KEYS:
-        vals = [it[k] for it in items]
-        batch[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else torch.tensor(vals, dtype=torch.bool)
-    batch["images"] = batch["images"].float().div_(255.0)
+    batch["images"], images = _alloc((B, 2, 3, H, W), torch.uint8 if uint8_images else torch.float32)
+    batch["corr"], corr = _alloc((B, 2, H, W, 2), torch.float32)
+    batch["status"], status = _alloc((B, 2, H, W), torch.uint8)
+    batch["valid"], valid = _alloc((B, 2, H, W), torch.bool)
+    batch["mask"], mask = _alloc((B, 2, H, W), torch.bool)
+    batch["depth"], depth = _alloc((B, 2, H, W), torch.float32)
+    for i, it in enumerate(items):
+        for v in (0, 1):
+            images[i, v] = it["image"][v].transpose(2, 0, 1)  # HWC -> CHW (and uint8 -> float) in one pass
+            if it["corr"] is not None:
+                corr[i, v] = it["corr"][v]
+                status[i, v] = it["status"][v]
+            else:
+                corr[i, v] = 0
+                status[i, v] = 0
+            mask[i, v] = it["mask"][v] if it["mask"] is not None else True
+            depth[i, v] = it["depth"][v] if it["depth"] is not None else 0
+    if not uint8_images:
+        images *= np.float32(1 / 255)
+    cv2.patchNaNs(corr.reshape(-1, 2 * W), 0)  # NaN (not stored) -> 0, in place
+    np.equal(status, 1, out=valid)  # Status.MATCHED
+    batch["K"] = torch.from_numpy(np.stack([np.stack(it["K"]) for it in items]).astype(np.float32))
+    batch["T_cam_from_world"] = torch.from_numpy(
+        np.stack([np.stack(it["T_cam_from_world"]) for it in items]).astype(np.float32)
+    )
+    batch["kps"] = torch.from_numpy(np.stack([it["kps"] for it in items]))
+    batch["kps_vis"] = torch.from_numpy(np.stack([it["kps_vis"] for it in items]))
+    for k in ("has_dense", "has_mask", "has_camera", "is_padding"):
+        batch[k] = torch.tensor([it[k] for it in items], dtype=torch.bool)
     for k in _LIST_KEYS:
         batch[k] = [it[k] for it in items]
     return batch

@@ -22,6 +22,7 @@ batches come from the workers in round-robin order, which is what makes the posi
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ class PairLoader:
         num_workers: DataLoader worker processes (0 = in the calling process).
         drop_last: drop each worker's last partial batch.
         pin_memory, prefetch_factor, timeout, multiprocessing_context: passed to ``torch.utils.data.DataLoader``.
+        uint8_images: batches carry ``images`` as uint8 [0, 255] instead of float32 [0, 1] (4x less to fill and to
+            send from the workers; convert on the GPU with ``images.float().div_(255)``).
     """
 
     def __init__(
@@ -59,12 +62,14 @@ class PairLoader:
         prefetch_factor: int | None = None,
         timeout: float = 0,
         multiprocessing_context: Any = None,
+        uint8_images: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.num_workers = dataset, int(batch_size), int(num_workers)
         self.drop_last, self.pin_memory, self.prefetch_factor = drop_last, pin_memory, prefetch_factor
         self.timeout, self.multiprocessing_context = timeout, multiprocessing_context
+        self.uint8_images = uint8_images
         self.epoch = 0
         self.batches_done = 0
         self._skipped: dict[int, int] = {}  # slot -> skipped samples reported by that worker (this epoch)
@@ -107,7 +112,7 @@ class PairLoader:
             ds,
             batch_size=self.batch_size,
             num_workers=self.num_workers,
-            collate_fn=collate_pairs,
+            collate_fn=functools.partial(collate_pairs, uint8_images=self.uint8_images),
             drop_last=self.drop_last,
             pin_memory=self.pin_memory,
             timeout=self.timeout,

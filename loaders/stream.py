@@ -9,7 +9,7 @@ Two modes (the policies are in :mod:`loaders.plan`):
 * ``"resampled"``: an infinite stream cut into epochs of ``epoch_samples`` (global), sources drawn by their
   weights; deterministic from ``(seed, epoch, rank, worker)``.
 
-Each yielded item is one pair as tensors (:func:`loaders.batch.to_tensors`); :class:`loaders.loader.PairLoader`
+Each yielded item is one pair's record (:func:`loaders.batch.to_item`); :class:`loaders.loader.PairLoader`
 batches them and records the stream position. Rank and world size come from torchrun's ``RANK``/``WORLD_SIZE``
 (or the arguments); the worker from ``torch.utils.data.get_worker_info()``.
 
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from loaders.batch import MAX_KEYPOINTS, to_tensors
+from loaders.batch import MAX_KEYPOINTS, to_item
 from loaders.data_manifest import DataManifest, Source
 from loaders.plan import exact_layout, interleave_order, rng_for, slot_segments
 from loaders.schema import SchemaError, decode_sample
@@ -202,7 +202,7 @@ class PairStream(torch.utils.data.IterableDataset):
         sample["__source__"] = self.sources[source].name
         sample["__padding__"] = padding
         sample["__stream__"] = {"slot": slot, "skipped": self._skipped}
-        return to_tensors(sample, self.max_keypoints)
+        return to_item(sample, self.max_keypoints)
 
     def _bad(self, err: Exception) -> None:
         if not self.skip_bad:

@@ -53,6 +53,8 @@ MAX_CORR_JUMP_PX = 16.0  # neighbouring correspondences further apart than this 
 MAX_CORR_BEND_PX = 0.5  # a second difference above this is a seam (smooth maps bend far less per pixel)
 MAX_DEPTH_JUMP_REL = 0.05  # neighbouring depths differing by more than 5 % are a discontinuity
 _WORLD_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])  # x -> -x in the instance's canonical frame (object left <-> right)
+_ONE_WHERE_STORED = np.full(256, np.nan, np.float32)  # status -> 1 where corr is stored, NaN elsewhere
+_ONE_WHERE_STORED[[Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE]] = 1.0
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -76,14 +78,21 @@ def affine_hflip(width: int) -> np.ndarray:
 
 
 def apply_affine(A: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Map points ``xy`` [..., 2] through ``A`` [3, 3]; float32 out, NaN stays NaN."""
-    xy = np.asarray(xy, np.float64)
-    out = xy @ A[:2, :2].T + A[:2, 2]
+    """Map points ``xy`` [..., 2] through ``A`` [3, 3]; float32 out, NaN stays NaN (rasters go through
+    ``cv2.transform``, which computes in double precision)."""
+    xy = np.asarray(xy)
+    if xy.ndim == 3 and xy.dtype == np.float32 and xy.shape[0] * xy.shape[1] > 0:
+        return cv2.transform(np.ascontiguousarray(xy), np.ascontiguousarray(A[:2], np.float64))
+    out = xy.astype(np.float64) @ A[:2, :2].T + A[:2, 2]
     return out.astype(np.float32)
 
 
 def inside_frame(xy: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """bool [...]: points ``xy`` [..., 2] inside an ``H x W`` frame (NaN is outside)."""
+    xy = np.asarray(xy)
+    if xy.ndim == 3 and xy.dtype == np.float32 and xy.shape[0] * xy.shape[1] > 0:
+        hi = (np.nextafter(np.float32(hw[1] - 0.5), -np.inf), np.nextafter(np.float32(hw[0] - 0.5), -np.inf))
+        return cv2.inRange(np.ascontiguousarray(xy), (-0.5, -0.5), tuple(float(h) for h in hi)).view(bool)
     x, y = xy[..., 0], xy[..., 1]
     with np.errstate(invalid="ignore"):
         return (x >= -0.5) & (x < hw[1] - 0.5) & (y >= -0.5) & (y < hw[0] - 0.5)
@@ -150,20 +159,25 @@ class _Raster:
             if self.dst is not None:
                 y_src = slice(ys[oky[0]], ys[oky[-1]] + 1)
                 x0, x1 = xs[okx[0]], xs[okx[-1]]
-                x_src = slice(x0, x1 + 1) if not self.flip else slice(x0, x1 - 1 if x1 > 0 else None, -1)
-                self.src = (y_src, x_src)
+                # source columns in increasing order; a mirror flips the block afterwards (cv2.flip)
+                self.src = (y_src, slice(x0, x1 + 1) if not self.flip else slice(x1, x0 + 1))
 
     def nearest(self, a: np.ndarray, fill: Any) -> np.ndarray:
         """Nearest-neighbour resampling; pixels without source get ``fill``."""
         H, W = self.out_hw
+        if a.dtype == bool:
+            return self.nearest(a.view(np.uint8), int(bool(fill))).view(bool)
         if self.exact:
+            full = self.dst is not None and self.dst[0] == slice(0, H) and self.dst[1] == slice(0, W)
+            if full:  # a pure mirror or a crop: one pass
+                block = a[self.src]
+                return cv2.flip(block, 1) if self.flip else block.copy()
             out = np.empty((H, W) + a.shape[2:], a.dtype)
             out[...] = fill
             if self.dst is not None:
-                out[self.dst] = a[self.src]
+                block = a[self.src]
+                out[self.dst] = cv2.flip(block, 1) if self.flip else block
             return out
-        if a.dtype == bool:
-            return self.nearest(a.view(np.uint8), int(bool(fill))).view(bool)
         return cv2.warpAffine(
             a, self.M, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
         )
@@ -197,10 +211,8 @@ class _Raster:
         # the block used at output pixel q has top-left floor(A^-1 q) = round(A^-1 q - 0.5): shift by half a pixel
         M_tl = (self.A @ affine_translate(0.5, 0.5))[:2]
         ok = cv2.warpAffine(block_ok.view(np.uint8), M_tl, (W, H), flags=cv2.INTER_NEAREST, borderValue=0)
-        ok = ok.astype(bool)
-        if values.ndim == 3:
-            ok = ok[..., None]
-        return np.where(ok, lin, near)
+        cv2.copyTo(lin, ok, near)  # near <- lin where the block is continuous
+        return near
 
 
 def _scalar(fill: Any) -> Any:
@@ -227,20 +239,20 @@ def _continuous_blocks(
     ok = np.zeros((h, w), bool)
     if h < 2 or w < 2:
         return ok
-    v = values if values.ndim == 3 else values[..., None]
     blk = have[:-1, :-1] & have[:-1, 1:] & have[1:, :-1] & have[1:, 1:]
-    lim = max_jump * np.abs(v[:-1, :-1]).max(-1) if relative else max_jump
-    dx = np.abs(v[:, 1:] - v[:, :-1]).max(-1)  # [h, w-1]
-    dy = np.abs(v[1:] - v[:-1]).max(-1)  # [h-1, w]
-    blk &= (dx[:-1] <= lim) & (dx[1:] <= lim) & (dy[:, :-1] <= lim) & (dy[:, 1:] <= lim)
-    if max_bend is not None:
-        bent = np.zeros((h, w), bool)
-        if w >= 3:
-            d2 = np.abs(v[:, 2:] - 2 * v[:, 1:-1] + v[:, :-2]).max(-1) > max_bend
+    bent = np.zeros((h, w), bool) if max_bend is not None else None
+    for v in cv2.split(values) if values.ndim == 3 else (values,):
+        lim = max_jump * np.abs(v) if relative else max_jump
+        ok_x = cv2.absdiff(v[:, 1:], v[:, :-1]) <= (lim[:, :-1] if relative else lim)  # [h, w-1]
+        ok_y = cv2.absdiff(v[1:], v[:-1]) <= (lim[:-1] if relative else lim)  # [h-1, w]
+        blk &= ok_x[:-1] & ok_x[1:] & ok_y[:, :-1] & ok_y[:, 1:]
+        if bent is not None and w >= 3:
+            d2 = np.abs(cv2.addWeighted(v[:, 1:-1], -2.0, v[:, 2:], 1.0, 0.0) + v[:, :-2]) > max_bend
             bent[:, 1:-1] |= d2 & have[:, 2:] & have[:, :-2]
-        if h >= 3:
-            d2 = np.abs(v[2:] - 2 * v[1:-1] + v[:-2]).max(-1) > max_bend
+        if bent is not None and h >= 3:
+            d2 = np.abs(cv2.addWeighted(v[1:-1], -2.0, v[2:], 1.0, 0.0) + v[:-2]) > max_bend
             bent[1:-1] |= d2 & have[2:] & have[:-2]
+    if bent is not None:
         blk &= ~(bent[:-1, :-1] | bent[:-1, 1:] | bent[1:, :-1] | bent[1:, 1:])
     ok[:-1, :-1] = blk
     return ok
@@ -279,24 +291,28 @@ def warp_view(
     v, u = view, 1 - view
     d_own, d_other = DIRECTIONS[v], DIRECTIONS[u]
     in_hw = tuple(sample[f"image{v}"].shape[:2])
+    if in_hw == out_hw and np.allclose(A, np.eye(3), atol=1e-12):
+        return out  # the identity (e.g. VGGT "crop" of a 518-wide square view)
     ras = _Raster(A, in_hw, out_hw)
     out[f"image{v}"] = ras.image(sample[f"image{v}"], fill, interp)
 
     status_key = f"status_{d_own}"
     if status_key in sample:
         status = sample[status_key]
-        stored = (status - np.uint8(1)) < np.uint8(3)
-        corr_f = np.where(stored[..., None], sample[f"corr_{d_own}"], np.float32(0))  # finite, for interpolation
         new_status = ras.nearest(status, int(Status.BACKGROUND))
         if ras.exact:
-            new_corr = ras.nearest(corr_f, 0)
+            new_corr = ras.nearest(sample[f"corr_{d_own}"], np.nan)  # NaN where not stored, kept by slicing
         else:
+            stored = (status - np.uint8(1)) < np.uint8(3)
+            corr_f = sample[f"corr_{d_own}"].copy()
+            cv2.patchNaNs(corr_f.reshape(corr_f.shape[0], -1), 0)  # finite everywhere, to interpolate
             blocks = _continuous_blocks(stored, corr_f, MAX_CORR_JUMP_PX, MAX_CORR_BEND_PX)
             new_corr = ras.smooth(corr_f, blocks)
             # interpolation may carry a counterpart just past the other frame's edge: it is OUTSIDE then
-            seen = (new_status == Status.MATCHED) | (new_status == Status.OCCLUDED)
+            seen = (new_status - np.uint8(1)) < np.uint8(2)  # MATCHED or OCCLUDED
             new_status[seen & ~inside_frame(new_corr, sample[f"image{u}"].shape[:2])] = Status.OUTSIDE
-        new_corr[~((new_status - np.uint8(1)) < np.uint8(3))] = np.nan
+            blank = cv2.LUT(cv2.merge([new_status, new_status]), _ONE_WHERE_STORED)  # 1 stored, NaN elsewhere
+            cv2.multiply(new_corr, blank, dst=new_corr)
         out[status_key], out[f"corr_{d_own}"] = new_status, new_corr
         out[f"valid_{d_own}"] = new_status == Status.MATCHED
         if f"depth{v}" in sample:
@@ -306,7 +322,7 @@ def warp_view(
             else:
                 surface = status != Status.BACKGROUND
                 new_depth = ras.smooth(depth, _continuous_blocks(surface, depth, MAX_DEPTH_JUMP_REL, None, True))
-            new_depth[new_status == Status.BACKGROUND] = 0
+                new_depth[new_status == Status.BACKGROUND] = 0
             out[f"depth{v}"] = new_depth
     if f"mask{v}" in sample:
         out[f"mask{v}"] = ras.nearest(np.ascontiguousarray(sample[f"mask{v}"]), False)
@@ -316,8 +332,8 @@ def warp_view(
     if other_status_key in sample:
         st = sample[other_status_key].copy()
         corr = apply_affine(A, sample[f"corr_{d_other}"])
-        left = ((st == Status.MATCHED) | (st == Status.OCCLUDED)) & ~inside_frame(corr, out_hw)
-        st[left] = Status.OUTSIDE
+        seen = (st - np.uint8(1)) < np.uint8(2)  # MATCHED or OCCLUDED
+        st[seen & ~inside_frame(corr, out_hw)] = Status.OUTSIDE
         out[other_status_key], out[f"corr_{d_other}"] = st, corr
         out[f"valid_{d_other}"] = st == Status.MATCHED
 

@@ -142,7 +142,7 @@ def corrupt_copy(src_dir, dst, how):
     if how == "truncate":
         data = data[: len(data) // 2 + 100]
     elif how == "dense":
-        i = data.find(b"SGT\x02", len(data) // 3)
+        i = data.find(b"SGT\x03", len(data) // 3)
         data[i + 200 : i + 260] = b"\xff" * 60
     elif how == "header":
         i = data.find(b"s000000_00003.img0.jpg")

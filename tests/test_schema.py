@@ -67,8 +67,12 @@ def test_plane_roundtrip_exact_with_escapes():
     q -= q.min()
     plane, idx, val = encode_plane(q)
     assert idx.size > 0
-    out = decode_plane(np.frombuffer(plane, np.uint8), idx, val, *q.shape)
-    assert np.array_equal(out.astype(np.int64), q)
+    out = decode_plane(np.frombuffer(plane, np.uint8), idx, val, q.shape, base=[-7])
+    assert np.array_equal(out.astype(np.int64), q - 7)
+    q2 = np.stack([q, q[::-1] // 3], -1)  # two interleaved channels, one base each
+    plane, idx, val = encode_plane(q2)
+    out = decode_plane(np.frombuffer(plane, np.uint8), idx, val, q2.shape, base=[1, 2])
+    assert np.array_equal(out.astype(np.int64), q2 + [1, 2])
     with pytest.raises(SchemaError, match="out of range"):
         encode_plane(q + 2**22)
 
@@ -85,6 +89,16 @@ def test_dense_codec_meets_budget_and_keeps_far_outside_points():
     assert np.abs(view["corr"][stored] - corr[stored]).max() <= 1 / 64 + 1e-6
     assert (view["corr"][s["status_0to1"] == Status.OUTSIDE] == [65535, -65535]).all()
     assert "depth" not in view
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zlib"])
+def test_dense_codecs_decode_the_same(codec):
+    s = _synthetic_sample()
+    view = {"status": s["status_0to1"], "corr": s["corr_0to1"], "depth": s["depth0"]}
+    a = decode_dense(encode_dense([view], codec=codec))[0]
+    b = decode_dense(encode_dense([view]))[0]
+    for k in a:
+        assert np.array_equal(a[k], b[k], equal_nan=k != "status")
 
 
 def test_dense_codec_empty_and_full_views():
