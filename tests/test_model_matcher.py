@@ -192,3 +192,33 @@ def test_torch_compile_full_graph():
     with torch.no_grad():
         ref, got = m(images), compiled(images)
     assert torch.allclose(ref["grid"], got["grid"], atol=1e-5)
+
+
+@pytest.mark.parametrize("geometry_heads", [True, False])
+def test_matcher_from_official_checkpoint(tmp_path, geometry_heads):
+    """Both ways of starting from a VGGT checkpoint give the same model; the head starts from the depth head."""
+    from training.model import VGGT
+
+    torch.manual_seed(0)
+    vggt = VGGT(VGGTConfig.tiny())
+    with torch.no_grad():
+        for p in vggt.parameters():
+            p.normal_(0, 0.2)
+    torch.save({f"module.{k}": v for k, v in vggt.state_dict().items()}, tmp_path / "model.pt")
+    cfg = MatcherConfig(vggt=VGGTConfig.tiny(), split_index=2, geometry_heads=geometry_heads)
+    a = SemanticMatcher(cfg)
+    report = a.load_vggt_weights(tmp_path / "model.pt")
+    assert report.ok and all(k.startswith(("track_head.", "camera_", "depth_", "point_")) for k in report.skipped)
+    b = SemanticMatcher.from_vggt_checkpoint(cfg, tmp_path / "model.pt")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert torch.equal(b.semantic_head.projects[0].weight, vggt.depth_head.projects[0].weight)
+    assert torch.equal(
+        b.semantic_branch.global_blocks["3"].mlp.fc1.weight, vggt.aggregator.global_blocks[3].mlp.fc1.weight
+    )
+    assert {n for n, p in b.named_parameters() if p.requires_grad} == {
+        n for n, p in a.named_parameters() if p.requires_grad
+    }
+    images = torch.rand(1, 2, 3, 42, 42)
+    with torch.no_grad():
+        assert torch.equal(a.eval()(images)["grid"], b.eval()(images)["grid"])

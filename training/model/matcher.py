@@ -191,26 +191,8 @@ class SemanticMatcher(nn.Module):
             self.semantic_branch.global_blocks[str(i)].load_state_dict(agg.global_blocks[i].state_dict())
         source = getattr(self.vggt, self.cfg.head_init, None) if self.cfg.head_init != "random" else None
         if source is not None:
-            target = self.semantic_head.state_dict()
-            for k, v in source.state_dict().items():
-                if k in target and target[k].shape == v.shape and not k.startswith("scratch.output_conv2.2."):
-                    target[k].copy_(v)
+            self._load_head_from(source.state_dict())
         self._zero_last_conv()
-
-    def load_vggt_weights(self, path: str | Path, strict: bool = True) -> LoadReport:
-        """Load the official VGGT checkpoint into ``vggt`` (track-head keys and, without geometry heads, the
-        geometry-head keys are skipped and reported), then re-initialise the semantic branch and head from it."""
-        skip = ("track_head.",) + (() if self.cfg.geometry_heads else ("camera_head.", "depth_head.", "point_head."))
-        report = load_state_dict_checked(self.vggt, read_state_dict(path), strict, skip_prefixes=skip, source=str(path))
-        head_init = self.cfg.head_init
-        if head_init != "random" and getattr(self.vggt, head_init, None) is None:
-            # geometry heads not kept: take the head init straight from the checkpoint
-            state = read_state_dict(path)
-            prefix = f"{head_init}."
-            self._load_head_from({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-        self.init_semantic_from_vggt()
-        self.vggt.requires_grad_(False)
-        return report
 
     @torch.no_grad()
     def _load_head_from(self, head_state: dict[str, Tensor]) -> None:
@@ -218,6 +200,59 @@ class SemanticMatcher(nn.Module):
         for k, v in head_state.items():
             if k in target and target[k].shape == v.shape and not k.startswith("scratch.output_conv2.2."):
                 target[k].copy_(v)
+
+    def _skip_prefixes(self) -> tuple[str, ...]:
+        return ("track_head.",) + (() if self.cfg.geometry_heads else ("camera_head.", "depth_head.", "point_head."))
+
+    def _head_state_from_checkpoint(self, state: dict[str, Tensor]) -> dict[str, Tensor] | None:
+        if self.cfg.head_init == "random" or getattr(self.vggt, self.cfg.head_init, None) is not None:
+            return None  # random, or taken from the kept geometry head by init_semantic_from_vggt
+        prefix = f"{self.cfg.head_init}."
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+    def load_vggt_weights(self, path: str | Path, strict: bool = True) -> LoadReport:
+        """Load the official VGGT checkpoint into ``vggt`` (track-head keys and, without geometry heads, the
+        geometry-head keys are skipped and reported), then re-initialise the semantic branch and head from it."""
+        state = read_state_dict(path)
+        report = load_state_dict_checked(
+            self.vggt, state, strict, skip_prefixes=self._skip_prefixes(), source=str(path)
+        )
+        head_state = self._head_state_from_checkpoint(state)
+        if head_state is not None:
+            self._load_head_from(head_state)
+        self.init_semantic_from_vggt()
+        self.vggt.requires_grad_(False)
+        return report
+
+    @classmethod
+    def from_vggt_checkpoint(
+        cls, cfg: MatcherConfig, path: str | Path, device: str | torch.device = "cpu"
+    ) -> SemanticMatcher:
+        """Build the matcher around the official checkpoint without a random init of the 1.2B backbone.
+
+        The backbone tensors are assigned straight from the (memory-mapped) checkpoint, strictly; the semantic
+        branch and head are then copied from them. Equivalent to ``SemanticMatcher(cfg)`` followed by
+        :meth:`load_vggt_weights`, but faster and with one copy of the weights in memory.
+        """
+        with torch.device("meta"):
+            model = cls(cfg)
+        state = read_state_dict(path)
+        load_state_dict_checked(
+            model.vggt, state, strict=True, skip_prefixes=model._skip_prefixes(), source=str(path), assign=True
+        )
+        model.vggt.aggregator.reset_buffers()
+        model.vggt.aggregator.patch_embed.mask_token.requires_grad_(False)
+        for module in (model.semantic_branch, model.semantic_head):
+            module.to_empty(device="cpu")
+        for m in model.semantic_head.modules():  # every parameter is defined even where no pretrained one fits
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.LayerNorm)):
+                m.reset_parameters()
+        head_state = model._head_state_from_checkpoint(state)
+        if head_state is not None:
+            model._load_head_from(head_state)
+        model.init_semantic_from_vggt()
+        model.vggt.requires_grad_(False)
+        return model.to(device)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -70,7 +70,7 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.norm1(x)
-        x = x + self.attn(x, x, x, need_weights=False)[0]
+        x = x + self.attn(x, x, x)[0]  # need_weights=True (default) as upstream: the same (non-fast) kernel path
         return x + self.mlp(self.norm2(x))
 
 
@@ -88,7 +88,7 @@ class CrossAttnBlock(nn.Module):
     def forward(self, x: Tensor, context: Tensor) -> Tensor:
         x = self.norm1(x)
         context = self.norm_context(context)
-        x = x + self.cross_attn(x, context, context, need_weights=False)[0]
+        x = x + self.cross_attn(x, context, context)[0]
         return x + self.mlp(self.norm2(x))
 
 
