@@ -225,20 +225,17 @@ class ColorJitter:
         return f"ColorJitter({self.brightness}, {self.contrast}, {self.saturation}, {self.hue})"
 
 
-_GRAY = np.array([0.299, 0.587, 0.114], np.float32)
-
-
 def jitter_image(image: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float) -> np.ndarray:
-    """uint8 [H, W, 3] -> uint8: ``x * b``, then contrast about the mean grey, saturation about the pixel's grey,
-    then a hue rotation of ``hue`` turns (skipped when 0)."""
-    x = image.astype(np.float32)
-    x *= brightness
-    gray = x @ _GRAY  # [H, W]
-    mean = float(gray.mean())
-    # contrast and saturation in one affine step: x' = s c x + (1 - s) c g + (1 - c) m
-    x *= saturation * contrast
-    x += ((1 - saturation) * contrast * gray + (1 - contrast) * mean)[..., None]
-    out = np.clip(x, 0, 255, out=x).astype(np.uint8)
+    """uint8 [H, W, 3] -> uint8, all in uint8 OpenCV passes: brightness ``x * b`` and contrast about the mean grey
+    as one lookup table, then saturation about each pixel's grey, then a hue rotation of ``hue`` turns (skipped
+    when 0)."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    mean = float(cv2.mean(gray)[0]) * brightness
+    lut = np.clip(np.arange(256, dtype=np.float32) * (brightness * contrast) + (1 - contrast) * mean + 0.5, 0, 255)
+    out = cv2.LUT(image, lut.astype(np.uint8))
+    if saturation != 1:
+        gray3 = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        out = cv2.addWeighted(out, saturation, gray3, 1 - saturation, 0)
     if hue:
         hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV_FULL)
         hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(hue * 256))) % 256

@@ -199,6 +199,7 @@ class PairStream(torch.utils.data.IterableDataset):
         sample = decode_sample(members)
         if self.transform is not None:
             sample = self.transform(sample, rng_for(*rng_key))
+        sample["__url__"] = members["__url__"]
         sample["__source__"] = self.sources[source].name
         sample["__padding__"] = padding
         sample["__stream__"] = {"slot": slot, "skipped": self._skipped}

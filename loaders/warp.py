@@ -146,6 +146,7 @@ class _Raster:
         self.A, self.in_hw, self.out_hw = A, in_hw, out_hw
         self.exact = _integer_path(A)
         self.M = np.ascontiguousarray(A[:2], np.float64)
+        self.A_inv = np.linalg.inv(A)
         if self.exact:
             h, w = in_hw
             H, W = out_hw
@@ -200,19 +201,25 @@ class _Raster:
             img, self.M, (W, H), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
         )
 
-    def smooth(self, values: np.ndarray, block_ok: np.ndarray) -> np.ndarray:
+    def smooth(self, values: np.ndarray, block_ok: np.ndarray, need: np.ndarray) -> np.ndarray:
         """Bilinear where the source 2x2 block is continuous (``block_ok`` [h, w], for the block whose top-left
-        pixel it indexes), nearest elsewhere. ``values`` must be finite everywhere."""
+        pixel it indexes), nearest elsewhere; only output pixels in ``need`` [H, W] get a meaningful value.
+        ``values`` must be finite everywhere."""
         if self.exact:
             return self.nearest(values, 0)
         H, W = self.out_hw
-        lin = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        near = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # the block used at output pixel q has top-left floor(A^-1 q) = round(A^-1 q - 0.5): shift by half a pixel
         M_tl = (self.A @ affine_translate(0.5, 0.5))[:2]
         ok = cv2.warpAffine(block_ok.view(np.uint8), M_tl, (W, H), flags=cv2.INTER_NEAREST, borderValue=0)
-        cv2.copyTo(lin, ok, near)  # near <- lin where the block is continuous
-        return near
+        fix = np.flatnonzero(need.ravel() & ~ok.view(bool).ravel())  # silhouettes and seams: a few % of pixels
+        if fix.size:
+            q = np.stack([fix % W, fix // W], -1).astype(np.float64)
+            src = np.rint(q @ self.A_inv[:2, :2].T + self.A_inv[:2, 2]).astype(np.intp)
+            h, w = self.in_hw
+            np.clip(src, 0, [w - 1, h - 1], out=src)
+            out.reshape(H * W, -1)[fix] = values.reshape(h * w, -1)[src[:, 1] * w + src[:, 0]]
+        return out
 
 
 def _scalar(fill: Any) -> Any:
@@ -307,7 +314,7 @@ def warp_view(
             corr_f = sample[f"corr_{d_own}"].copy()
             cv2.patchNaNs(corr_f.reshape(corr_f.shape[0], -1), 0)  # finite everywhere, to interpolate
             blocks = _continuous_blocks(stored, corr_f, MAX_CORR_JUMP_PX, MAX_CORR_BEND_PX)
-            new_corr = ras.smooth(corr_f, blocks)
+            new_corr = ras.smooth(corr_f, blocks, (new_status - np.uint8(1)) < np.uint8(3))
             # interpolation may carry a counterpart just past the other frame's edge: it is OUTSIDE then
             seen = (new_status - np.uint8(1)) < np.uint8(2)  # MATCHED or OCCLUDED
             new_status[seen & ~inside_frame(new_corr, sample[f"image{u}"].shape[:2])] = Status.OUTSIDE
@@ -321,7 +328,8 @@ def warp_view(
                 new_depth = ras.nearest(depth, 0)
             else:
                 surface = status != Status.BACKGROUND
-                new_depth = ras.smooth(depth, _continuous_blocks(surface, depth, MAX_DEPTH_JUMP_REL, None, True))
+                blocks = _continuous_blocks(surface, depth, MAX_DEPTH_JUMP_REL, None, True)
+                new_depth = ras.smooth(depth, blocks, new_status != Status.BACKGROUND)
                 new_depth[new_status == Status.BACKGROUND] = 0
             out[f"depth{v}"] = new_depth
     if f"mask{v}" in sample:

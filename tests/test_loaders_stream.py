@@ -44,6 +44,7 @@ def test_exact_epoch_two_ranks_two_workers_sees_every_sample_once(uneven, monkey
     runs = run_ranks(monkeypatch, lambda: PairStream([str(uneven)], mode="exact", seed=3, progress=False))
     seen = Counter((u, k) for batches, _ in runs for b in batches for u, k, pad in b if not pad)
     assert len(seen) == 13 and set(seen.values()) == {1}
+    assert {u for u, _ in seen} == {str(uneven / f"pairs-00000{i}.tar") for i in range(3)}
     # 13 samples over 4 slots: L = 4 each, 3 padding repeats; both ranks run the same number of steps
     steps = [len(batches) for batches, _ in runs]
     assert steps[0] == steps[1] == runs[0][1] == runs[1][1] == 4
