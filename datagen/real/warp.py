@@ -28,6 +28,7 @@ from loaders.warp import inside_frame
 __all__ = ["Warp", "HomographyWarp", "TPSWarp", "random_homography", "random_tps", "random_warp", "make_warp_sample"]
 
 WARP_KINDS = ("homography", "tps")
+_BLOCK = 16384  # points per block in TPS evaluation
 
 
 class Warp:
@@ -110,20 +111,26 @@ class TPSWarp(Warp):
 
         With ``U(r) = r² log r²``: ``dU/dq = 2 (log r² + 1) (q − c)``, so the kernel part of the Jacobian is
         ``J[:, j, i] = q_i (dU @ w)[:, j] − (dU @ (c_i w))[:, j]``: matrix products, no [N, K, 2] temporaries.
+        Points go through in blocks of :data:`_BLOCK`, which bounds the [block, K] temporaries' memory whatever
+        the image size.
         """
         q = np.asarray(xy, np.float64).reshape(-1, 2) / self.scale
+        out = np.empty_like(q)
+        J = np.empty((len(q), 2, 2)) if jacobian else None
         c, w = self.centres, self.weights
-        r2 = np.maximum((q**2).sum(1, keepdims=True) - 2.0 * q @ c.T + (c**2).sum(1)[None], 0.0)  # [N, K]
-        pos = r2 > 1e-300
-        log_r2 = np.log(np.where(pos, r2, 1.0))
-        out = self.affine[0] + q @ self.affine[1:] + (r2 * log_r2) @ w
-        if not jacobian:
-            return out * self.scale, None
-        dU = np.where(pos, 2.0 * (log_r2 + 1.0), 0.0)  # [N, K]
-        dUw = dU @ w  # [N, 2]
-        J = np.empty((len(q), 2, 2))
-        for i in range(2):
-            J[:, :, i] = self.affine[1 + i][None] + q[:, i : i + 1] * dUw - dU @ (c[:, i : i + 1] * w)
+        cw = [c[:, i : i + 1] * w for i in range(2)]
+        c2 = (c**2).sum(1)[None]
+        for s in range(0, len(q), _BLOCK):
+            qb = q[s : s + _BLOCK]
+            r2 = np.maximum((qb**2).sum(1, keepdims=True) - 2.0 * qb @ c.T + c2, 0.0)  # [n, K]
+            pos = r2 > 1e-300
+            log_r2 = np.log(np.where(pos, r2, 1.0))
+            out[s : s + _BLOCK] = self.affine[0] + qb @ self.affine[1:] + (r2 * log_r2) @ w
+            if jacobian:
+                dU = np.where(pos, 2.0 * (log_r2 + 1.0), 0.0)
+                dUw = dU @ w
+                for i in range(2):
+                    J[s : s + _BLOCK, :, i] = self.affine[1 + i][None] + qb[:, i : i + 1] * dUw - dU @ cw[i]
         return out * self.scale, J
 
     def inverse(self, xy: np.ndarray) -> np.ndarray:

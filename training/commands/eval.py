@@ -22,7 +22,13 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="PCK (and dense EPE on shards) of a matcher", description=__doc__)
+    p = subparsers.add_parser(
+        "eval",
+        help="PCK (and dense EPE on shards) of a matcher",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     p.add_argument("--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]' or 'zero-shot:<w|tiny>'")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", choices=("spair", "pfpascal", "ap10k"), help="real benchmark (with --root)")
