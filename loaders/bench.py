@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from loaders.augment import ColorJitter, Compose, RandomHFlip, RandomSwap, VggtPreprocess, default_train_transforms
@@ -24,10 +25,19 @@ from loaders.schema import SCHEMA_VERSION, Status, decode_dense, decode_image, e
 from loaders.sources import ShardReader, count_samples, expand_spec
 from loaders.stream import PairStream
 
-__all__ = ["synthetic_pair", "write_bench_shards", "run", "PIPELINES"]
+__all__ = ["synthetic_pair", "write_bench_shards", "run", "pipelines"]
 
 
-def _view(size: int, rng: np.random.Generator, other: int) -> dict[str, np.ndarray]:
+def _photo_texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [h, w, 3] multi-scale noise: JPEGs of photo-like size (~170 KB at 518², q95) and decode cost."""
+    acc = np.zeros((h, w, 3), np.float32)
+    for cells, amp in ((4, 60), (16, 40), (64, 25), (160, 14), (518, 2)):
+        noise = rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
+        acc += amp * cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(128 + acc, 0, 255).astype(np.uint8)
+
+
+def _view(size: int, rng: np.random.Generator, other: int, photo: bool = False) -> dict[str, np.ndarray]:
     """Dense fields of one rendered-looking view: an elliptic body with a seam-separated part, occluded and
     out-of-frame areas, a projective correspondence map and a smooth depth."""
     h = w = size
@@ -51,14 +61,18 @@ def _view(size: int, rng: np.random.Generator, other: int) -> dict[str, np.ndarr
     status[body & (np.abs(xx - cx) < 0.03 * w) & (yy > cy + 0.1 * h)] = Status.NO_COUNTERPART
     corr[~np.isin(status, [1, 2, 3])] = np.nan
     depth = np.where(status > 0, 2.0 + 0.3 * np.sin(xx / 60) + 0.2 * yy / h + 0.3 * legs, 0).astype(np.float32)
-    shade = np.clip(80 + 120 * np.cos(xx / 90) * np.sin(yy / 70) + rng.normal(0, 6, (h, w)), 0, 255)
-    image = np.where((status > 0)[..., None], np.stack([shade, shade * 0.8, shade * 0.6], -1), 235)
+    if photo:
+        image = _photo_texture(h, w, rng)
+    else:
+        shade = np.clip(80 + 120 * np.cos(xx / 90) * np.sin(yy / 70) + rng.normal(0, 6, (h, w)), 0, 255)
+        image = np.where((status > 0)[..., None], np.stack([shade, shade * 0.8, shade * 0.6], -1), 235)
     return {"status": status, "corr": corr, "depth": depth, "image": image.astype(np.uint8)}
 
 
-def synthetic_pair(size: int, rng: np.random.Generator, key: str) -> dict[str, Any]:
-    """A schema sample that looks like a rendered ``size``² pair (for benchmarks; not geometry)."""
-    v0, v1 = _view(size, rng, size), _view(size, rng, size)
+def synthetic_pair(size: int, rng: np.random.Generator, key: str, photo: bool = False) -> dict[str, Any]:
+    """A schema sample that looks like a rendered ``size``² pair (for benchmarks; not geometry); ``photo``
+    gives the images a photo-like texture (JPEG size and decode cost of real photographs)."""
+    v0, v1 = _view(size, rng, size, photo), _view(size, rng, size, photo)
     names = [f"kp{i}" for i in range(12)]
     sample = {
         "__key__": key,
@@ -90,7 +104,9 @@ def synthetic_pair(size: int, rng: np.random.Generator, key: str) -> dict[str, A
     return sample
 
 
-def write_bench_shards(directory: Path, n: int, size: int, seed: int = 0) -> tuple[list[str], float]:
+def write_bench_shards(
+    directory: Path, n: int, size: int, seed: int = 0, photo: bool = False
+) -> tuple[list[str], float]:
     """Write ``n`` synthetic pairs into one tar; returns the shard list and the mean bytes per pair."""
     import webdataset as wds
 
@@ -98,7 +114,7 @@ def write_bench_shards(directory: Path, n: int, size: int, seed: int = 0) -> tup
     path = directory / "bench-000000.tar"
     with wds.TarWriter(str(path), mtime=0) as w:
         for i in range(n):
-            w.write(encode_sample(synthetic_pair(size, rng, f"s000000_{i:05d}")))
+            w.write(encode_sample(synthetic_pair(size, rng, f"s000000_{i:05d}", photo)))
     return [str(path)], path.stat().st_size / n
 
 
@@ -134,16 +150,18 @@ def _loader(transform: Callable | None, uint8_images: bool = False) -> Callable:
     return run
 
 
-_EXACT_AUG = Compose([VggtPreprocess("crop"), RandomHFlip(0.5), ColorJitter(0.2, 0.2, 0.2), RandomSwap(0.5)])
-PIPELINES: dict[str, Callable] = {
-    "raw floor: tar + 2 JPEG decodes": _floor,
-    "dense.bin decode only (both views)": _dense_only,
-    "loader, no transform (float32 images)": _loader(None),
-    "loader, no transform (uint8 images)": _loader(None, uint8_images=True),
-    "loader + VGGT crop, flip, jitter, swap": _loader(_EXACT_AUG),
-    "loader + VGGT crop, flip, jitter, swap (uint8)": _loader(_EXACT_AUG, uint8_images=True),
-    "loader + random scale/rotate/crop, flip, jitter, swap": _loader(default_train_transforms((518, 518))),
-}
+def pipelines(size: int = 518) -> dict[str, Callable]:
+    """The timed pipelines, each ``(urls, seed, batch) -> pairs``; augmentations work at ``size``²."""
+    exact_aug = Compose([VggtPreprocess("crop", size), RandomHFlip(0.5), ColorJitter(0.2, 0.2, 0.2), RandomSwap(0.5)])
+    return {
+        "raw floor: tar + 2 JPEG decodes": _floor,
+        "dense.bin decode only (both views)": _dense_only,
+        "loader, no transform (float32 images)": _loader(None),
+        "loader, no transform (uint8 images)": _loader(None, uint8_images=True),
+        "loader + VGGT crop, flip, jitter, swap": _loader(exact_aug),
+        "loader + VGGT crop, flip, jitter, swap (uint8)": _loader(exact_aug, uint8_images=True),
+        "loader + random scale/rotate/crop, flip, jitter, swap": _loader(default_train_transforms((size, size))),
+    }
 
 
 def _time(urls: list[str], fn: Callable, seed: int, batch: int) -> tuple[float, int]:
@@ -153,34 +171,41 @@ def _time(urls: list[str], fn: Callable, seed: int, batch: int) -> tuple[float, 
 
 
 def run(
-    n: int = 48, size: int = 518, rounds: int = 5, seed: int = 0, batch: int = 8, data: str | None = None
+    n: int = 48,
+    size: int = 518,
+    rounds: int = 5,
+    seed: int = 0,
+    batch: int = 8,
+    data: str | None = None,
+    photo: bool = False,
 ) -> dict[str, Any]:
     """Time every pipeline over the same shards in ``rounds`` alternating rounds on one thread.
 
     Args:
         data: a shard spec (dataset folder, shard, pattern) to time instead of ``n`` synthetic ``size``² pairs.
+        photo: synthetic pairs get photo-like images (the JPEG floor of real photographs).
 
     Returns:
         ``{"rows": [(name, pairs/s median, ms/pair median, ratio to floor median)], "bytes_per_pair": float, ...}``.
     """
-    import cv2
     import torch
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         if data is None:
-            urls, bpp = write_bench_shards(Path(tmp), n, size, seed)
+            urls, bpp = write_bench_shards(Path(tmp), n, size, seed, photo)
         else:
             refs = expand_spec(data)
             urls = [r.url for r in refs]
             n = sum(count_samples(u) for u in urls)
             bpp = sum(Path(u).stat().st_size for u in urls) / max(n, 1)
-        times: dict[str, list[float]] = {k: [] for k in PIPELINES}
-        ratios: dict[str, list[float]] = {k: [] for k in PIPELINES}
+        timed = pipelines(size)
+        times: dict[str, list[float]] = {k: [] for k in timed}
+        ratios: dict[str, list[float]] = {k: [] for k in timed}
         for r in range(rounds + 1):
             round_t = {}
-            for name, fn in PIPELINES.items():
+            for name, fn in timed.items():
                 dt, count = _time(urls, fn, seed + r, batch)
                 round_t[name] = dt / count
             if r == 0:
@@ -190,7 +215,14 @@ def run(
                 times[name].append(t)
                 ratios[name].append(t / floor)
     rows = []
-    for name in PIPELINES:
+    for name in timed:
         t = statistics.median(times[name])
         rows.append((name, 1.0 / t, 1e3 * t, statistics.median(ratios[name])))
-    return {"rows": rows, "bytes_per_pair": bpp, "n": n, "size": size, "rounds": rounds, "data": data or "synthetic"}
+    return {
+        "rows": rows,
+        "bytes_per_pair": bpp,
+        "n": n,
+        "size": size,
+        "rounds": rounds,
+        "data": data or ("synthetic, photo-like images" if photo else "synthetic"),
+    }

@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_loaders.py            # 48 pairs x 5 rounds, about a minute
     .venv/bin/python scripts/bench_loaders.py --n 96 --rounds 7
+    .venv/bin/python scripts/bench_loaders.py --photo        # photo-like JPEGs (the issue's ~125 pairs/s floor)
     .venv/bin/python scripts/bench_loaders.py --data data/synthetic/chair   # rendered shards instead
 
 Targets (issue #3): >= 40 pairs/s per core and at most 2.5x the raw floor's time per pair.
@@ -28,11 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="timed rounds after one warm-up (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="time these shards (a dataset folder, e.g. from datagen render)")
+    p.add_argument("--photo", action="store_true", help="synthetic pairs with photo-like images (~170 KB JPEGs)")
     args = p.parse_args(argv)
     from loaders.bench import run
 
-    res = run(n=args.n, size=args.size, rounds=args.rounds, seed=args.seed, data=args.data)
-    what = f"synthetic {res['size']}² pairs" if args.data is None else f"pairs from {args.data}"
+    res = run(n=args.n, size=args.size, rounds=args.rounds, seed=args.seed, data=args.data, photo=args.photo)
+    what = f"{res['data']} {res['size']}² pairs" if args.data is None else f"pairs from {args.data}"
     print(f"# loaders benchmark: {res['n']} {what}, {res['bytes_per_pair'] / 1e6:.2f} MB/pair on disk")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}  one thread")
     print(f"# median of {res['rounds']} alternating rounds; ratio = time per pair / raw floor's, per round\n")

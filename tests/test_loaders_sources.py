@@ -220,3 +220,11 @@ def test_dataset_manifest_json_is_what_the_stream_reads(tmp_path):
     d = json.loads((ds / "dataset.json").read_text())
     assert d["n_samples"] == 2 and d["complete"]
     assert len(list(ShardReader(str(ds / "pairs-000000.tar")))) == 2
+
+
+def test_bench_runs_on_a_tiny_shard():
+    """The benchmark's code paths work (its timings are not asserted: scripts/bench_loaders.py reports them)."""
+    from loaders.bench import pipelines, run
+
+    res = run(n=3, size=56, rounds=1, batch=2, photo=True)
+    assert [r[0] for r in res["rows"]] == list(pipelines(56)) and all(r[1] > 0 for r in res["rows"])
