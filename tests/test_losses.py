@@ -102,6 +102,22 @@ def test_dense_epe_is_zero_for_perfect_grid_and_known_for_constant_offset():
     assert dense_epe_loss(output(off), batch).item() == 0.0
 
 
+def test_dense_epe_on_defined_pixels_includes_occluded_counterparts():
+    batch = make_batch()
+    grid = batch["corr"].clone()
+    occluded = torch.zeros_like(batch["valid"])
+    occluded[:, :, :4] = True
+    batch["valid"] &= ~occluded
+    batch["status"][occluded] = 2  # OCCLUDED: the counterpart exists and its projection is known
+    grid[occluded] += torch.tensor([0.0, 8.0])
+    assert dense_epe_loss(output(grid), batch, pixels="valid").item() == pytest.approx(0.0, abs=1e-6)
+    share = occluded.sum() / (batch["valid"] | occluded).sum()
+    expect = share.item() * (math.sqrt((8.0 / S) ** 2 + 1e-6) - 1e-3)
+    assert dense_epe_loss(output(grid), batch, pixels="defined").item() == pytest.approx(expect, rel=1e-4)
+    with pytest.raises(ValueError, match="unknown pixel set"):
+        dense_epe_loss(output(grid), batch, pixels="all")
+
+
 def test_dense_epe_gradient_points_toward_the_truth():
     batch = make_batch()
     grid = (batch["corr"] + 2.0).requires_grad_()

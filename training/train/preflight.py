@@ -27,6 +27,13 @@ def preflight_problems(m: RunManifest, hooks: ModelHooks, where: str = "run mani
             problems += [f"{where}: data.sources.{name}: {p}" for p in source_problems(name, src)]
     if m.eval.source is not None:
         problems += [f"{where}: eval.source: {p}" for p in source_problems("eval", m.eval.source)]
+    if any(m.data.sources[name].path is not None for name in used):
+        from training.train.loaders_bridge import build_augment
+
+        try:
+            build_augment(m.data.augment, m.stages[0].resolution)
+        except (TypeError, ValueError) as e:
+            problems.append(f"{where}: data.augment: {e}")
     for key in ("weights", "init"):
         value = getattr(m.model, key)
         if value is not None and not Path(value).exists():
