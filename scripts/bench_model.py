@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--full", action="store_true", help="the VGGT-1B matcher at 518x518 (meant for a GPU)")
+    parser.add_argument("--cases", default=None, help="comma-separated NAME@SIZE, e.g. tiny@224,small@518")
     parser.add_argument("--batch", type=int, default=1, help="pairs per call")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--iters", type=int, default=None)
@@ -205,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    if args.full:
-        cases = [("vggt_1b", VGGTConfig.vggt_1b(), 518)]
-    else:
-        cases = [("tiny", VGGTConfig.tiny(), 224), ("tiny", VGGTConfig.tiny(), 518), ("small", VGGTConfig.small(), 224)]
+    factories = {"tiny": VGGTConfig.tiny, "small": VGGTConfig.small, "vggt_1b": VGGTConfig.vggt_1b}
+    specs = args.cases or ("vggt_1b@518" if args.full else "tiny@224,tiny@518,small@224")
+    cases = []
+    for spec in specs.split(","):
+        name, _, size = spec.partition("@")
+        if name not in factories or not size.isdigit():
+            parser.error(f"bad case {spec!r}: want NAME@SIZE with NAME in {sorted(factories)}")
+        cases.append((name, factories[name](), int(size)))
     rows = []
     for name, vcfg, size in cases:
         rows.extend(bench_case(name, dataclasses.replace(vcfg, enable_track=False), size, args, device))

@@ -222,3 +222,12 @@ def test_matcher_from_official_checkpoint(tmp_path, geometry_heads):
     images = torch.rand(1, 2, 3, 42, 42)
     with torch.no_grad():
         assert torch.equal(a.eval()(images)["grid"], b.eval()(images)["grid"])
+
+
+def test_small_patch_size_configs_are_valid():
+    cfg = VGGTConfig.tiny(patch_size=8, img_size=32)
+    images = torch.rand(1, 2, 3, 48, 40)  # 6 x 5 patches, pos-embed interpolated from 4 x 4
+    out = SemanticMatcher(MatcherConfig(vggt=cfg, split_index=2))(images, return_geometry=True)
+    _check_contract(out, 1, 48, 40)
+    assert out["geometry"]["depth"].shape == (1, 2, 48, 40, 1)
+    _check_contract(NearestNeighbourMatcher(NNBaselineConfig(vggt=cfg))(images), 1, 48, 40)
