@@ -13,6 +13,12 @@ def tiny_vggt():
     return VGGT(VGGTConfig.tiny()).eval()
 
 
+@pytest.fixture(scope="module")
+def reference_outputs(tiny_vggt):
+    images = torch.rand(2, 3, 56, 70)
+    return images, _outputs(tiny_vggt, images)
+
+
 def _outputs(model, images):
     with torch.no_grad():
         out = model(images, query_points=torch.tensor([[10.0, 20.0], [30.0, 5.0]]))
@@ -20,7 +26,7 @@ def _outputs(model, images):
 
 
 @pytest.mark.parametrize("fmt", ["pt", "safetensors", "pt_module_prefix", "pt_model_wrapper"])
-def test_load_reproduces_outputs(tiny_vggt, tmp_path, fmt):
+def test_load_reproduces_outputs(tiny_vggt, reference_outputs, tmp_path, fmt):
     state = tiny_vggt.state_dict()
     path = tmp_path / ("model.safetensors" if fmt == "safetensors" else "model.pt")
     if fmt == "safetensors":
@@ -32,8 +38,8 @@ def test_load_reproduces_outputs(tiny_vggt, tmp_path, fmt):
     else:
         torch.save(state, path)
     loaded = load_vggt(path, VGGTConfig.tiny())
-    images = torch.rand(2, 3, 56, 70)
-    ref, got = _outputs(tiny_vggt, images), _outputs(loaded, images)
+    images, ref = reference_outputs
+    got = _outputs(loaded, images)
     assert set(ref) == set(got) >= {"pose_enc", "depth", "depth_conf", "world_points", "world_points_conf", "track"}
     for k in ref:
         assert torch.equal(ref[k], got[k]), k

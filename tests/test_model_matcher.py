@@ -231,3 +231,28 @@ def test_small_patch_size_configs_are_valid():
     _check_contract(out, 1, 48, 40)
     assert out["geometry"]["depth"].shape == (1, 2, 48, 40, 1)
     _check_contract(NearestNeighbourMatcher(NNBaselineConfig(vggt=cfg))(images), 1, 48, 40)
+
+
+def test_save_without_frozen_backbone_rebuilds_it_from_the_vggt_checkpoint(tmp_path):
+    from safetensors import safe_open
+
+    from training.model import VGGT
+
+    torch.manual_seed(0)
+    torch.save(VGGT(VGGTConfig.tiny()).state_dict(), tmp_path / "vggt.pt")
+    cfg = MatcherConfig(vggt=VGGTConfig.tiny(), split_index=2)
+    m = SemanticMatcher.from_vggt_checkpoint(cfg, tmp_path / "vggt.pt")
+    with torch.no_grad():
+        _randomise_head_output(m)  # a "trained" state that differs from the checkpoint's init
+        m.semantic_branch.frame_blocks["3"].ls1.gamma.fill_(0.7)
+    with pytest.raises(ValueError, match="vggt_source"):
+        save_matcher(SemanticMatcher(cfg), tmp_path / "nope", include_frozen=False)
+    save_matcher(m, tmp_path / "ckpt", include_frozen=False)
+    with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as f:
+        assert set(f.keys()) == {n for n, p in m.named_parameters() if p.requires_grad}
+    images = torch.rand(1, 2, 3, 42, 56)
+    loaded = load_matcher(tmp_path / "ckpt")
+    with torch.no_grad():
+        assert torch.equal(m.eval()(images)["grid"], loaded(images)["grid"])
+    with pytest.raises(FileNotFoundError):
+        load_matcher(tmp_path / "ckpt", vggt_checkpoint=tmp_path / "missing.pt")

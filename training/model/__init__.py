@@ -3,11 +3,13 @@ nearest-neighbour baseline.
 
 Typical use::
 
-    from training.model import MatcherConfig, SemanticMatcher, VGGTConfig
-    model = SemanticMatcher(MatcherConfig(vggt=VGGTConfig.vggt_1b(), split_index=12))
-    model.load_vggt_weights("/path/to/VGGT-1B/model.pt")       # frozen backbone + branch/head init
-    opt = torch.optim.AdamW(model.param_groups(weight_decay=0.05), lr=5e-5)
-    out = model(batch["images"])                               # grid [B,2,H,W,2] px, conf [B,2,H,W], conf_logit
+    from training.model import MatcherConfig, SemanticMatcher, VGGTConfig, save_matcher, load_matcher
+    cfg = MatcherConfig(vggt=VGGTConfig.vggt_1b(), split_index=12)
+    model = SemanticMatcher.from_vggt_checkpoint(cfg, "/path/to/VGGT-1B/model.pt", device="cuda")
+    opt = torch.optim.AdamW(model.param_groups(weight_decay=0.05), lr=5e-5)   # trainable parameters only
+    out = model(batch["images"])            # grid [B,2,H,W,2] px, grid_norm, conf [B,2,H,W] in (0,1), conf_logit
+    save_matcher(model, "runs/x/ckpt", include_frozen=False)                  # trainable part + backbone path
+    model = load_matcher("runs/x/ckpt", map_location="cuda")
 """
 
 from training.model.baseline import NearestNeighbourMatcher, NNBaselineConfig

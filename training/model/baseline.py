@@ -65,6 +65,7 @@ class NearestNeighbourMatcher(nn.Module):
     def __init__(self, cfg: NNBaselineConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.vggt_source: str | None = None
         vcfg = dataclasses.replace(
             cfg.vggt, enable_camera=False, enable_depth=False, enable_point=False, enable_track=False
         )
@@ -77,6 +78,7 @@ class NearestNeighbourMatcher(nn.Module):
         skip = ("camera_head.", "depth_head.", "point_head.", "track_head.")
         report = load_state_dict_checked(self.vggt, read_state_dict(path), strict, skip_prefixes=skip, source=str(path))
         self.vggt.requires_grad_(False)
+        self.vggt_source = str(Path(path).resolve())
         return report
 
     def trainable_parameters(self) -> list[nn.Parameter]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,79 +37,11 @@ from torch import Tensor, nn
 
 from training.geometry import norm_to_px, pixel_grid, px_to_norm
 from training.model.checkpoint import LoadReport, load_state_dict_checked, read_state_dict
-from training.model.config import VGGTConfig
 from training.model.dpt import DPTHead
+from training.model.matcher_config import MatcherConfig
 from training.model.vggt import VGGT
 
 __all__ = ["MatcherConfig", "SemanticMatcher", "param_groups"]
-
-_GRID_MODES = ("offset", "absolute")
-_HEAD_INITS = ("depth_head", "point_head", "random")
-
-
-@dataclass(frozen=True)
-class MatcherConfig:
-    """Semantic matcher settings (serialised to ``model_config.json`` by :func:`training.model.io.save_matcher`).
-
-    Attributes:
-        vggt: backbone architecture (``VGGTConfig.vggt_1b()`` for real runs, ``tiny()`` for tests).
-        split_index: first AA layer of the trainable semantic branch (0 < split_index <= depth - 1). The paper does
-            not give it; 12 (the middle of VGGT-1B) is a guess for the run manifests to sweep.
-        grid_mode: "offset" or "absolute" (see the module docstring).
-        symmetric: run both pair orders (see the module docstring).
-        head_init: initialise the semantic head from "depth_head", "point_head" or keep it "random".
-        head_layers: aggregator layers the semantic head reads (default: the DPT layers of the backbone).
-        geometry_heads: keep VGGT's camera/depth/point heads (frozen) for ``return_geometry=True``.
-        autocast_dtype: "bfloat16" (CUDA only; residual stream stays fp32, heads fp32) or None.
-    """
-
-    vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
-    split_index: int = 12
-    grid_mode: str = "offset"
-    symmetric: bool = True
-    head_init: str = "depth_head"
-    head_layers: tuple[int, ...] | None = None
-    geometry_heads: bool = True
-    autocast_dtype: str | None = "bfloat16"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.vggt, dict):
-            object.__setattr__(self, "vggt", VGGTConfig.from_dict(self.vggt))
-        if self.head_layers is not None:
-            object.__setattr__(self, "head_layers", tuple(int(i) for i in self.head_layers))
-        depth = self.vggt.depth
-        if not 0 < self.split_index < depth:
-            raise ValueError(f"split_index {self.split_index} must be in [1, {depth - 1}] (depth {depth})")
-        if self.grid_mode not in _GRID_MODES:
-            raise ValueError(f"grid_mode {self.grid_mode!r} not in {_GRID_MODES}")
-        if self.head_init not in _HEAD_INITS:
-            raise ValueError(f"head_init {self.head_init!r} not in {_HEAD_INITS}")
-        if len(self.layers) != 4 or any(not 0 <= i < depth for i in self.layers):
-            raise ValueError(f"head_layers {self.layers} must be 4 layers in [0, {depth})")
-        if max(self.layers) < self.split_index:
-            raise ValueError(
-                f"head_layers {self.layers} never read the semantic branch (split_index {self.split_index})"
-            )
-        if self.autocast_dtype not in (None, "bfloat16", "float16"):
-            raise ValueError(f"autocast_dtype {self.autocast_dtype!r} not in (None, 'bfloat16', 'float16')")
-
-    @property
-    def layers(self) -> tuple[int, ...]:
-        return self.head_layers if self.head_layers is not None else self.vggt.dpt_layers
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["vggt"] = self.vggt.to_dict()
-        d["head_layers"] = list(self.head_layers) if self.head_layers is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MatcherConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown MatcherConfig keys: {unknown}")
-        return cls(**d)
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:
@@ -141,6 +72,7 @@ class SemanticMatcher(nn.Module):
     def __init__(self, cfg: MatcherConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.vggt_source: str | None = None  # checkpoint the frozen backbone came from, if any
         vcfg = dataclasses.replace(
             cfg.vggt,
             enable_track=False,
@@ -222,6 +154,7 @@ class SemanticMatcher(nn.Module):
             self._load_head_from(head_state)
         self.init_semantic_from_vggt()
         self.vggt.requires_grad_(False)
+        self.vggt_source = str(Path(path).resolve())
         return report
 
     @classmethod
@@ -252,6 +185,7 @@ class SemanticMatcher(nn.Module):
             model._load_head_from(head_state)
         model.init_semantic_from_vggt()
         model.vggt.requires_grad_(False)
+        model.vggt_source = str(Path(path).resolve())
         return model.to(device)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
