@@ -88,6 +88,7 @@ __all__ = [
     "decode_mask",
     "META_FLIP_PERM",
     "META_SYM_GROUPS",
+    "META_PER_VIEW",
     "STORED_STATUSES",
 ]
 
@@ -104,6 +105,9 @@ SYNTHETIC_SOURCES = ("procedural", "meshes", "warp")
 META_REQUIRED = ("schema_version", "source", "category", "image_size0", "image_size1", "keypoint_names")
 META_FLIP_PERM = "flip_perm"  # optional: list[int] keypoint left<->right permutation under a mirror, or None
 META_SYM_GROUPS = "sym_groups"  # optional: list[list[int]] symmetric / repeated keypoint groups
+# meta keys whose value is a [view 0, view 1] list (reversed when the views are swapped), besides keys that end in
+# 0 / 1 (image_size0, bbox1, ...)
+META_PER_VIEW = ("instance_ids", "shape_params", "views", "materials", "image_names", "mirrored")
 
 _DENSE_MAGIC = b"SGT\x03"
 _PLANE_LIMIT = 2**22  # |value - base| in steps; keeps every float32 prefix sum exact (< 2**24)

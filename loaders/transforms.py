@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from loaders.schema import META_FLIP_PERM, has_dense
+from loaders.schema import META_FLIP_PERM, META_PER_VIEW, has_dense
 from loaders.warp import affine_hflip, affine_resize, affine_translate, warp_view
 
 __all__ = [
@@ -200,8 +200,9 @@ _SWAP_PAIRS = (
 
 
 def swap_views(sample: Mapping[str, Any]) -> dict[str, Any]:
-    """Exchange view 0 and view 1: every per-view field, both directions, and the ``meta`` keys that differ only
-    by a final ``0``/``1`` (``image_size0``/``image_size1``, ...); ``meta["mirrored"]`` is swapped too."""
+    """Exchange view 0 and view 1: every per-view field, both directions, the ``meta`` keys that differ only by a
+    final ``0``/``1`` (``image_size0``/``image_size1``, ...) and the two-entry lists of
+    :data:`loaders.schema.META_PER_VIEW` (``instance_ids``, ``mirrored``, ...); ``meta["swapped"]`` flips."""
     out = dict(sample)
     for a, b in _SWAP_PAIRS:
         va, vb = sample.get(a), sample.get(b)
@@ -215,8 +216,9 @@ def swap_views(sample: Mapping[str, Any]) -> dict[str, Any]:
     for k in [k for k in meta if k.endswith("0") and k[:-1] + "1" in meta]:
         k1 = k[:-1] + "1"
         meta[k], meta[k1] = meta[k1], meta[k]
-    if "mirrored" in meta:
-        meta["mirrored"] = meta["mirrored"][::-1]
+    for k in META_PER_VIEW:
+        if isinstance(meta.get(k), list) and len(meta[k]) == 2:
+            meta[k] = meta[k][::-1]
     meta["swapped"] = not meta.get("swapped", False)
     out["meta"] = meta
     return _record(out, "swap_views")

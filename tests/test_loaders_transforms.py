@@ -259,7 +259,9 @@ def test_single_view_flip_refuses_dense_and_keeps_sparse_labels():
 
 def test_swap_views_is_an_involution():
     s = affine_pair()
+    s["meta"]["instance_ids"] = ["a", "b"]
     sw = swap_views(s)
+    assert sw["meta"]["instance_ids"] == ["b", "a"]
     assert np.array_equal(sw["corr_0to1"], s["corr_1to0"], equal_nan=True)
     assert np.array_equal(sw["image1"], s["image0"]) and np.array_equal(sw["kps0"], s["kps1"])
     assert sw["meta"]["image_size0"] == s["meta"]["image_size1"] and sw["meta"]["swapped"]
