@@ -240,29 +240,39 @@ def _continuous_blocks(
 
     Args:
         have: bool [h, w].
-        values: float32 [h, w] or [h, w, c], finite everywhere.
+        values: float32 [h, w] or [h, w, 2] (both channels must pass), finite everywhere.
     """
     h, w = have.shape
     ok = np.zeros((h, w), bool)
-    if h < 2 or w < 2:
+    rows, cols = np.flatnonzero(have.any(axis=1)), np.flatnonzero(have.any(axis=0))
+    if rows.size == 0 or rows[-1] - rows[0] < 1 or cols[-1] - cols[0] < 1:
         return ok
-    blk = have[:-1, :-1] & have[:-1, 1:] & have[1:, :-1] & have[1:, 1:]
-    bent = np.zeros((h, w), bool) if max_bend is not None else None
-    for v in cv2.split(values) if values.ndim == 3 else (values,):
-        lim = max_jump * np.abs(v) if relative else max_jump
-        ok_x = cv2.absdiff(v[:, 1:], v[:, :-1]) <= (lim[:, :-1] if relative else lim)  # [h, w-1]
-        ok_y = cv2.absdiff(v[1:], v[:-1]) <= (lim[:-1] if relative else lim)  # [h-1, w]
-        blk &= ok_x[:-1] & ok_x[1:] & ok_y[:, :-1] & ok_y[:, 1:]
-        if bent is not None and w >= 3:
-            d2 = np.abs(cv2.addWeighted(v[:, 1:-1], -2.0, v[:, 2:], 1.0, 0.0) + v[:, :-2]) > max_bend
-            bent[:, 1:-1] |= d2 & have[:, 2:] & have[:, :-2]
-        if bent is not None and h >= 3:
-            d2 = np.abs(cv2.addWeighted(v[1:-1], -2.0, v[2:], 1.0, 0.0) + v[:-2]) > max_bend
-            bent[1:-1] |= d2 & have[2:] & have[:-2]
-    if bent is not None:
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work where values are
+    hv, v = have[box], values[box]
+    bh, bw = hv.shape
+    blk = hv[:-1, :-1] & hv[:-1, 1:] & hv[1:, :-1] & hv[1:, 1:]
+    lim = max_jump * np.abs(v) if relative else max_jump
+    ok_x = _all_channels(cv2.absdiff(v[:, 1:], v[:, :-1]) <= (lim[:, :-1] if relative else lim))  # [bh, bw-1]
+    ok_y = _all_channels(cv2.absdiff(v[1:], v[:-1]) <= (lim[:-1] if relative else lim))  # [bh-1, bw]
+    blk &= ok_x[:-1] & ok_x[1:] & ok_y[:, :-1] & ok_y[:, 1:]
+    if max_bend is not None:
+        bent = np.zeros((bh, bw), bool)
+        if bw >= 3:
+            d2 = cv2.absdiff(cv2.add(v[:, 2:], v[:, :-2]), cv2.multiply(v[:, 1:-1], 2.0))
+            bent[:, 1:-1] |= ~_all_channels(d2 <= max_bend) & hv[:, 2:] & hv[:, :-2]
+        if bh >= 3:
+            d2 = cv2.absdiff(cv2.add(v[2:], v[:-2]), cv2.multiply(v[1:-1], 2.0))
+            bent[1:-1] |= ~_all_channels(d2 <= max_bend) & hv[2:] & hv[:-2]
         blk &= ~(bent[:-1, :-1] | bent[:-1, 1:] | bent[1:, :-1] | bent[1:, 1:])
-    ok[:-1, :-1] = blk
+    ok[box][:-1, :-1] = blk
     return ok
+
+
+def _all_channels(mask: np.ndarray) -> np.ndarray:
+    """bool [h, w] from bool [h, w] or [h, w, 2]: true where every channel is (two bytes read as one uint16)."""
+    if mask.ndim == 2:
+        return mask
+    return np.ascontiguousarray(mask).view(np.uint16)[..., 0] == 0x0101
 
 
 # --------------------------------------------------------------------------------------------------------------
