@@ -13,8 +13,13 @@ import sys
 COMMANDS = ("render", "verify", "preview", "categories", "real")
 
 
+DESCRIPTION = (
+    "datagen: render and check dense semantic-correspondence datasets (procedural categories, real benchmark pairs)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="datagen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="datagen", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:

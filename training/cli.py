@@ -13,8 +13,11 @@ import sys
 COMMANDS = ("train", "eval", "match", "baseline")
 
 
+DESCRIPTION = "semmatch: train, evaluate and visualise dense semantic matchers with a VGGT prior."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semmatch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="semmatch", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
