@@ -135,23 +135,73 @@ class SchemaError(ValueError):
 # dense planes: integer rasters, planar prediction, int8 residuals with an escape table
 
 
-def _fill_rows(q: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def _fill_rows(values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fill the pixels outside ``keep`` of each row with the nearest kept value of that row (left first, else
-    right), rows with nothing kept with 0, so the planar predictor sees no jump at a silhouette.
+    right), so the planar predictor sees no jump at a silhouette.
 
     Args:
-        q: int64 [h, w] or [h, w, c].
-        keep: bool [h, w].
+        values: [h, w] or [h, w, c], any dtype; only kept pixels are read (the rest may hold NaN or garbage).
+        keep: bool [h, w] with at least one kept pixel.
+
+    Returns:
+        ``(filled, empty)``: a new array like ``values`` that holds only kept values, and bool [h] the rows with
+        nothing kept (filled with some kept value; the caller zeroes them).
     """
-    w = q.shape[1]
-    cols = np.arange(w, dtype=np.int32)[None, :]
-    left = np.maximum.accumulate(np.where(keep, cols, -1), axis=1)
-    right = np.minimum.accumulate(np.where(keep, cols, w)[:, ::-1], axis=1)[:, ::-1]
-    idx = np.where(left >= 0, left, np.minimum(right, w - 1))
-    k = keep if q.ndim == 2 else keep[..., None]
-    out = np.take_along_axis(np.where(k, q, 0), idx if q.ndim == 2 else idx[..., None], axis=1)
-    out[~keep.any(axis=1)] = 0
-    return out
+    h, w = keep.shape
+    cols = np.arange(w, dtype=np.int32)
+    left = np.where(keep, cols, np.int32(-1))
+    np.maximum.accumulate(left, axis=1, out=left)
+    right = np.where(keep[:, ::-1], cols[::-1], np.int32(w))
+    np.minimum.accumulate(right, axis=1, out=right)
+    src = np.where(left >= 0, left, right[:, ::-1])
+    src += (np.arange(h, dtype=np.int32) * w)[:, None]  # flat source pixel of every pixel
+    empty = ~keep.any(axis=1)
+    if empty.any():
+        src[empty] = int(np.flatnonzero(keep.ravel())[0])
+    pixels = np.ascontiguousarray(values).reshape(h * w, -1)
+    item = pixels.shape[1] * pixels.itemsize
+    if item in (4, 8):  # gather whole pixels as one machine word each
+        word = pixels.view(np.int32 if item == 4 else np.int64)
+        return np.take(word.ravel(), src.ravel()).view(values.dtype).reshape(values.shape), empty
+    return pixels[src.ravel()].reshape(values.shape), empty
+
+
+def _quantise(values: np.ndarray, keep: np.ndarray, step: float, clamp: float | None) -> tuple[np.ndarray, list[int]]:
+    """Integer steps of a field over its kept pixels, minus their per-channel minimum, rows filled (:func:`_fill_rows`).
+
+    Args:
+        values: float [h, w] or [h, w, c] (read where ``keep``; must be finite there).
+        keep: bool [h, w].
+        step: the quantisation step (``q = rint(clip(x, ±clamp) / step)``).
+        clamp: |x| bound applied before quantising, or None.
+
+    Returns:
+        ``(q - base, base)``: int32 like ``values`` (0 on rows with nothing kept) and the per-channel base.
+
+    Raises:
+        SchemaError: a non-finite value at a kept pixel, or kept values spanning 2**22 steps or more.
+    """
+    n_ch = values.shape[2] if values.ndim == 3 else 1
+    if not keep.any():
+        return np.zeros(values.shape, np.int32), [0] * n_ch
+    q, empty = _fill_rows(values, keep)
+    exact32 = q.dtype == np.float32 and float(np.log2(step)).is_integer()  # dividing by 2**k is exact
+    q = q.astype(np.float32 if exact32 else np.float64)
+    if not np.isfinite(q).all():
+        raise SchemaError("non-finite value at a stored pixel")
+    if clamp is not None:
+        np.clip(q, -clamp, clamp, out=q)
+    q /= step
+    np.rint(q, out=q)
+    channels = [q[..., c] for c in range(n_ch)] if q.ndim == 3 else [q]
+    base = [int(ch.min()) for ch in channels]  # per channel: a min over axis 0 of [N, c] is ~20x slower
+    for ch, b in zip(channels, base):
+        ch -= b
+    top = q.max()
+    if top >= _PLANE_LIMIT:
+        raise SchemaError(f"dense value out of range (|q| >= 2**22 steps, max {int(top)})")
+    q[empty] = 0
+    return q.astype(np.int32), base
 
 
 def encode_plane(q: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -167,13 +217,23 @@ def encode_plane(q: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     Returns:
         ``(plane bytes [h*w*c], escape flat indices int32 [E], escape residuals int32 [E])``.
     """
-    if q.size and np.abs(q).max() >= _PLANE_LIMIT:
+    if q.size == 0:
+        return b"", np.zeros(0, np.int32), np.zeros(0, np.int32)
+    if max(-int(q.min()), int(q.max())) >= _PLANE_LIMIT:
         raise SchemaError(f"dense value out of range (|q| >= 2**22 steps, max {np.abs(q).max()})")
-    r = np.diff(np.diff(q, axis=1, prepend=0), axis=0, prepend=0).ravel()
-    esc = np.flatnonzero((r < -127) | (r > 127)).astype(np.int32)
-    plane = (np.clip(r, -128, 127) + 128).astype(np.uint8)
-    plane[esc] = 128
-    return plane.tobytes(), esc, r[esc].astype(np.int32)
+    q = q.astype(np.int32, copy=False)  # |q| < 2**22: every second difference fits
+    d = np.empty_like(q)
+    d[:, 0] = q[:, 0]
+    np.subtract(q[:, 1:], q[:, :-1], out=d[:, 1:])
+    r = np.empty_like(q)
+    r[0] = d[0]
+    np.subtract(d[1:], d[:-1], out=r[1:])
+    r = r.ravel()
+    r += 128
+    esc = np.flatnonzero((r < 1) | (r > 255)).astype(np.int32)  # |residual| > 127
+    val = r[esc] - 128
+    r[esc] = 128
+    return r.astype(np.uint8).tobytes(), esc, val
 
 
 def decode_plane(
@@ -210,9 +270,14 @@ def _box(keep: np.ndarray) -> list[int]:
     return [int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1]
 
 
+@functools.lru_cache(maxsize=4)
+def _zstd_compressor(level: int):
+    return zstandard.ZstdCompressor(level=level)
+
+
 def _compress(data: bytes, codec: str, level: int) -> bytes:
     if codec == "zstd":
-        return zstandard.ZstdCompressor(level=level).compress(data)
+        return _zstd_compressor(level).compress(data)
     return zlib.compress(data, min(level, 9))
 
 
@@ -226,14 +291,15 @@ def _decompress(data: memoryview, codec: str) -> bytes:
     raise SchemaError(f"dense.bin: unknown codec {codec!r}")
 
 
-def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 9, codec: str | None = None) -> bytes:
+def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 3, codec: str | None = None) -> bytes:
     """Encode the dense fields of one or two views (``dense.bin``).
 
     Args:
         views: dicts (view 0 then view 1) with ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (read only where
             ``status`` is in :data:`STORED_STATUSES`, must be finite there) and optionally ``depth`` float32 [H, W]
             (metres, read where ``status != BACKGROUND``).
-        level: compression level.
+        level: compression level. zstd's default 3 is ~7x faster to compress than 9 for ~8 % more bytes and
+            inflates as fast.
         codec: ``"zstd"`` (the default when the ``zstandard`` package is installed: inflates ~3x faster) or
             ``"zlib"``.
 
@@ -264,27 +330,22 @@ def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 9, c
         surface = status != Status.BACKGROUND
         y0, y1, x0, x1 = box = _box(surface)
         st, sf = _stored(status)[y0:y1, x0:x1], surface[y0:y1, x0:x1]
-        corr = np.asarray(view["corr"], np.float64)
+        corr = np.asarray(view["corr"])
         if corr.shape != (h, w, 2):
             raise SchemaError(f"view {i}: corr must be [H, W, 2] = {(h, w, 2)}, got {corr.shape}")
-        corr = corr[y0:y1, x0:x1]
-        if not np.isfinite(corr[st]).all():
-            raise SchemaError(f"view {i}: non-finite correspondence at a stored pixel")
-        corr = np.clip(np.where(st[..., None], corr, 0.0), -CORR_CLAMP_PX, CORR_CLAMP_PX)
-        channels = [("corr", np.rint(corr / CORR_STEP_PX).astype(np.int64), st)]
+        channels = [("corr", corr[y0:y1, x0:x1], st, CORR_STEP_PX, CORR_CLAMP_PX)]
         if view.get("depth") is not None:
-            depth = np.asarray(view["depth"], np.float64)[y0:y1, x0:x1]
-            channels.append(("depth", np.rint(np.where(sf, depth, 0.0) / DEPTH_STEP_M).astype(np.int64), sf))
+            channels.append(("depth", np.asarray(view["depth"])[y0:y1, x0:x1], sf, DEPTH_STEP_M, None))
         planes, escapes, bases, n_esc = [], [], [], []
-        for name, q, keep in channels:
-            base = q[keep].min(axis=0) if keep.any() else np.zeros(q.shape[2:], np.int64)
+        for name, values, keep, step, clamp in channels:
             try:
-                plane, idx, val = encode_plane(_fill_rows(q - base, keep))
+                q, base = _quantise(values, keep, step, clamp)
+                plane, idx, val = encode_plane(q)
             except SchemaError as e:
                 raise SchemaError(f"view {i}: {name}: {e}") from None
             planes.append(plane)
             escapes += [idx.tobytes(), val.tobytes()]
-            bases.append(np.atleast_1d(base).tolist())
+            bases.append(base)
             n_esc.append(int(idx.size))
         header["views"].append(
             {
@@ -375,10 +436,19 @@ def _span(body: memoryview, span: list[int]) -> memoryview:
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    """uint8 [H, W, 3] -> JPEG bytes (4:4:4 chroma)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8), "RGB").save(buf, format="JPEG", quality=quality, subsampling=0)
-    return buf.getvalue()
+    """uint8 [H, W, 3] RGB -> JPEG bytes (4:4:4 chroma). OpenCV's libjpeg-turbo: byte-identical to PIL's output at
+    the same settings, ~20 % faster."""
+    image = np.asarray(image, np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise SchemaError(f"an image must be uint8 [H, W, 3], got {image.shape}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _JPEG_444]
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise SchemaError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+_JPEG_444 = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
 
 
 def decode_image(data: bytes) -> np.ndarray:
