@@ -180,6 +180,13 @@ def test_select_trainable_groups_and_globs():
     assert all(not p.requires_grad for n, p in model.named_parameters() if n.startswith("vggt."))
     names = select_trainable(model, ["semantic_head.*"], groups)
     assert all(n.startswith("semantic_head.") for n in names)
+    from training.train.manifest import OptimSpec
+    from training.train.schedule import build_optimizer
+
+    opt = build_optimizer(model, 1e-3, OptimSpec(weight_decay=0.1))
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert in_opt == {id(p) for p in model.parameters() if p.requires_grad}  # frozen ones excluded
+    assert {g["weight_decay"] for g in opt.param_groups} == {0.0, 0.1}
     with pytest.raises(ValueError, match="unknown parameter group '@heads'"):
         select_trainable(model, ["@heads"], groups)
     with pytest.raises(ValueError, match="matches no parameter"):

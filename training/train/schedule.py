@@ -14,22 +14,31 @@ __all__ = ["build_optimizer", "lr_factor", "build_scheduler"]
 
 
 def build_optimizer(model: nn.Module, lr: float, spec: OptimSpec) -> torch.optim.AdamW:
-    """AdamW with two groups: decayed (>= 2-D weights) and not decayed (1-D: biases, norms, scales, tokens).
+    """AdamW over the trainable parameters; frozen ones (``requires_grad=False``) are not in the optimiser.
 
-    Frozen parameters (``requires_grad=False``) are not in the optimiser.
+    Parameter groups come from the model's own helper ``model.param_groups(weight_decay, lr)`` when it has one
+    (the matcher's rule: no decay on biases, norms, LayerScale, tokens and position embeddings); otherwise
+    decayed (>= 2-D weights) and not decayed (1-D tensors).
     """
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    if not decay and not no_decay:
+    helper = getattr(model, "param_groups", None)
+    if callable(helper):
+        groups = [g for g in helper(weight_decay=spec.weight_decay, lr=lr) if g["params"]]
+    else:
+        decay, no_decay = [], []
+        for p in model.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": spec.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+    if not groups:
         raise ValueError("no trainable parameters: check the stage's 'trainable' list")
-    groups = [
-        {"params": decay, "weight_decay": spec.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    extra = {"foreach": True} if any(p.is_cuda for p in decay + no_decay) else {}
+    params = [p for g in groups for p in g["params"]]
+    if any(not p.requires_grad for p in params):
+        raise ValueError("the model's param_groups returned a frozen parameter")
+    extra = {"foreach": True} if any(p.is_cuda for p in params) else {}
     return torch.optim.AdamW(groups, lr=lr, betas=spec.betas, eps=spec.eps, **extra)
 
 
