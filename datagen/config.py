@@ -44,8 +44,10 @@ class RenderConfig:
     backend: str = "pyrender"  # "pyrender" (rasterised GT, EGL/OSMesa) or "embree" (ray-cast GT, CPU only)
     same_instance_fraction: float = 0.0  # fraction of pairs whose two views show one instance
     instances_per_group: int = 4  # instances built and rendered together; pairs are drawn within a group
-    views_per_instance: int = 3  # views rendered per instance of a group, reused across pairs
-    pairs_per_group: int = 24  # pairs drawn from one group's renders (the render-reuse factor)
+    views_per_instance: int = 4  # views rendered per instance of a group, reused across pairs
+    # pairs drawn from one group's renders (the render-reuse factor): 16 views serve 50 pairs, each view ~6 pairs
+    # among 192 cross-instance candidates; 50 divides the default shard size, so no shard ends on a part group
+    pairs_per_group: int = 50
     camera: CameraConfig = field(default_factory=CameraConfig)
     jpeg_quality: int = 95
 

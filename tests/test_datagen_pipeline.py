@@ -32,6 +32,13 @@ def _config(**kw):
         "shard_size": 16,
         "same_instance_fraction": 0.5,
         "seed": 7,
+        # The group layout these 16 pairs were drawn with when the thresholds below were set, pinned so the
+        # production default can change. This flat-faced family's raw cycle fraction (grazing views of the table
+        # top read between pixel centres) is 0.948 +- 0.025 per 50-pair sample with either layout (12 seeds), so
+        # the 0.95 assertion holds for this sample, not for every sample.
+        "instances_per_group": 4,
+        "views_per_instance": 3,
+        "pairs_per_group": 24,
     }
     base.update(kw)
     return RenderConfig(**base)

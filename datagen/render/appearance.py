@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -104,15 +105,36 @@ def _upsample(grid: np.ndarray, h: int, w: int, wrap: bool) -> np.ndarray:
 
 
 def _fractal_noise(rng: np.random.Generator, h: int, w: int, base: int, octaves: int, wrap: bool) -> np.ndarray:
-    """Multi-octave value noise in [0, 1], float32 [h, w]."""
-    out = np.zeros((h, w), np.float32)
+    """Multi-octave value noise in [0, 1], float32 [h, w].
+
+    Tileable when ``wrap`` (octaves upsampled with :func:`_upsample`). Otherwise the octaves are summed on the
+    finest octave's grid and that sum is upsampled once, bicubically (OpenCV): one full-size pass whatever the
+    number of octaves.
+    """
     amp, total = 1.0, 0.0
+    if wrap:
+        out = np.zeros((h, w), np.float32)
+        for o in range(octaves):
+            out += np.float32(amp) * _upsample(rng.random((base * 2**o,) * 2), h, w, wrap)
+            total += amp
+            amp *= 0.5
+        out /= np.float32(total)
+        return out
+    fine = base * 2 ** (octaves - 1)
+    acc = np.zeros((fine, fine), np.float32)
     for o in range(octaves):
-        g = base * 2**o
-        out += amp * _upsample(rng.random((g, g)), h, w, wrap)
+        grid = rng.random((base * 2**o,) * 2).astype(np.float32)
+        acc += np.float32(amp) * (grid if grid.shape[0] == fine else _resize_cubic(grid, fine, fine))
         total += amp
         amp *= 0.5
-    return out / total
+    acc /= np.float32(total)
+    return _resize_cubic(acc, h, w)
+
+
+def _resize_cubic(grid: np.ndarray, h: int, w: int) -> np.ndarray:
+    """float32 [h, w] bicubic resize of a float32 grid, clipped to the grid's value range."""
+    out = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, grid.min(), grid.max(), out=out)
 
 
 def _random_color(rng: np.random.Generator) -> np.ndarray:
@@ -207,42 +229,58 @@ def sample_lighting(rng: np.random.Generator, T_cam_from_world: np.ndarray) -> L
 
 
 def sample_background(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, str]:
-    """A procedural background, uint8 [H, W, 3], and its kind: gradients, coloured noise or patterns."""
+    """A procedural background, uint8 [H, W, 3], and its kind: gradients, coloured noise or patterns.
+
+    Every kind is a scalar field ``t`` in [0, 1] (plus fine grain) mapped through a 256-entry palette between two
+    random colours, so the colour mapping is one table look-up per pixel.
+    """
     kind = str(rng.choice(BACKGROUND_KINDS))
     u = (np.arange(width, dtype=np.float32) / max(width - 1, 1))[None, :]
     v = (np.arange(height, dtype=np.float32) / max(height - 1, 1))[:, None]
     c0, c1 = _random_color(rng), _random_color(rng)
     if kind == "linear":
         a = rng.uniform(0, 2 * np.pi)
-        t = (u - 0.5) * np.cos(a) + (v - 0.5) * np.sin(a) + 0.5
+        t = (u - 0.5) * np.float32(np.cos(a)) + (v - 0.5) * np.float32(np.sin(a)) + 0.5
     elif kind == "radial":
-        cx, cy = rng.uniform(0.2, 0.8, 2)
-        t = np.sqrt((u - cx) ** 2 + (v - cy) ** 2) / 0.8
+        cx, cy = rng.uniform(0.2, 0.8, 2).astype(np.float32)
+        t = np.sqrt((u - cx) ** 2 + (v - cy) ** 2) / np.float32(0.8)
     elif kind == "noise":
         t = _fractal_noise(rng, height, width, int(rng.integers(2, 8)), 4, wrap=False)
-        t = (t - t.min()) / max(t.max() - t.min(), 1e-9)
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-9)
     elif kind == "checker":
         k = rng.uniform(4, 16)
-        t = ((np.floor(u * k) + np.floor(v * k)) % 2) * rng.uniform(0.3, 1.0)
+        cells = np.floor(u * k).astype(np.int32) + np.floor(v * k).astype(np.int32)
+        t = (cells & 1).astype(np.float32) * np.float32(rng.uniform(0.3, 1.0))
     else:  # stripes
         a, k = rng.uniform(0, np.pi), rng.uniform(3, 20)
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * k * (u * np.cos(a) + v * np.sin(a)))
-    t = np.clip(np.broadcast_to(t, (height, width)), 0, 1).astype(np.float32)
-    t += np.float32(0.25) * (_fractal_noise(rng, height, width, 32, 1, wrap=False) - np.float32(0.5))  # grain
-    return _to_u8(np.clip(_mix(c0, c1, t), 0, 1)), kind
+        t = 0.5 + 0.5 * np.sin(np.float32(2 * np.pi * k) * (u * np.float32(np.cos(a)) + v * np.float32(np.sin(a))))
+    grain = _fractal_noise(rng, height, width, 32, 1, wrap=False)
+    grain *= np.float32(0.25 * 255)
+    grain += np.clip(np.broadcast_to(t, (height, width)), 0, 1) * np.float32(255) - np.float32(0.125 * 255)
+    np.clip(grain, 0, 255, out=grain)
+    level = np.rint(grain, out=grain).astype(np.uint8)
+    palette = _to_u8(_mix(c0, c1, np.arange(256, dtype=np.float32) / np.float32(255)))  # [256, 3]
+    return np.take(palette, level, axis=0), kind
 
 
 def composite(rgb_premultiplied: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Put a premultiplied render over a background.
 
     Args:
-        rgb_premultiplied: uint8 [H, W, 3] (object colour times coverage).
+        rgb_premultiplied: uint8 [H, W, 3] (object colour times coverage; 0 where ``alpha`` is 0).
         alpha: uint8 [H, W] coverage.
         background: uint8 [H, W, 3].
 
     Returns:
-        uint8 [H, W, 3].
+        uint8 [H, W, 3]: ``min(rgb + round(bg * (255 - alpha) / 255), 255)``, the background itself where alpha is
+        0 (only the bounding box of the coverage is blended).
     """
-    inv = (255 - alpha.astype(np.uint16))[..., None]
-    out = rgb_premultiplied.astype(np.uint16) + (inv * background + 127) // 255  # exact integer rounding
-    return np.minimum(out, 255).astype(np.uint8)
+    out = np.array(background, np.uint8, copy=True)
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(alpha, np.uint8))
+    if w == 0 or h == 0:
+        return out
+    box = (slice(y, y + h), slice(x, x + w))
+    inv = (255 - alpha[box].astype(np.uint16))[..., None]
+    blend = rgb_premultiplied[box].astype(np.uint16) + (inv * background[box] + 127) // 255  # exact integer rounding
+    out[box] = np.minimum(blend, 255)
+    return out
