@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--category", default="chair")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 518])
-    p.add_argument("--pairs", type=int, default=48)
+    p.add_argument("--pairs", type=int, default=100)
     p.add_argument("--backend", default="pyrender", choices=["pyrender", "embree"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raster-views", type=int, default=24, help="views rendered for the raster-only rate")
