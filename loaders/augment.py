@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from loaders.pending import is_pending
 from loaders.schema import META_FLIP_PERM, has_dense
 from loaders.transforms import hflip, swap_views, vggt_preprocess, view_size
 from loaders.warp import affine_translate, warp_view
@@ -43,6 +44,12 @@ class Compose:
     def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
 
+    @property
+    def plannable(self) -> bool:
+        """Every step can run on a planned sample (:mod:`loaders.pending`): the loader may then decode each raster
+        once, straight into the batch."""
+        return all(getattr(t, "plannable", False) for t in self.transforms)
+
     def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         for t in self.transforms:
             sample = t(sample, rng)
@@ -54,6 +61,8 @@ class Compose:
 
 class VggtPreprocess:
     """:func:`loaders.transforms.vggt_preprocess` (deterministic): ``mode`` ``"crop"`` or ``"pad"``."""
+
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
 
     def __init__(self, mode: str = "crop", size: int = 518) -> None:
         if mode not in ("crop", "pad"):
@@ -70,6 +79,8 @@ class VggtPreprocess:
 class Fit:
     """Deterministic resize of both views to ``out_hw``: ``"crop"`` scales to cover and centre-crops, ``"pad"``
     scales to fit and pads (white by default), keeping the aspect ratio either way (evaluation at a fixed size)."""
+
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
 
     def __init__(self, out_hw: tuple[int, int], mode: str = "crop", fill: int | tuple[int, int, int] = 255) -> None:
         if mode not in ("crop", "pad"):
@@ -133,6 +144,8 @@ class RandomAffine:
         fill: colour where the warped view has no content.
     """
 
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+
     def __init__(
         self,
         out_hw: tuple[int, int] = (518, 518),
@@ -170,6 +183,8 @@ class RandomHFlip:
     the draw falls back to flipping both views.
     """
 
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+
     def __init__(self, p_both: float = 0.5, p_one: float = 0.0, drop_dense: bool = False) -> None:
         self.p_both, self.p_one, self.drop_dense = p_both, p_one, drop_dense
 
@@ -197,6 +212,8 @@ class ColorJitter:
         same_for_both: one draw for both views (default: an independent draw per view).
     """
 
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+
     def __init__(
         self,
         brightness: float = 0.2,
@@ -218,7 +235,8 @@ class ColorJitter:
         for v in (0, 1):
             if v == 1 and not self.same_for_both:
                 params = self._draw(rng)
-            out[f"image{v}"] = jitter_image(sample[f"image{v}"], *params)
+            img = sample[f"image{v}"]
+            out[f"image{v}"] = img.then(("jitter", *params)) if is_pending(img) else jitter_image(img, *params)
         return out
 
     def __repr__(self) -> str:
@@ -226,16 +244,16 @@ class ColorJitter:
 
 
 def jitter_image(image: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float) -> np.ndarray:
-    """uint8 [H, W, 3] -> uint8, all in uint8 OpenCV passes: brightness ``x * b`` and contrast about the mean grey
-    as one lookup table, then saturation about each pixel's grey, then a hue rotation of ``hue`` turns (skipped
-    when 0)."""
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    mean = float(cv2.mean(gray)[0]) * brightness
-    lut = np.clip(np.arange(256, dtype=np.float32) * (brightness * contrast) + (1 - contrast) * mean + 0.5, 0, 255)
-    out = cv2.LUT(image, lut.astype(np.uint8))
-    if saturation != 1:
-        gray3 = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-        out = cv2.addWeighted(out, saturation, gray3, 1 - saturation, 0)
+    """uint8 [H, W, 3] -> uint8: brightness ``x * b``, contrast about the mean grey, saturation about each pixel's
+    grey, composed into one affine colour map applied in a single uint8 pass (``cv2.transform``: rounded and clipped
+    once), then a hue rotation of ``hue`` turns (skipped when 0). Grey is ITU-R 601 luma (0.299 R + 0.587 G +
+    0.114 B)."""
+    mean = float(np.dot(cv2.mean(image)[:3], _LUMA)) * brightness
+    colour = saturation * np.eye(3) + (1 - saturation) * np.outer(np.ones(3), _LUMA)  # luma of a grey is that grey
+    M = np.empty((3, 4))
+    M[:, :3] = brightness * contrast * colour
+    M[:, 3] = (1 - contrast) * mean
+    out = cv2.transform(image, M)
     if hue:
         hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV_FULL)
         hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(hue * 256))) % 256
@@ -243,8 +261,13 @@ def jitter_image(image: np.ndarray, brightness: float, contrast: float, saturati
     return out
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
 class RandomSwap:
     """Exchange the two views with probability ``p``."""
+
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = p

@@ -32,7 +32,7 @@ copied once. Both run in the DataLoader worker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -41,7 +41,7 @@ import torch
 
 from loaders.schema import has_dense
 
-__all__ = ["MAX_KEYPOINTS", "to_item", "collate_pairs", "BATCH_KEYS"]
+__all__ = ["MAX_KEYPOINTS", "to_item", "collate_pairs", "BatchWriter", "resolve_fields", "BATCH_KEYS", "ARRAY_KEYS"]
 
 MAX_KEYPOINTS = 32
 BATCH_KEYS = (
@@ -60,6 +60,8 @@ BATCH_KEYS = (
     "has_camera",
     "is_padding",
 )
+ARRAY_KEYS = BATCH_KEYS[:10]  # the per-pair arrays a batch may leave out (``fields``); the flags are always there
+_SMALL_KEYS = ("K", "T_cam_from_world", "kps", "kps_vis", "has_dense", "has_mask", "has_camera", "is_padding")
 _LIST_KEYS = ("meta", "key", "url", "source", "stream")
 _EYE3, _EYE4 = np.eye(3, dtype=np.float32), np.eye(4, dtype=np.float32)
 _NP = {torch.float32: np.float32, torch.uint8: np.uint8, torch.bool: np.bool_}
@@ -117,10 +119,13 @@ def to_item(sample: Mapping[str, Any], max_keypoints: int = MAX_KEYPOINTS) -> di
     }
 
 
-def _alloc(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray]:
-    """An uninitialised tensor and its numpy view; in a DataLoader worker it lives in shared memory already, so
-    sending the batch to the main process copies nothing more (what ``default_collate`` does too)."""
-    if torch.utils.data.get_worker_info() is None:
+def _alloc(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """An uninitialised tensor and its numpy view; in a DataLoader worker (or with ``shared=True``) it lives in
+    shared memory already, so sending the batch to the main process copies nothing more (what ``default_collate``
+    does too)."""
+    if shared is None:
+        shared = torch.utils.data.get_worker_info() is not None
+    if not shared:
         a = np.empty(shape, _NP[dtype])  # numpy asks for transparent huge pages: ~2x fewer page faults than torch
         return torch.from_numpy(a), a
     nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
@@ -128,57 +133,177 @@ def _alloc(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, np
     return t, t.numpy()
 
 
-def collate_pairs(items: Sequence[Mapping[str, Any]], uint8_images: bool = False) -> dict[str, Any]:
+def resolve_fields(fields: Collection[str] | None) -> tuple[str, ...]:
+    """The array keys a batch carries: all of :data:`ARRAY_KEYS` by default, else the given ones.
+
+    Raises:
+        ValueError: on a key that is not an array key of the batch.
+    """
+    if fields is None:
+        return ARRAY_KEYS
+    unknown = sorted(set(fields) - set(ARRAY_KEYS))
+    if unknown:
+        raise ValueError(f"fields: unknown batch keys {unknown}; choose from {list(ARRAY_KEYS)}")
+    return tuple(k for k in ARRAY_KEYS if k in fields)
+
+
+class BatchWriter:
+    """Fills the batch arrays of the table above one pair at a time, then hands the batch out.
+
+    The arrays are allocated when the first pair arrives (its size fixes ``H x W``); each pair is written into its
+    slot once: from a :func:`to_item` record (:meth:`add_item`) or, for a planned sample (:mod:`loaders.pending`),
+    decoded straight into the slot (:meth:`add_planned`). A failed write leaves the slot to the next pair.
+
+    Args:
+        batch_size: pairs per batch.
+        uint8_images: ``images`` as uint8 [0, 255] instead of float32 [0, 1].
+        fields: array keys to carry (default all of :data:`ARRAY_KEYS`); flags and lists are always there.
+        max_keypoints: keypoint padding ``N``.
+        shared: allocate in shared memory (default: when running in a DataLoader worker).
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        uint8_images: bool = False,
+        fields: Collection[str] | None = None,
+        max_keypoints: int = MAX_KEYPOINTS,
+        shared: bool | None = None,
+    ) -> None:
+        self.batch_size, self.uint8_images, self.fields = int(batch_size), uint8_images, resolve_fields(fields)
+        self.max_keypoints, self.shared = max_keypoints, shared
+        self.n = 0
+        self.hw: tuple[int, int] | None = None
+        self._first_key = ""
+        self._tensors: dict[str, torch.Tensor] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self._small: dict[str, list[Any]] = {k: [] for k in (*_SMALL_KEYS, *_LIST_KEYS)}
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def full(self) -> bool:
+        return self.n >= self.batch_size
+
+    def _slot(self, hw: tuple[int, int], key: str) -> int:
+        if self.full:
+            raise RuntimeError("BatchWriter: the batch is full; call finish()")
+        if self.hw is None:
+            self.hw, self._first_key = hw, key
+            B, (H, W) = self.batch_size, hw
+            shapes = {
+                "images": ((B, 2, 3, H, W), torch.uint8 if self.uint8_images else torch.float32),
+                "corr": ((B, 2, H, W, 2), torch.float32),
+                "status": ((B, 2, H, W), torch.uint8),
+                "valid": ((B, 2, H, W), torch.bool),
+                "mask": ((B, 2, H, W), torch.bool),
+                "depth": ((B, 2, H, W), torch.float32),
+            }
+            for k in self.fields:
+                if k in shapes:
+                    self._tensors[k], self.arrays[k] = _alloc(*shapes[k], shared=self.shared)
+        elif hw != self.hw:
+            raise ValueError(
+                f"collate_pairs: samples {self._first_key} {self.hw} and {key} {hw} differ in size;"
+                " fix the size with a transform"
+            )
+        return self.n
+
+    def add_item(self, it: Mapping[str, Any]) -> None:
+        """Write a :func:`to_item` record into the next slot."""
+        i, a = self._slot(it["hw"], it["key"]), self.arrays
+        for v in (0, 1):
+            if "images" in a:
+                a["images"][i, v] = it["image"][v].transpose(2, 0, 1)  # HWC -> CHW (and uint8 -> float) in one pass
+                if not self.uint8_images:
+                    a["images"][i, v] *= np.float32(1 / 255)
+            if it["corr"] is not None:
+                if "corr" in a:
+                    a["corr"][i, v] = it["corr"][v]
+                    cv2.patchNaNs(a["corr"][i, v].reshape(-1, 2 * self.hw[1]), 0)  # NaN (not stored) -> 0
+                st = it["status"][v]
+            else:
+                st = None
+                if "corr" in a:
+                    a["corr"][i, v] = 0
+            if "status" in a:
+                a["status"][i, v] = 0 if st is None else st
+            if "valid" in a:
+                a["valid"][i, v] = False if st is None else (st == 1)  # Status.MATCHED
+            if "mask" in a:
+                a["mask"][i, v] = it["mask"][v] if it["mask"] is not None else True
+            if "depth" in a:
+                a["depth"][i, v] = it["depth"][v] if it["depth"] is not None else 0
+        self._finish_slot(it)
+
+    def add_sample(self, sample: Mapping[str, Any]) -> None:
+        """Write a (transformed) schema sample into the next slot."""
+        self.add_item(to_item(sample, self.max_keypoints))
+
+    def add_planned(self, sample: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        """Write a planned, transformed sample (:mod:`loaders.pending`) into the next slot, decoding its rasters from
+        the tar ``members`` straight into the batch (:func:`loaders.fused.write_planned`).
+
+        Raises:
+            SchemaError: naming the sample when a member does not decode.
+        """
+        from loaders.fused import write_planned
+
+        it = to_item(sample, self.max_keypoints)  # references to the placeholders, keypoints, flags
+        i = self._slot(it["hw"], it["key"])
+        write_planned(self.arrays, i, sample, members)
+        self._finish_slot(it)
+
+    def _finish_slot(self, it: Mapping[str, Any]) -> None:
+        for k in _SMALL_KEYS:
+            self._small[k].append(it[k])
+        for k in _LIST_KEYS:
+            self._small[k].append(it[k])
+        self.n += 1
+
+    def finish(self) -> dict[str, Any]:
+        """The batch dict of the pairs written so far (a partial batch is a view of the first ``n`` slots)."""
+        if self.n == 0:
+            raise ValueError("collate_pairs: empty batch")
+        n, s = self.n, self._small
+        batch: dict[str, Any] = {}
+        for k in ARRAY_KEYS:
+            if k in self._tensors:
+                batch[k] = self._tensors[k] if n == self.batch_size else self._tensors[k][:n]
+        if "K" in self.fields:
+            batch["K"] = torch.from_numpy(np.stack([np.stack(k) for k in s["K"]]).astype(np.float32))
+        if "T_cam_from_world" in self.fields:
+            T = s["T_cam_from_world"]
+            batch["T_cam_from_world"] = torch.from_numpy(np.stack([np.stack(t) for t in T]).astype(np.float32))
+        if "kps" in self.fields:
+            batch["kps"] = torch.from_numpy(np.stack(s["kps"]))
+        if "kps_vis" in self.fields:
+            batch["kps_vis"] = torch.from_numpy(np.stack(s["kps_vis"]))
+        for k in ("has_dense", "has_mask", "has_camera", "is_padding"):
+            batch[k] = torch.tensor(s[k], dtype=torch.bool)
+        for k in _LIST_KEYS:
+            batch[k] = list(s[k])
+        return {k: batch[k] for k in (*BATCH_KEYS, *_LIST_KEYS) if k in batch}
+
+
+def collate_pairs(
+    items: Sequence[Mapping[str, Any]], uint8_images: bool = False, fields: Collection[str] | None = None
+) -> dict[str, Any]:
     """Write per-pair records (from :func:`to_item`) into the batch dict of the table above.
 
     Args:
         items: per-pair records of one size.
         uint8_images: keep ``images`` uint8 in [0, 255] (4x less memory to fill and to send between processes;
             divide by 255 on the GPU). The default is the float32 [0, 1] of docs/interfaces.md §4.
+        fields: array keys to carry (default all of :data:`ARRAY_KEYS`).
 
     Raises:
         ValueError: naming the first two keys whose sizes differ.
     """
     if not items:
         raise ValueError("collate_pairs: empty batch")
-    hw = items[0]["hw"]
+    writer = BatchWriter(len(items), uint8_images, fields)
     for it in items:
-        if it["hw"] != hw:
-            raise ValueError(
-                f"collate_pairs: samples {items[0]['key']} {hw} and {it['key']} {it['hw']} differ in size;"
-                " fix the size with a transform"
-            )
-    B, (H, W) = len(items), hw
-    batch: dict[str, Any] = {}
-    batch["images"], images = _alloc((B, 2, 3, H, W), torch.uint8 if uint8_images else torch.float32)
-    batch["corr"], corr = _alloc((B, 2, H, W, 2), torch.float32)
-    batch["status"], status = _alloc((B, 2, H, W), torch.uint8)
-    batch["valid"], valid = _alloc((B, 2, H, W), torch.bool)
-    batch["mask"], mask = _alloc((B, 2, H, W), torch.bool)
-    batch["depth"], depth = _alloc((B, 2, H, W), torch.float32)
-    for i, it in enumerate(items):
-        for v in (0, 1):
-            images[i, v] = it["image"][v].transpose(2, 0, 1)  # HWC -> CHW (and uint8 -> float) in one pass
-            if it["corr"] is not None:
-                corr[i, v] = it["corr"][v]
-                status[i, v] = it["status"][v]
-            else:
-                corr[i, v] = 0
-                status[i, v] = 0
-            mask[i, v] = it["mask"][v] if it["mask"] is not None else True
-            depth[i, v] = it["depth"][v] if it["depth"] is not None else 0
-    if not uint8_images:
-        images *= np.float32(1 / 255)
-    cv2.patchNaNs(corr.reshape(-1, 2 * W), 0)  # NaN (not stored) -> 0, in place
-    np.equal(status, 1, out=valid)  # Status.MATCHED
-    batch["K"] = torch.from_numpy(np.stack([np.stack(it["K"]) for it in items]).astype(np.float32))
-    batch["T_cam_from_world"] = torch.from_numpy(
-        np.stack([np.stack(it["T_cam_from_world"]) for it in items]).astype(np.float32)
-    )
-    batch["kps"] = torch.from_numpy(np.stack([it["kps"] for it in items]))
-    batch["kps_vis"] = torch.from_numpy(np.stack([it["kps_vis"] for it in items]))
-    for k in ("has_dense", "has_mask", "has_camera", "is_padding"):
-        batch[k] = torch.tensor([it[k] for it in items], dtype=torch.bool)
-    for k in _LIST_KEYS:
-        batch[k] = [it[k] for it in items]
-    return batch
+        writer.add_item(it)
+    return writer.finish()

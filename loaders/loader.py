@@ -22,21 +22,36 @@ batches come from the workers in round-robin order, which is what makes the posi
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import torch
 
-from loaders.batch import collate_pairs
+from loaders.batch import resolve_fields
 from loaders.stream import PairStream
 
 __all__ = ["PairLoader", "STATE_VERSION"]
 
 log = logging.getLogger("loaders")
 STATE_VERSION = 1
+
+
+class _Batches(torch.utils.data.IterableDataset):
+    """The stream's batches as a dataset (each DataLoader worker runs :meth:`PairStream.batches` on its share)."""
+
+    def __init__(self, stream: PairStream, batch_size: int, drop_last: bool, uint8_images: bool, fields) -> None:
+        super().__init__()
+        self.stream, self.batch_size, self.drop_last = stream, batch_size, drop_last
+        self.uint8_images, self.fields = uint8_images, fields
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.stream.batches(self.batch_size, self.drop_last, self.uint8_images, self.fields)
+
+
+def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+    return batch
 
 
 class PairLoader:
@@ -49,7 +64,9 @@ class PairLoader:
         drop_last: drop each worker's last partial batch.
         pin_memory, prefetch_factor, timeout, multiprocessing_context: passed to ``torch.utils.data.DataLoader``.
         uint8_images: batches carry ``images`` as uint8 [0, 255] instead of float32 [0, 1] (4x less to fill and to
-            send from the workers; convert on the GPU with ``images.float().div_(255)``).
+            send from the workers; convert on the GPU with :func:`loaders.batch.images_to_float`).
+        fields: the array keys batches carry (default all of :data:`loaders.batch.ARRAY_KEYS`; e.g. leave out
+            ``depth`` when nothing reads it: it is then not even decoded).
     """
 
     def __init__(
@@ -63,9 +80,11 @@ class PairLoader:
         timeout: float = 0,
         multiprocessing_context: Any = None,
         uint8_images: bool = False,
+        fields: Collection[str] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.fields = resolve_fields(fields)
         self.dataset, self.batch_size, self.num_workers = dataset, int(batch_size), int(num_workers)
         self.drop_last, self.pin_memory, self.prefetch_factor = drop_last, pin_memory, prefetch_factor
         self.timeout, self.multiprocessing_context = timeout, multiprocessing_context
@@ -109,11 +128,10 @@ class PairLoader:
         if self.num_workers > 0:
             kwargs.update(prefetch_factor=self.prefetch_factor, multiprocessing_context=self.multiprocessing_context)
         loader = torch.utils.data.DataLoader(
-            ds,
-            batch_size=self.batch_size,
+            _Batches(ds, self.batch_size, self.drop_last, self.uint8_images, self.fields),
+            batch_size=None,  # the workers write whole batches (PairStream.batches)
             num_workers=self.num_workers,
-            collate_fn=functools.partial(collate_pairs, uint8_images=self.uint8_images),
-            drop_last=self.drop_last,
+            collate_fn=_as_is,
             pin_memory=self.pin_memory,
             timeout=self.timeout,
             **kwargs,

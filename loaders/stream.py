@@ -9,8 +9,10 @@ Two modes (the policies are in :mod:`loaders.plan`):
 * ``"resampled"``: an infinite stream cut into epochs of ``epoch_samples`` (global), sources drawn by their
   weights; deterministic from ``(seed, epoch, rank, worker)``.
 
-Each yielded item is one pair's record (:func:`loaders.batch.to_item`); :class:`loaders.loader.PairLoader`
-batches them and records the stream position. Rank and world size come from torchrun's ``RANK``/``WORLD_SIZE``
+Each yielded item is one pair's record (:func:`loaders.batch.to_item`); :meth:`PairStream.batches` writes the
+pairs into batches instead (decoding each raster straight into the batch when the transform is plannable, see
+:mod:`loaders.pending`), which is what :class:`loaders.loader.PairLoader` runs in its workers while it records the
+stream position. Rank and world size come from torchrun's ``RANK``/``WORLD_SIZE``
 (or the arguments); the worker from ``torch.utils.data.get_worker_info()``.
 
 Bad data: a truncated or corrupted shard or sample raises an error naming the shard (and sample). With
@@ -23,15 +25,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from loaders.batch import MAX_KEYPOINTS, to_item
+from loaders.batch import MAX_KEYPOINTS, BatchWriter, resolve_fields, to_item
 from loaders.data_manifest import DataManifest, Source
+from loaders.pending import NotPlannable, plan_sample
 from loaders.plan import exact_layout, interleave_order, rng_for, slot_segments
 from loaders.schema import SchemaError, decode_sample
 from loaders.sources import ShardError, ShardReader, ShardRef, count_samples, expand_spec, is_remote, verify_shards
@@ -119,6 +122,7 @@ class PairStream(torch.utils.data.IterableDataset):
         self.shuffle, self.interleave, self.skip_bad = shuffle, max(1, int(interleave)), skip_bad
         self.max_keypoints, self.decode = max_keypoints, decode
         self.rank, self.world_size = dist_info(rank, world_size)
+        self._writer: BatchWriter | None = None  # the open batch while iterating batches()
         self.epoch = 0
         self.start: dict[int, int] = {}  # logical worker -> samples it already emitted this epoch (resume)
         self.rotation = 0  # physical DataLoader worker w plays logical worker (w + rotation) % num_workers
@@ -193,17 +197,64 @@ class PairStream(torch.utils.data.IterableDataset):
         return self._resampled(slot, n_slots, start)
 
     def _make(self, members: dict[str, Any], source: int, rng_key: tuple[int, ...], slot: int, padding: bool):
+        """The item of one sample; in batch mode (:meth:`batches`) the sample is written into the open batch."""
         if not self.decode:
             name = self.sources[source].name
             return {"key": members["__key__"], "url": members["__url__"], "source": name, "is_padding": padding}
+        extra = {
+            "__url__": members["__url__"],
+            "__source__": self.sources[source].name,
+            "__padding__": padding,
+            "__stream__": {"slot": slot, "skipped": self._skipped},
+        }
+        if self._writer is not None and (self.transform is None or getattr(self.transform, "plannable", False)):
+            try:  # decode each raster once, straight into the batch
+                sample = plan_sample(members)
+                if self.transform is not None:
+                    sample = self.transform(sample, rng_for(*rng_key))
+                sample.update(extra)
+                self._writer.add_planned(sample, members)
+                return None
+            except NotPlannable:  # a resampling warp of a dense view: the same draws on decoded arrays below
+                pass
         sample = decode_sample(members)
         if self.transform is not None:
             sample = self.transform(sample, rng_for(*rng_key))
-        sample["__url__"] = members["__url__"]
-        sample["__source__"] = self.sources[source].name
-        sample["__padding__"] = padding
-        sample["__stream__"] = {"slot": slot, "skipped": self._skipped}
+        sample.update(extra)
+        if self._writer is not None:
+            self._writer.add_sample(sample)
+            return None
         return to_item(sample, self.max_keypoints)
+
+    def batches(
+        self,
+        batch_size: int,
+        drop_last: bool = False,
+        uint8_images: bool = False,
+        fields: Collection[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """This worker's stream as batches (docs/interfaces.md §4) of ``batch_size`` pairs (the last one partial
+        unless ``drop_last``): what :class:`loaders.loader.PairLoader` runs in each worker.
+
+        Each pair is written into the batch arrays as it is read: with a plannable transform (or none) its rasters
+        are decoded straight into the batch (:mod:`loaders.pending`); otherwise it is decoded, transformed and
+        copied in. ``fields`` limits the array keys (default all; see :func:`loaders.batch.resolve_fields`).
+        """
+        resolve_fields(fields)
+
+        def new() -> BatchWriter:
+            return BatchWriter(batch_size, uint8_images, fields, self.max_keypoints)
+
+        self._writer = new()
+        try:
+            for _ in self:
+                if self._writer.full:
+                    batch, self._writer = self._writer.finish(), new()
+                    yield batch
+            if len(self._writer) and not drop_last:
+                yield self._writer.finish()
+        finally:
+            self._writer = None
 
     def _bad(self, err: Exception) -> None:
         if not self.skip_bad:

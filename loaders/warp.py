@@ -32,6 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from loaders.pending import NotPlannable, is_pending
 from loaders.schema import Status
 
 __all__ = [
@@ -310,6 +311,10 @@ def warp_view(
     in_hw = tuple(sample[f"image{v}"].shape[:2])
     if in_hw == out_hw and np.allclose(A, np.eye(3), atol=1e-12):
         return out  # the identity (e.g. VGGT "crop" of a 518-wide square view)
+    if is_pending(sample[f"image{v}"]):
+        _plan_warp(sample, out, v, A, in_hw, out_hw, fill, interp)
+        _warp_small_fields(sample, out, v, A, out_hw)
+        return out
     ras = _Raster(A, in_hw, out_hw)
     out[f"image{v}"] = ras.image(sample[f"image{v}"], fill, interp)
 
@@ -355,6 +360,14 @@ def warp_view(
         out[other_status_key], out[f"corr_{d_other}"] = st, corr
         out[f"valid_{d_other}"] = st == Status.MATCHED
 
+    _warp_small_fields(sample, out, v, A, out_hw)
+    return out
+
+
+def _warp_small_fields(
+    sample: Mapping[str, Any], out: dict[str, Any], v: int, A: np.ndarray, out_hw: tuple[int, int]
+) -> None:
+    """Keypoints, cameras and ``meta.image_size`` of view ``v`` after the warp ``A`` (into ``out``)."""
     if f"kps{v}" in sample:
         kps = apply_affine(A, sample[f"kps{v}"])
         out[f"kps{v}"] = kps
@@ -364,4 +377,34 @@ def warp_view(
     meta = dict(sample["meta"])
     meta[f"image_size{v}"] = [out_hw[0], out_hw[1]]
     out["meta"] = meta
-    return out
+
+
+def _plan_warp(
+    sample: Mapping[str, Any],
+    out: dict[str, Any],
+    v: int,
+    A: np.ndarray,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    fill: Any,
+    interp: str,
+) -> None:
+    """:func:`warp_view` on a planned sample (:mod:`loaders.pending`): record the raster operations.
+
+    Raises:
+        NotPlannable: a resampling (non-integer) warp of a view with dense fields.
+    """
+    u = 1 - v
+    d_own, d_other = DIRECTIONS[v], DIRECTIONS[u]
+    own = [f"status_{d_own}", f"corr_{d_own}", f"valid_{d_own}", f"depth{v}"]
+    if any(k in sample for k in own + [f"status_{d_other}"]) and not _integer_path(A):
+        raise NotPlannable("a resampling warp of a dense view")
+    warp = ("warp", A, in_hw, out_hw, fill, interp)
+    img = sample[f"image{v}"]
+    out[f"image{v}"] = img.then(warp, (*out_hw, *img.shape[2:]))
+    for k in [*own, f"mask{v}"]:
+        if k in sample:
+            out[k] = sample[k].then(warp, (*out_hw, *sample[k].shape[2:]))
+    for k in (f"status_{d_other}", f"corr_{d_other}", f"valid_{d_other}"):
+        if k in sample:
+            out[k] = sample[k].then(("values", A, out_hw))

@@ -1,0 +1,145 @@
+"""Write a planned sample (:mod:`loaders.pending`) into one slot of a batch, decoding each raster once.
+
+Images are decoded, the recorded operations replayed on them (the same :class:`loaders.warp._Raster` and
+:func:`loaders.augment.jitter_image` calls the sample-dict path makes, in the same order) and written channel-first
+into the batch. The dense fields of each view go straight from ``dense.bin`` into the batch arrays with their exact
+warps folded into that write (:mod:`loaders.dense`). Keypoints, cameras and ``meta`` were already computed by the
+transforms themselves. The result equals decoding the sample, transforming it and collating it (``to_item`` +
+``collate_pairs``), which ``tests/test_loaders_fused.py`` checks field for field.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from loaders.augment import jitter_image
+from loaders.dense import DenseBlob, decode_view_into, raster_plan, value_plan
+from loaders.pending import Pending, dense_header
+from loaders.schema import SchemaError, decode_image, decode_mask
+from loaders.warp import DIRECTIONS, _Raster
+
+try:
+    from zstandard import ZstdError
+except ImportError:  # pragma: no cover
+    ZstdError = zlib.error
+
+__all__ = ["write_planned"]
+
+
+def _image(p: Pending, members: Mapping[str, Any]) -> np.ndarray:
+    """Decode the stored view's JPEG and replay the recorded operations: uint8 [H, W, 3]."""
+    img = decode_image(members[f"img{p.view}.jpg"])
+    for op in p.ops:
+        if op[0] == "warp":
+            _, A, in_hw, out_hw, fill, interp = op
+            if img.shape[:2] != tuple(in_hw):
+                raise SchemaError(f"image{p.view} is {list(img.shape[:2])}, meta.image_size{p.view} says {list(in_hw)}")
+            img = _Raster(A, in_hw, out_hw).image(img, fill, interp)
+        elif op[0] == "jitter":
+            img = jitter_image(img, *op[1:])
+    if img.shape != p.shape:
+        raise SchemaError(f"image{p.view} is {list(img.shape[:2])}, meta.image_size{p.view} says {list(p.shape[:2])}")
+    return np.ascontiguousarray(img)
+
+
+def _mask_png(p: Pending, members: Mapping[str, Any]) -> np.ndarray:
+    mask = decode_mask(members[f"mask{p.view}.png"])
+    for op in p.ops:
+        if op[0] == "warp":
+            mask = _Raster(op[1], op[2], op[3]).nearest(np.ascontiguousarray(mask), False)
+    if mask.shape != p.shape:
+        raise SchemaError(f"mask{p.view}.png is {list(mask.shape)}, expected {list(p.shape)}")
+    return mask
+
+
+def _in_hw(p: Pending, dense: DenseBlob) -> tuple[int, int]:
+    e = dense.entry(p.view)
+    return int(e["h"]), int(e["w"])
+
+
+def write_planned(arrays: Mapping[str, np.ndarray], i: int, sample: Mapping[str, Any], members: Mapping[str, Any]):
+    """Fill slot ``i`` of the batch ``arrays`` (numpy views of the batch tensors; absent keys are not wanted) from a
+    planned, transformed sample and its tar members.
+
+    Raises:
+        SchemaError: naming the sample when a member does not decode or disagrees with ``pair.json``.
+    """
+    where = f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+    try:
+        _write(arrays, i, sample, members)
+    except SchemaError as e:
+        raise SchemaError(f"{where}: {e}") from None
+    except (KeyError, ValueError, OSError, zlib.error, cv2.error, ZstdError) as e:
+        raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
+
+
+def _write(arrays: Mapping[str, np.ndarray], i: int, sample: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+    images = arrays.get("images")
+    dense = DenseBlob(members["dense.bin"], dense_header(members["dense.bin"])) if "dense.bin" in members else None
+    for o in (0, 1):
+        if images is not None:
+            _put_image(images[i, o], _image(sample[f"image{o}"], members))
+        d = DIRECTIONS[o]
+        status = arrays["status"][i, o] if "status" in arrays else _status_tmp(sample[f"image{o}"].shape[:2])
+        if f"status_{d}" in sample:
+            p = sample[f"corr_{d}"]  # status, corr and valid of a direction carry the same operations
+            corr, depth = arrays.get("corr"), arrays.get("depth")
+            p_depth = sample.get(f"depth{o}")
+            decode_view_into(
+                dense,
+                p.view,
+                raster_plan(_in_hw(p, dense), p.ops),
+                value_plan(p.ops),
+                status,
+                None if corr is None else corr[i, o],
+                None if depth is None or p_depth is None else depth[i, o],
+            )
+            if depth is not None and p_depth is None:
+                depth[i, o] = 0
+        else:
+            status[...] = 0
+            for k in ("corr", "depth"):
+                if k in arrays:
+                    arrays[k][i, o] = 0
+        if "valid" in arrays:
+            np.equal(status, 1, out=arrays["valid"][i, o])  # Status.MATCHED
+        if "mask" in arrays:
+            m = sample.get(f"mask{o}")
+            if m is None:
+                arrays["mask"][i, o] = True
+            elif m.kind == "mask_png":
+                arrays["mask"][i, o] = _mask_png(m, members)
+            elif f"status_{d}" in sample:
+                np.not_equal(status, 0, out=arrays["mask"][i, o])  # synthetic silhouette: status != BACKGROUND
+            else:  # dense fields dropped (a single-view flip), the silhouette kept: decode the status for it
+                tmp = np.empty(m.shape, np.uint8)
+                decode_view_into(dense, m.view, raster_plan(_in_hw(m, dense), m.ops), value_plan(()), tmp)
+                np.not_equal(tmp, 0, out=arrays["mask"][i, o])
+
+
+_STATUS_TMP: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _status_tmp(hw: tuple[int, int]) -> np.ndarray:
+    """A reused uint8 [H, W] for the statuses when the batch does not carry them (valid / mask still need them)."""
+    if hw not in _STATUS_TMP:
+        _STATUS_TMP.clear()
+        _STATUS_TMP[hw] = np.empty(hw, np.uint8)
+    return _STATUS_TMP[hw]
+
+
+_INV255 = np.float32(1 / 255)
+
+
+def _put_image(dst: np.ndarray, img: np.ndarray) -> None:
+    """uint8 [H, W, 3] -> ``dst`` [3, H, W] (uint8, or float32 in [0, 1] as ``x * float32(1/255)``)."""
+    if dst.dtype == np.uint8:
+        cv2.split(img, list(dst))
+        return
+    for c, plane in enumerate(cv2.split(img)):
+        np.multiply(plane, _INV255, out=dst[c])

@@ -1,0 +1,140 @@
+"""Planned samples: the pair transforms run on placeholders first, the pixels are decoded afterwards.
+
+:func:`plan_sample` turns a shard sample's tar members into a schema sample dict whose small fields (``meta``,
+keypoints, cameras) are decoded and whose rasters (images, dense fields, masks) are :class:`Pending` placeholders:
+the source view, the raster's shape and the operations recorded on it so far. The ordinary transforms of
+:mod:`loaders.transforms` / :mod:`loaders.augment` run on such a sample unchanged: their random draws, keypoint,
+camera and ``meta`` updates happen for real, while :func:`loaders.warp.warp_view` and the colour jitter append
+operations to the placeholders instead of touching pixels. The batch writer (:mod:`loaders.writer`) then decodes
+each raster once, straight into the batch, with the recorded operations folded into that write.
+
+A dense pair can only be planned while every warp of a view is exact (integer shifts, crops, pads and mirrors:
+the VGGT crop of a 518-wide view, flips, swaps); a resampling warp of a dense view raises :class:`NotPlannable`
+and the caller decodes the sample the ordinary way (same random draws, so the same result). Images and masks of
+pairs without dense fields may be warped by any affine map: those operations are replayed on the decoded raster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loaders import schema
+from loaders.schema import SCHEMA_VERSION, SchemaError
+
+__all__ = ["Pending", "NotPlannable", "is_pending", "plan_sample", "dense_header"]
+
+
+class NotPlannable(Exception):
+    """The transforms need a raster's pixels (a resampling warp of a dense view): decode the sample instead."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A raster that is not decoded yet.
+
+    Attributes:
+        kind: ``"image"``, ``"mask_png"`` (a real pair's mask) or a dense field: ``"status"``, ``"corr"``,
+            ``"valid"``, ``"depth"``, ``"mask"`` (synthetic silhouette, ``status != BACKGROUND``).
+        view: the stored view it comes from (0 or 1; the dense fields of view ``v`` are direction ``v``).
+        shape: the shape it has after ``ops`` (like the array's).
+        ops: recorded operations, in order: ``("warp", A, in_hw, out_hw, fill, interp)`` moves the raster's own
+            pixels; ``("values", A, out_hw)`` maps correspondence values that point into a warped view and marks
+            the ones that leave its ``out_hw`` frame OUTSIDE; ``("jitter", b, c, s, hue)`` is a colour jitter.
+    """
+
+    kind: str
+    view: int
+    shape: tuple[int, ...]
+    ops: tuple[tuple, ...] = ()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def then(self, op: tuple, shape: tuple[int, ...] | None = None) -> Pending:
+        """A new placeholder with ``op`` appended (and the new shape)."""
+        return Pending(self.kind, self.view, self.shape if shape is None else tuple(shape), (*self.ops, op))
+
+
+def is_pending(x: Any) -> bool:
+    return isinstance(x, Pending)
+
+
+def dense_header(blob: bytes) -> dict[str, Any]:
+    """The JSON header of a ``dense.bin`` container (see :func:`loaders.schema.encode_dense`)."""
+    if bytes(blob[:4]) != schema._DENSE_MAGIC:
+        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 3 container)")
+    hlen = int.from_bytes(blob[4:8], "little")
+    header = json.loads(bytes(blob[8 : 8 + hlen]))
+    header["_body_offset"] = 8 + hlen
+    if len(header.get("views", ())) != 2:
+        raise SchemaError(f"dense.bin: {len(header.get('views', ()))} views, a pair has 2")
+    return header
+
+
+def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
+    """Tar members -> a schema sample with :class:`Pending` rasters (see the module doc) and real small fields.
+
+    Checks what :func:`loaders.schema.decode_sample` checks, except the pixels themselves (the writer checks the
+    decoded images' sizes against ``meta``).
+
+    Raises:
+        SchemaError: naming the sample key (and shard URL when known).
+    """
+    where = f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+    try:
+        record = json.loads(members["pair.json"])
+        meta = record["meta"]
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SchemaError(
+                f"schema_version {version} but this code reads version {SCHEMA_VERSION}; "
+                "regenerate the data or use a matching release"
+            )
+        sample: dict[str, Any] = {"__key__": members.get("__key__"), "meta": meta}
+        for k in ("img0.jpg", "img1.jpg"):
+            if k not in members:
+                raise KeyError(k)
+        sizes = [tuple(int(x) for x in meta[f"image_size{v}"]) for v in (0, 1)]
+        for v in (0, 1):
+            sample[f"image{v}"] = Pending("image", v, (*sizes[v], 3))
+        for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world", "kps0", "kps1"):
+            if k in record:
+                sample[k] = np.asarray(record[k], np.float32)
+        for k in ("kps0_vis", "kps1_vis"):
+            if k in record:
+                sample[k] = np.asarray(record[k], bool)
+        shadow = {k: v for k, v in sample.items() if not is_pending(v)}  # what check_sample inspects, no pixels
+        for v in (0, 1):
+            shadow[f"image{v}"] = np.broadcast_to(np.uint8(0), (*sizes[v], 3))
+        if "dense.bin" in members:
+            header = dense_header(members["dense.bin"])
+            for v, d in ((0, "0to1"), (1, "1to0")):
+                entry = header["views"][v]
+                hw = (int(entry["h"]), int(entry["w"]))
+                for kind, key, shape, dtype in (
+                    ("status", f"status_{d}", hw, np.uint8),
+                    ("corr", f"corr_{d}", (*hw, 2), np.float32),
+                    ("valid", f"valid_{d}", hw, bool),
+                    ("mask", f"mask{v}", hw, bool),
+                ) + ((("depth", f"depth{v}", hw, np.float32),) if entry["depth"] else ()):
+                    sample[key] = Pending(kind, v, shape)
+                    shadow[key] = np.broadcast_to(np.zeros((), dtype), shape)
+        for v in (0, 1):
+            if f"mask{v}.png" in members:
+                sample[f"mask{v}"] = Pending("mask_png", v, sizes[v])
+                shadow[f"mask{v}"] = np.broadcast_to(np.zeros((), bool), sizes[v])
+    except SchemaError as e:
+        raise SchemaError(f"{where}: {e}") from None
+    except (KeyError, ValueError, TypeError, OSError) as e:
+        raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
+    try:
+        schema.check_sample(shadow)
+    except SchemaError as e:
+        raise SchemaError(f"{where}: {e}") from None
+    return sample
