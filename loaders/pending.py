@@ -16,6 +16,7 @@ pairs without dense fields may be warped by any affine map: those operations are
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ def dense_header(blob: bytes) -> dict[str, Any]:
     return header
 
 
+@functools.lru_cache(maxsize=64)
+def _blank(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """A read-only zero-stride array of ``shape`` (no memory): stands in for a raster in :func:`check_sample`."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
 def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
     """Tar members -> a schema sample with :class:`Pending` rasters (see the module doc) and real small fields.
 
@@ -111,7 +118,7 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
                 sample[k] = np.asarray(record[k], bool)
         shadow = {k: v for k, v in sample.items() if not is_pending(v)}  # what check_sample inspects, no pixels
         for v in (0, 1):
-            shadow[f"image{v}"] = np.broadcast_to(np.uint8(0), (*sizes[v], 3))
+            shadow[f"image{v}"] = _blank((*sizes[v], 3), "u1")
         if "dense.bin" in members:
             header = dense_header(members["dense.bin"])
             for v, d in ((0, "0to1"), (1, "1to0")):
@@ -124,11 +131,11 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
                     ("mask", f"mask{v}", hw, bool),
                 ) + ((("depth", f"depth{v}", hw, np.float32),) if entry["depth"] else ()):
                     sample[key] = Pending(kind, v, shape)
-                    shadow[key] = np.broadcast_to(np.zeros((), dtype), shape)
+                    shadow[key] = _blank(shape, np.dtype(dtype).str)
         for v in (0, 1):
             if f"mask{v}.png" in members:
                 sample[f"mask{v}"] = Pending("mask_png", v, sizes[v])
-                shadow[f"mask{v}"] = np.broadcast_to(np.zeros((), bool), sizes[v])
+                shadow[f"mask{v}"] = _blank(sizes[v], "|b1")
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
     except (KeyError, ValueError, TypeError, OSError) as e:

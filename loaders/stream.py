@@ -232,18 +232,20 @@ class PairStream(torch.utils.data.IterableDataset):
         drop_last: bool = False,
         uint8_images: bool = False,
         fields: Collection[str] | None = None,
+        shared: bool | None = None,
     ) -> Iterator[dict[str, Any]]:
         """This worker's stream as batches (docs/interfaces.md §4) of ``batch_size`` pairs (the last one partial
         unless ``drop_last``): what :class:`loaders.loader.PairLoader` runs in each worker.
 
         Each pair is written into the batch arrays as it is read: with a plannable transform (or none) its rasters
         are decoded straight into the batch (:mod:`loaders.pending`); otherwise it is decoded, transformed and
-        copied in. ``fields`` limits the array keys (default all; see :func:`loaders.batch.resolve_fields`).
+        copied in. ``fields`` limits the array keys (default all; see :func:`loaders.batch.resolve_fields`);
+        ``shared`` puts the batches in shared memory (default: when in a DataLoader worker).
         """
         resolve_fields(fields)
 
         def new() -> BatchWriter:
-            return BatchWriter(batch_size, uint8_images, fields, self.max_keypoints)
+            return BatchWriter(batch_size, uint8_images, fields, self.max_keypoints, shared)
 
         self._writer = new()
         try:

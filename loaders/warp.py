@@ -54,6 +54,7 @@ MAX_CORR_JUMP_PX = 16.0  # neighbouring correspondences further apart than this 
 MAX_CORR_BEND_PX = 0.5  # a second difference above this is a seam (smooth maps bend far less per pixel)
 MAX_DEPTH_JUMP_REL = 0.05  # neighbouring depths differing by more than 5 % are a discontinuity
 _WORLD_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])  # x -> -x in the instance's canonical frame (object left <-> right)
+_EYE3 = np.eye(3)
 _ONE_WHERE_STORED = np.full(256, np.nan, np.float32)  # status -> 1 where corr is stored, NaN elsewhere
 _ONE_WHERE_STORED[[Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE]] = 1.0
 
@@ -132,7 +133,8 @@ def _integer_path(A: np.ndarray) -> bool:
         and abs(A[1, 0]) < 1e-12
         and abs(abs(A[0, 0]) - 1) < 1e-12
         and abs(A[1, 1] - 1) < 1e-12
-        and np.allclose(A[:2, 2], np.round(A[:2, 2]), atol=1e-9)
+        and abs(A[0, 2] - round(A[0, 2])) <= 1e-9
+        and abs(A[1, 2] - round(A[1, 2])) <= 1e-9
     )
 
 
@@ -309,7 +311,7 @@ def warp_view(
     v, u = view, 1 - view
     d_own, d_other = DIRECTIONS[v], DIRECTIONS[u]
     in_hw = tuple(sample[f"image{v}"].shape[:2])
-    if in_hw == out_hw and np.allclose(A, np.eye(3), atol=1e-12):
+    if in_hw == out_hw and float(np.abs(A - _EYE3).max()) <= 1e-12:
         return out  # the identity (e.g. VGGT "crop" of a 518-wide square view)
     if is_pending(sample[f"image{v}"]):
         _plan_warp(sample, out, v, A, in_hw, out_hw, fill, interp)
