@@ -183,6 +183,7 @@ class _Group:
             rgb, alpha = self.renderer.render_lit(gi.handle, gv.view, lighting)
             face_id = self.renderer.render_face_ids(gi.handle, gv.view)
             gv.image = composite(rgb, alpha, background)
+            gv.image.setflags(write=False)  # shared by the view's pairs; lets the encoder reuse its JPEG
         with _timed(self.timings, "gt"):
             gv.surface = view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id)
             gv.kps = project_keypoints(gv.surface, gi.kp_world, gi.kp_face)

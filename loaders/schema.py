@@ -449,6 +449,24 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 
 _JPEG_444 = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+_JPEG_MEMO: dict[int, tuple[np.ndarray, bytes]] = {}
+_JPEG_MEMO_SIZE = 32
+
+
+def _encode_jpeg_memo(image: np.ndarray) -> bytes:
+    """:func:`encode_jpeg`, remembered for immutable images: a read-only array that owns its data (the generator
+    freezes each rendered view, and one view serves several pairs) is encoded once while it is among the last
+    :data:`_JPEG_MEMO_SIZE` such images. The memo holds a reference, so an ``id`` cannot be reused meanwhile."""
+    if not isinstance(image, np.ndarray) or image.flags.writeable or image.base is not None:
+        return encode_jpeg(image)
+    hit = _JPEG_MEMO.get(id(image))
+    if hit is not None and hit[0] is image:
+        return hit[1]
+    data = encode_jpeg(image)
+    if len(_JPEG_MEMO) >= _JPEG_MEMO_SIZE:
+        del _JPEG_MEMO[next(iter(_JPEG_MEMO))]  # oldest first (dicts keep insertion order)
+    _JPEG_MEMO[id(image)] = (image, data)
+    return data
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -500,8 +518,8 @@ def encode_sample(sample: Mapping[str, Any]) -> dict[str, bytes | str]:
     """
     check_sample(sample)
     members: dict[str, bytes | str] = {"__key__": str(sample["__key__"])}
-    members["img0.jpg"] = encode_jpeg(sample["image0"])
-    members["img1.jpg"] = encode_jpeg(sample["image1"])
+    members["img0.jpg"] = _encode_jpeg_memo(sample["image0"])
+    members["img1.jpg"] = _encode_jpeg_memo(sample["image1"])
     record: dict[str, Any] = {"meta": dict(sample["meta"])}
     for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world", "kps0", "kps1", "kps0_vis", "kps1_vis"):
         if k in sample and sample[k] is not None:

@@ -175,3 +175,17 @@ def test_flip_perm_must_be_an_involution():
     s["meta"]["flip_perm"] = [0, 0]
     with pytest.raises(SchemaError, match="flip_perm"):
         check_sample(s)
+
+
+def test_jpeg_memo_reuses_only_immutable_images():
+    """encode_sample reuses a frozen view's JPEG; a writable image changed in place is encoded afresh."""
+    s = _synthetic_sample(h=40, w=48, seed=5)
+    first = encode_sample(s)["img0.jpg"]
+    s["image0"][:8] = 255  # writable: no memo, the change shows
+    assert encode_sample(s)["img0.jpg"] != first
+    frozen = s["image0"].copy()
+    frozen.setflags(write=False)
+    s["image0"] = frozen
+    a = encode_sample(s)["img0.jpg"]
+    assert encode_sample(s)["img0.jpg"] is a  # served from the memo
+    assert decode_sample(encode_sample(s))["image0"].shape == (40, 48, 3)
