@@ -2,14 +2,18 @@
 """Pair-generation throughput per core: where the time goes (mesh, raster, GT, encode, write), beside the raw
 raster-only rate measured in the same run.
 
-One process, llvmpipe pinned to one thread (``LP_NUM_THREADS=1``, set before GL starts), so the rates are per
-core; on an N-core machine ``datagen render --workers N`` scales them by about N. Each size renders a warm-up
-group first (shader compilation, first-touch allocations), then times ``--pairs`` pairs written to a real tar.
+Per core: one process with llvmpipe pinned to one thread (``LP_NUM_THREADS=1``, set before GL starts) renders
+``--pairs`` pairs of the default config into a real tar, after a warm-up group (shader compilation, first-touch
+allocations); the lit + face-id GL passes alone are then timed on fresh views (the raster-only rate). Each size is
+measured ``--repeats`` times and the quietest repeat (highest pairs/s) is printed with its own raster-only rate, so
+the ratio between the two is the load-robust number on a shared machine. Finally ``datagen render --workers N``'s
+code path (:func:`datagen.shards.write_shards`, spawned workers, ``LP_NUM_THREADS=1`` each) makes
+``--parallel-shards`` shards per size; its wall rate includes starting the workers.
 
 Usage::
 
-    python scripts/bench_datagen.py                            # chair, 256 and 518 px, 48 pairs each
-    python scripts/bench_datagen.py --category table --sizes 518 --pairs 96 --backend embree
+    python scripts/bench_datagen.py                            # chair, 256 and 518 px, 100 pairs, 3 repeats
+    python scripts/bench_datagen.py --category table --sizes 518 --repeats 1 --parallel 0 --backend embree
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+STAGES = ("mesh", "raster", "gt", "encode", "write")
+
 
 def raster_only_views_per_s(config, n_views: int) -> float:
-    """Lit + face-id passes alone (no GT, no encode) on the views of one group: views per second."""
+    """Lit + face-id GL passes alone (no background, GT or encoding) on fresh views: views per second."""
     import numpy as np
 
     from datagen.families import get_family
@@ -47,21 +53,27 @@ def raster_only_views_per_s(config, n_views: int) -> float:
     return n_views / dt
 
 
-def bench_size(args, size: int) -> dict:
+def _config(args, size: int, n_pairs: int):
     from datagen.config import RenderConfig
-    from datagen.pipeline import generate_shard
-    from datagen.shards import write_tar
 
-    config = RenderConfig(
+    return RenderConfig(
         category=args.category,
-        n_pairs=args.pairs,
+        n_pairs=n_pairs,
         size=size,
-        shard_size=args.pairs,
         backend=args.backend,
         seed=args.seed,
         same_instance_fraction=0.1,
     )
-    warm = RenderConfig(**{**config.to_dict(), "camera": config.camera, "n_pairs": 4, "shard_size": 4})
+
+
+def bench_size(args, size: int) -> dict:
+    """One repeat at one size: the timed pipeline run and the raster-only rate right after it."""
+    from datagen.pipeline import generate_shard
+    from datagen.shards import write_tar
+
+    config = _config(args, size, args.pairs)
+    config = type(config).from_dict({**config.to_dict(), "shard_size": args.pairs})
+    warm = type(config).from_dict({**config.to_dict(), "n_pairs": 4, "shard_size": 4, "seed": args.seed + 1})
     with tempfile.TemporaryDirectory() as tmp:
         with open(Path(tmp) / "warm.tar", "wb") as f:
             write_tar(generate_shard(warm, 0), f)
@@ -74,35 +86,70 @@ def bench_size(args, size: int) -> dict:
     return {"size": size, "n": n, "wall": wall, "bytes": nbytes, "timings": timings, "views_per_s": views_per_s}
 
 
+def bench_parallel(args, size: int) -> tuple[int, float]:
+    """``write_shards`` with ``args.parallel`` spawned workers: (pairs, wall seconds including worker start)."""
+    from datagen.shards import write_shards
+
+    config = _config(args, size, args.parallel_shards * 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = write_shards(config, Path(tmp) / "d", workers=args.parallel, progress=False)
+    return report.pairs_made, report.seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--category", default="chair")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 518])
-    p.add_argument("--pairs", type=int, default=100)
+    p.add_argument("--pairs", type=int, default=100, help="pairs per timed run (default: one default shard)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per size; the quietest is printed")
     p.add_argument("--backend", default="pyrender", choices=["pyrender", "embree"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--raster-views", type=int, default=24, help="views rendered for the raster-only rate")
+    p.add_argument("--raster-views", type=int, default=32, help="views rendered for the raster-only rate")
     p.add_argument("--threads", default="1", help="LP_NUM_THREADS for llvmpipe (default 1: per-core rates)")
+    p.add_argument("--parallel", type=int, default=2, help="also run write_shards with this many workers (0: skip)")
+    p.add_argument("--parallel-shards", type=int, default=4, help="100-pair shards per size for --parallel")
     args = p.parse_args(argv)
-    os.environ["LP_NUM_THREADS"] = args.threads  # before any GL context exists
+    os.environ["LP_NUM_THREADS"] = args.threads  # before any GL context exists (inherited by spawned workers)
     os.environ.setdefault("TQDM_DISABLE", "1")
 
-    rows = [bench_size(args, s) for s in args.sizes]
-    keys = ("mesh", "raster", "gt", "encode", "write")
-    print(f"\ncategory {args.category}, backend {args.backend}, LP_NUM_THREADS={args.threads}, {args.pairs} pairs/size")
-    head = "| size | pairs/s | " + " | ".join(f"{k} ms" for k in keys) + " | other ms | MB/pair | "
-    head += "raster-only views/s | raster-only pairs/s (2 fresh views) |"
+    load0 = os.getloadavg()
+    best, ratios = {}, {}
+    for _ in range(args.repeats):
+        for size in args.sizes:
+            r = bench_size(args, size)
+            rate = r["n"] / r["wall"]
+            ratios.setdefault(size, []).append(rate / (r["views_per_s"] / 2))
+            if size not in best or rate > best[size]["n"] / best[size]["wall"]:
+                best[size] = r
+    parallel = {s: bench_parallel(args, s) for s in args.sizes} if args.parallel > 1 else {}
+    load1 = os.getloadavg()
+
+    print(
+        f"\ncategory {args.category}, backend {args.backend}, LP_NUM_THREADS={args.threads}, {args.pairs} pairs per "
+        f"run, quietest of {args.repeats}; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end"
+    )
+    head = "| size | pairs/s per core | " + " | ".join(f"{k} ms" for k in STAGES) + " | other ms | MB/pair | "
+    head += "raster-only views/s | raster-only pairs/s (2 fresh views) | pairs/s ÷ raster-only (all repeats) |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for r in rows:
+    for size in args.sizes:
+        r = best[size]
         n = r["n"]
-        parts = [1000 * r["timings"].get(k, 0.0) / n for k in keys]
+        parts = [1000 * r["timings"].get(k, 0.0) / n for k in STAGES]
         other = 1000 * r["wall"] / n - sum(parts)
+        spread = ", ".join(f"{x:.2f}" for x in ratios[size])
         print(
-            f"| {r['size']} | {n / r['wall']:.2f} | "
+            f"| {size} | {n / r['wall']:.2f} | "
             + " | ".join(f"{x:.1f}" for x in parts)
-            + f" | {other:.1f} | {r['bytes'] / n / 1e6:.3f} | {r['views_per_s']:.1f} | {r['views_per_s'] / 2:.1f} |"
+            + f" | {other:.1f} | {r['bytes'] / n / 1e6:.3f} | {r['views_per_s']:.1f} | {r['views_per_s'] / 2:.1f}"
+            + f" | {spread} |"
         )
+    if parallel:
+        print(
+            f"\n{args.parallel} workers (write_shards, {args.parallel_shards} shards of 100, wall incl. worker start):"
+        )
+        for size, (n, seconds) in parallel.items():
+            print(f"  {size} px: {n} pairs in {seconds:.1f} s = {n / seconds:.2f} pairs/s")
     return 0
 
 
