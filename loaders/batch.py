@@ -129,41 +129,52 @@ def to_item(sample: Mapping[str, Any], max_keypoints: int = MAX_KEYPOINTS) -> di
     }
 
 
-def _alloc(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None) -> tuple[torch.Tensor, np.ndarray]:
-    """An uninitialised tensor and its numpy view; in a DataLoader worker (or with ``shared=True``) it lives in
-    shared memory already, so sending the batch to the main process copies nothing more (what ``default_collate``
-    does too)."""
+def _alloc(
+    shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None, zeroed: bool = False
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray | None]:
+    """An uninitialised tensor, its numpy view and, with ``zeroed``, where it may be non-zero.
+
+    In a DataLoader worker (or with ``shared=True``) it lives in shared memory already, so sending the batch to the
+    main process copies nothing more (what ``default_collate`` does too); fresh shared memory reads 0. In the
+    calling process the memory of an earlier batch is reused once nothing refers to it (:func:`_pooled`).
+    ``zeroed``: the array is 0 outside the rectangles of the returned int32 [B, 2, 4] table (``(y0, y1, x0, x1)``
+    per pair and view); whoever writes a slot keeps its entry up to date.
+    """
     if shared is None:
         shared = torch.utils.data.get_worker_info() is not None
     if not shared:
-        a = _pooled(shape, _NP[dtype])
-        return torch.from_numpy(a), a
+        a, dirty = _pooled(shape, _NP[dtype], zeroed)
+        return torch.from_numpy(a), a, dirty
     nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
     t = torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes), 0, shape)
-    return t, t.numpy()
+    return t, t.numpy(), (np.zeros((*shape[:2], 4), np.int32) if zeroed else None)
 
 
-_POOL: dict[tuple, list[np.ndarray]] = {}
+_POOL: dict[tuple, list[tuple[np.ndarray, np.ndarray | None]]] = {}
 _POOL_PER_SHAPE = 3
 
 
-def _pooled(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def _pooled(shape: tuple[int, ...], dtype: Any, zeroed: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """An array for a batch in this process, reusing the memory of an earlier batch's array once nothing refers to
     it any more (every tensor or view of it holds a reference; the pool's own and this loop's are the only ones
-    left): writing into pages already mapped costs a fraction of first touches of fresh ones."""
-    key = (tuple(shape), np.dtype(dtype).str)
-    arrays = _POOL.get(key)
-    if arrays is None:
+    left): writing into pages already mapped costs a fraction of first touches of fresh ones. With ``zeroed``, the
+    array comes with its table of possibly non-zero rectangles (see :func:`_alloc`)."""
+    key = (tuple(shape), np.dtype(dtype).str, zeroed)
+    entries = _POOL.get(key)
+    if entries is None:
         if len(_POOL) >= 16:  # another resolution or layout: forget the old ones
             _POOL.clear()
-        arrays = _POOL[key] = []
-    for a in arrays:
-        if sys.getrefcount(a) == 3:  # the list, the loop variable, getrefcount's argument: nobody else
-            return a
-    a = np.empty(shape, dtype)  # numpy asks for transparent huge pages: ~2x fewer page faults than torch
-    if len(arrays) < _POOL_PER_SHAPE:
-        arrays.append(a)
-    return a
+        entries = _POOL[key] = []
+    for entry in entries:
+        if sys.getrefcount(entry[0]) == 2:  # the entry's and getrefcount's argument's: nobody else refers to it
+            return entry
+    if zeroed:  # calloc: the kernel's zero pages, nothing written yet
+        entry = (np.zeros(shape, dtype), np.zeros((*shape[:2], 4), np.int32))
+    else:  # numpy asks for transparent huge pages: ~2x fewer page faults than torch
+        entry = (np.empty(shape, dtype), None)
+    if len(entries) < _POOL_PER_SHAPE:
+        entries.append(entry)
+    return entry
 
 
 def resolve_fields(fields: Collection[str] | None) -> tuple[str, ...]:
@@ -210,6 +221,7 @@ class BatchWriter:
         self._first_key = ""
         self._tensors: dict[str, torch.Tensor] = {}
         self.arrays: dict[str, np.ndarray] = {}
+        self.dirty: dict[str, np.ndarray] = {}  # key -> int32 [B, 2, 4]: where the array may be non-zero
         self._small: dict[str, list[Any]] = {k: [] for k in (*_SMALL_KEYS, *_LIST_KEYS)}
 
     def __len__(self) -> int:
@@ -235,7 +247,10 @@ class BatchWriter:
             }
             for k in self.fields:
                 if k in shapes:
-                    self._tensors[k], self.arrays[k] = _alloc(*shapes[k], shared=self.shared)
+                    t, a, dirty = _alloc(*shapes[k], shared=self.shared, zeroed=k == "corr")
+                    self._tensors[k], self.arrays[k] = t, a
+                    if dirty is not None:
+                        self.dirty[k] = dirty
         elif hw != self.hw:
             raise ValueError(
                 f"collate_pairs: samples {self._first_key} {self.hw} and {key} {hw} differ in size;"
@@ -251,6 +266,8 @@ class BatchWriter:
                 a["images"][i, v] = it["image"][v].transpose(2, 0, 1)  # HWC -> CHW (and uint8 -> float) in one pass
                 if not self.uint8_images:
                     a["images"][i, v] *= np.float32(1 / 255)
+            if "corr" in self.dirty:
+                self.dirty["corr"][i, v] = (0, self.hw[0], 0, self.hw[1])
             if it["corr"] is not None:
                 if "corr" in a:
                     a["corr"][i, v] = it["corr"][v]
@@ -285,7 +302,7 @@ class BatchWriter:
 
         it = to_item(sample, self.max_keypoints)  # references to the placeholders, keypoints, flags
         i = self._slot(it["hw"], it["key"])
-        write_planned(self.arrays, i, sample, members)
+        write_planned(self.arrays, i, sample, members, self.dirty.get("corr"))
         self._finish_slot(it)
 
     def _finish_slot(self, it: Mapping[str, Any]) -> None:

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from loaders import schema
-from loaders.schema import STORED_STATUSES, SchemaError, Status
+from loaders.schema import STORED_STATUSES, SchemaError, Status, zstandard
 
 __all__ = ["IntegerMap", "RasterPlan", "ValuePlan", "raster_plan", "value_plan", "DenseBlob", "decode_view_into"]
 
@@ -137,7 +137,10 @@ class DenseBlob:
         return self.header["views"][view]
 
     def inflate(self, view: int, part: str) -> bytes:
-        return schema._decompress(schema._span(self.body, self.entry(view)[part]), self.codec)
+        data = schema._span(self.body, self.entry(view)[part])
+        if self.codec == "zstd" and zstandard is not None:
+            return _zstd().decompress(data)  # one context per process: a fresh one costs as much as a small frame
+        return schema._decompress(data, self.codec)
 
     def status(self, view: int) -> np.ndarray:
         """uint8 [h, w] (read-only)."""
@@ -148,6 +151,11 @@ class DenseBlob:
                 raise SchemaError("dense.bin: status map size does not match the header")
             self._status[view] = raw.reshape(e["h"], e["w"])
         return self._status[view]
+
+
+@functools.lru_cache(maxsize=1)
+def _zstd():
+    return zstandard.ZstdDecompressor()
 
 
 _SCRATCH: dict[str, np.ndarray] = {}
@@ -218,7 +226,8 @@ def decode_view_into(
     status_out: np.ndarray,
     corr_out: np.ndarray | None = None,
     depth_out: np.ndarray | None = None,
-) -> None:
+    corr_dirty: Sequence[int] | None = None,
+) -> tuple[int, int, int, int]:
     """Write view ``view``'s fields through ``plan`` / ``values`` into the given ``plan.hw`` arrays.
 
     Args:
@@ -229,6 +238,11 @@ def decode_view_into(
         status_out: uint8 [H, W]; gets the statuses (BACKGROUND where no source pixel, OUTSIDE where a value left).
         corr_out: float32 [H, W, 2] or None; correspondences in pixels, 0 where not stored.
         depth_out: float32 [H, W] or None; depth in metres, 0 off the surface (0 everywhere if the view has none).
+        corr_dirty: ``(y0, y1, x0, x1)``: ``corr_out`` is known to be 0 outside this rectangle (``None``: unknown);
+            only the rectangle is cleared before the write.
+
+    Returns:
+        The rectangle of ``corr_out`` that may now hold non-zero values (``(0, 0, 0, 0)`` when none).
 
     Raises:
         SchemaError: on sizes that disagree with the header.
@@ -248,12 +262,16 @@ def decode_view_into(
     if depth_out is not None:
         _fill_outside(depth_out, oy0, oy1, ox0, ox1, 0)
     if corr_out is not None:
-        corr_out[...] = 0  # the box too: the correspondences are copied in where stored only
+        if corr_dirty is None:
+            corr_out[...] = 0  # the box too: the correspondences are copied in where stored only
+        else:
+            dy0, dy1, dx0, dx1 = corr_dirty
+            corr_out[dy0:dy1, dx0:dx1] = 0
     want_depth = depth_out is not None and e["depth"]
     if oy1 <= oy0 or (corr_out is None and not want_depth):
         if depth_out is not None:
             depth_out[oy0:oy1, ox0:ox1] = 0
-        return
+        return (0, 0, 0, 0)
     planes = np.frombuffer(dense.inflate(view, "planes"), np.uint8)
     esc = np.frombuffer(dense.inflate(view, "escapes"), np.int32)
     n_c, n_d = e["n_escapes"][0], (e["n_escapes"][1] if e["depth"] else 0)
@@ -283,7 +301,7 @@ def decode_view_into(
     if depth_out is not None:
         if not want_depth:
             depth_out[oy0:oy1, ox0:ox1] = 0
-            return
+            return (oy0, oy1, ox0, ox1)
         e_d = esc[2 * n_c :]
         P = _prefix(planes[2 * bh * bw :], e_d[:n_d], e_d[n_d:], (bh, bw), e["bases"][1])
         vals = _scratch("vals", (bh, bw), np.float32)
@@ -291,6 +309,7 @@ def decode_view_into(
         scale = cv2.LUT(sub, _lut((dense.step_m,), _SURFACE), dst=_scratch("scale", (bh, bw), np.float32))
         cv2.multiply(P, scale, dst=vals)
         _put(depth_out[oy0:oy1, ox0:ox1], vals[ys, xs], mirror)
+    return (oy0, oy1, ox0, ox1)
 
 
 def _prefix(
@@ -334,6 +353,6 @@ def _mark_outside(status: np.ndarray, corr: np.ndarray, bounds: tuple) -> None:
         float(np.nextafter(f(x_hi), f(-np.inf)) if x_hi_open else f(x_hi)),
         float(np.nextafter(f(y_hi), f(-np.inf)) if y_hi_open else f(y_hi)),
     )
-    inside = cv2.inRange(corr, lo, hi)
-    seen = (status - np.uint8(1)) < np.uint8(2)  # MATCHED or OCCLUDED
-    status[seen & (inside == 0)] = Status.OUTSIDE
+    left = cv2.bitwise_not(cv2.inRange(corr, lo, hi))
+    left = cv2.bitwise_and(left, cv2.inRange(status, 1, 2), dst=left)  # MATCHED or OCCLUDED, value out of frame
+    np.putmask(status, left, np.uint8(Status.OUTSIDE))

@@ -121,7 +121,7 @@ def update_camera(K: np.ndarray, T_cam_from_world: np.ndarray, A: np.ndarray) ->
     Q = np.eye(4)
     Q[:2, :2] = np.stack([q1, q2])
     T_new = Q @ np.asarray(T_cam_from_world, np.float64)
-    if np.linalg.det(Q[:2, :2]) < 0:
+    if q1[0] * q2[1] - q1[1] * q2[0] < 0:  # det Q < 0: a reflection
         T_new = T_new @ _WORLD_MIRROR
     return K_new.astype(np.float32), T_new.astype(np.float32)
 

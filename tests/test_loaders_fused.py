@@ -235,3 +235,34 @@ def test_plans_compose_like_the_steps():
     vp = value_plan([("values", affine_translate(5, 0), (8, 12)), ("values", affine_hflip(12), (8, 12))])
     # first frame [-0.5, 11.5) -> mirrored (-0.5, 11.5]; second [-0.5, 11.5): the intersection is open both ends
     assert vp.map == IntegerMap(-1, 6, 0) and vp.bounds[:4] == (-0.5, 11.5, True, True)
+
+
+def test_batch_memory_is_reused_only_once_dropped():
+    members = [members_of(dense_pair(i, (40, 40), (40, 40))) for i in range(2)]
+
+    def batch(seed):
+        fast, ref = both_paths(members, EXACT_AUG[1], seed)
+        assert_same_batch(fast, ref)  # reused memory is cleared where the earlier pairs left values
+        return fast
+
+    held = batch(0)
+    expect = {k: v.clone() for k, v in held.items() if torch.is_tensor(v)}
+    second = batch(1)  # `held` is alive: its memory must not be written
+    assert second["corr"].data_ptr() != held["corr"].data_ptr()
+    assert all(torch.equal(held[k], v) for k, v in expect.items())
+    ptr = second["corr"].data_ptr()
+    del second
+    assert batch(2)["corr"].data_ptr() == ptr  # dropped: its pages are written again
+    members[:] = [members_of(dense_pair(i + 5, (40, 40), (40, 40))) for i in range(2)]
+    for seed in range(3, 8):  # other silhouettes and flips in the same memory
+        batch(seed)
+
+
+def test_images_to_float_equals_the_float32_batch():
+    from loaders.batch import images_to_float
+
+    members = [members_of(dense_pair(0, (40, 40), (40, 40)))]
+    u8, _ = both_paths(members, None, uint8_images=True)
+    f32, _ = both_paths(members, None)
+    assert torch.equal(images_to_float(u8)["images"], f32["images"])
+    assert images_to_float(f32)["images"] is f32["images"]
