@@ -6,7 +6,8 @@ Per core: one process with llvmpipe pinned to one thread (``LP_NUM_THREADS=1``, 
 ``--pairs`` pairs of the default config into a real tar, after a warm-up group (shader compilation, first-touch
 allocations); the lit + face-id GL passes alone are then timed on fresh views (the raster-only rate). Each size is
 measured ``--repeats`` times and the quietest repeat (highest pairs/s) is printed with its own raster-only rate, so
-the ratio between the two is the load-robust number on a shared machine. Finally ``datagen render --workers N``'s
+the ratio between the two is a load-robust number on a shared machine; so is pairs per CPU-second of the process
+(all its threads; what one core would deliver were it not shared). Finally ``datagen render --workers N``'s
 code path (:func:`datagen.shards.write_shards`, spawned workers, ``LP_NUM_THREADS=1`` each) makes
 ``--parallel-shards`` shards per size; its wall rate includes starting the workers.
 
@@ -78,12 +79,20 @@ def bench_size(args, size: int) -> dict:
         with open(Path(tmp) / "warm.tar", "wb") as f:
             write_tar(generate_shard(warm, 0), f)
         timings: dict[str, float] = {}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with open(Path(tmp) / "pairs.tar", "wb") as f:
             n, nbytes, _ = write_tar(generate_shard(config, 0, timings), f, timings)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     views_per_s = raster_only_views_per_s(config, args.raster_views)
-    return {"size": size, "n": n, "wall": wall, "bytes": nbytes, "timings": timings, "views_per_s": views_per_s}
+    return {
+        "size": size,
+        "n": n,
+        "wall": wall,
+        "cpu": cpu,
+        "bytes": nbytes,
+        "timings": timings,
+        "views_per_s": views_per_s,
+    }
 
 
 def bench_parallel(args, size: int) -> tuple[int, float]:
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per size; the quietest is printed")
     p.add_argument("--backend", default="pyrender", choices=["pyrender", "embree"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--raster-views", type=int, default=32, help="views rendered for the raster-only rate")
+    p.add_argument("--raster-views", type=int, default=64, help="views rendered for the raster-only rate")
     p.add_argument("--threads", default="1", help="LP_NUM_THREADS for llvmpipe (default 1: per-core rates)")
     p.add_argument("--parallel", type=int, default=2, help="also run write_shards with this many workers (0: skip)")
     p.add_argument("--parallel-shards", type=int, default=4, help="100-pair shards per size for --parallel")
@@ -128,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         f"\ncategory {args.category}, backend {args.backend}, LP_NUM_THREADS={args.threads}, {args.pairs} pairs per "
         f"run, quietest of {args.repeats}; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end"
     )
-    head = "| size | pairs/s per core | " + " | ".join(f"{k} ms" for k in STAGES) + " | other ms | MB/pair | "
+    head = (
+        "| size | pairs/s per core | pairs per CPU-s | "
+        + " | ".join(f"{k} ms" for k in STAGES)
+        + " | other ms | MB/pair | "
+    )
     head += "raster-only views/s | raster-only pairs/s (2 fresh views) | pairs/s ÷ raster-only (all repeats) |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
@@ -139,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         other = 1000 * r["wall"] / n - sum(parts)
         spread = ", ".join(f"{x:.2f}" for x in ratios[size])
         print(
-            f"| {size} | {n / r['wall']:.2f} | "
+            f"| {size} | {n / r['wall']:.2f} | {n / r['cpu']:.2f} | "
             + " | ".join(f"{x:.1f}" for x in parts)
             + f" | {other:.1f} | {r['bytes'] / n / 1e6:.3f} | {r['views_per_s']:.1f} | {r['views_per_s'] / 2:.1f}"
             + f" | {spread} |"
