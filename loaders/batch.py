@@ -24,10 +24,14 @@ key, url, source   list[str]                            sample key, shard URL, d
 stream             list[dict]                           per sample: ``slot`` (global worker), ``skipped`` so far
 =================  ===================================  ===========================================================
 
-``to_item`` turns one (transformed) schema sample into a light per-pair record (references to its arrays, padded
-keypoints, flags); ``collate_pairs`` writes the records straight into the batch arrays, one pass per field (the
-uint8 -> float image conversion and the HWC -> CHW transpose happen in that same pass), so a pair's pixels are
-copied once. Both run in the DataLoader worker.
+``uint8_images=True`` keeps ``images`` uint8 [0, 255] (:func:`images_to_float` on the device gives the float32
+values bit for bit); ``fields`` leaves out array keys (:data:`ARRAY_KEYS`) nobody reads.
+
+:class:`BatchWriter` fills the batch arrays one pair at a time: from a :func:`to_item` record (a light per-pair
+record: references to a transformed sample's arrays, padded keypoints, flags; ``collate_pairs`` is a writer over a
+list of them) or, for a planned sample (:mod:`loaders.pending`), by decoding its rasters straight into the slot
+(:mod:`loaders.fused`). It runs in the DataLoader worker (``PairStream.batches``); there the arrays live in shared
+memory, in the calling process they reuse the memory of earlier batches nobody holds any more.
 """
 
 from __future__ import annotations

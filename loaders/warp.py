@@ -16,6 +16,9 @@ view's pixel coordinates (DESIGN.md §3: the centre of pixel ``(row r, col c)`` 
 * keypoints are mapped through ``A`` (visible only while inside the frame), ``K``/``T_cam_from_world`` are updated
   so that projecting the world still lands on the warped pixels, and ``meta.image_size{v}`` is set.
 
+On a planned sample (:mod:`loaders.pending`) the warp records its raster operations instead of resampling (and
+updates keypoints, cameras and ``meta`` as usual); a resampling warp of a dense view raises ``NotPlannable``.
+
 A point is inside an ``H x W`` frame when ``-0.5 <= x < W - 0.5`` and ``-0.5 <= y < H - 0.5``. Integer crops,
 pads and flips take an exact slicing path with no resampling at all.
 
