@@ -1,6 +1,6 @@
 """Decode one view of ``dense.bin`` straight into batch buffers, with exact warps folded into that write.
 
-The container is :func:`loaders.schema.encode_dense`'s (schema version 3): per view a status map and int8 residual
+The container is :func:`loaders.schema.encode_dense`'s (schema version 4): per view a status map and int8 residual
 planes over the surface bounding box, inverted by one 2-D prefix sum per field. :func:`decode_view_into` writes
 ``status``/``corr``/``depth`` of a view into caller-provided ``[H, W]`` arrays after
 
@@ -306,7 +306,8 @@ def decode_view_into(
         P = _prefix(planes[2 * bh * bw :], e_d[:n_d], e_d[n_d:], (bh, bw), e["bases"][1])
         vals = _scratch("vals", (bh, bw), np.float32)
         # depth steps are not powers of two: scale the exact integers once, per pixel (0 off the surface)
-        scale = cv2.LUT(sub, _lut((dense.step_m,), _SURFACE), dst=_scratch("scale", (bh, bw), np.float32))
+        step_m = float(e.get("depth_step_m", dense.step_m))
+        scale = cv2.LUT(sub, _lut((step_m,), _SURFACE), dst=_scratch("scale", (bh, bw), np.float32))
         cv2.multiply(P, scale, dst=vals)
         _put(depth_out[oy0:oy1, ox0:ox1], vals[ys, xs], mirror)
     return (oy0, oy1, ox0, ox1)

@@ -69,7 +69,7 @@ def is_pending(x: Any) -> bool:
 def dense_header(blob: bytes) -> dict[str, Any]:
     """The JSON header of a ``dense.bin`` container (see :func:`loaders.schema.encode_dense`)."""
     if bytes(blob[:4]) != schema._DENSE_MAGIC:
-        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 3 container)")
+        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 4 container)")
     hlen = int.from_bytes(blob[4:8], "little")
     header = json.loads(bytes(blob[8 : 8 + hlen]))
     header["_body_offset"] = 8 + hlen

@@ -35,7 +35,8 @@ On disk a sample is one WebDataset group of tar members sharing a key:
 
 Correspondences are stored as integers in steps of :data:`CORR_STEP_PX` (1/32 px, so at most 1/64 px is
 lost; coordinates of OUTSIDE counterparts are clamped to ±:data:`CORR_CLAMP_PX`), depth in steps of
-:data:`DEPTH_STEP_M` (10 µm). Each channel is an integer raster over the view's surface bounding box, predicted
+:data:`DEPTH_STEP_M` (10 µm; doubled per view while a view's depth span would exceed 2**21 steps, about 21 m, so
+deep scenes store coarser depth). Each channel is an integer raster over the view's surface bounding box, predicted
 from its left, upper and upper-left neighbours (planar predictor); the residual goes to one int8 byte plane
 (an escape table holds the few large ones, at silhouettes and part seams) and the planes are compressed with zstd
 (zlib when the ``zstandard`` package is missing; the header names the codec). Decoding is one inflate and one
@@ -92,7 +93,9 @@ __all__ = [
     "STORED_STATUSES",
 ]
 
-SCHEMA_VERSION = 3  # 3: zstd, corr x/y interleaved; 2: planar-predicted int8 planes, zlib; 1: delta-coded byte planes
+# 4: per-view depth step (deep scenes); 3: zstd, corr x/y interleaved; 2: planar-predicted int8 planes, zlib;
+# 1: delta-coded byte planes
+SCHEMA_VERSION = 4
 
 CORR_STEP_PX = 1.0 / 32.0
 CORR_CLAMP_PX = 65535.0  # |x|, |y| of stored correspondences (only far OUTSIDE counterparts are ever clamped)
@@ -291,6 +294,19 @@ def _decompress(data: memoryview, codec: str) -> bytes:
     raise SchemaError(f"dense.bin: unknown codec {codec!r}")
 
 
+def _depth_step(depth: np.ndarray, surface: np.ndarray) -> float:
+    """The depth step of one view: :data:`DEPTH_STEP_M`, doubled until the surface's depth span fits the plane range
+    with a margin (only deep scenes, such as an aeroplane seen along its length, need more than 10 µm steps)."""
+    if not surface.any():
+        return DEPTH_STEP_M
+    d = depth[surface]
+    span = float(np.nanmax(d) - np.nanmin(d)) if np.isfinite(d).any() else 0.0
+    step = DEPTH_STEP_M
+    while span / step >= _PLANE_LIMIT / 2:
+        step *= 2.0
+    return step
+
+
 def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 3, codec: str | None = None) -> bytes:
     """Encode the dense fields of one or two views (``dense.bin``).
 
@@ -334,8 +350,11 @@ def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 3, c
         if corr.shape != (h, w, 2):
             raise SchemaError(f"view {i}: corr must be [H, W, 2] = {(h, w, 2)}, got {corr.shape}")
         channels = [("corr", corr[y0:y1, x0:x1], st, CORR_STEP_PX, CORR_CLAMP_PX)]
+        depth_step = DEPTH_STEP_M
         if view.get("depth") is not None:
-            channels.append(("depth", np.asarray(view["depth"])[y0:y1, x0:x1], sf, DEPTH_STEP_M, None))
+            depth_box = np.asarray(view["depth"])[y0:y1, x0:x1]
+            depth_step = _depth_step(depth_box, sf)
+            channels.append(("depth", depth_box, sf, depth_step, None))
         planes, escapes, bases, n_esc = [], [], [], []
         for name, values, keep, step, clamp in channels:
             try:
@@ -353,6 +372,7 @@ def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 3, c
                 "w": w,
                 "box": box,
                 "depth": len(channels) == 2,
+                "depth_step_m": depth_step,
                 "bases": bases,
                 "n_escapes": n_esc,
                 "status": add(_compress(status.tobytes(), codec, level)),
@@ -368,15 +388,16 @@ def decode_dense(blob: bytes) -> list[dict[str, np.ndarray]]:
     """Decode ``dense.bin``: per view ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (NaN where not stored)
     and, where stored, ``depth`` float32 [H, W] (0 on background). All arrays are writable and contiguous."""
     if blob[:4] != _DENSE_MAGIC:
-        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 3 container)")
+        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 4 container)")
     (hlen,) = struct.unpack("<I", blob[4:8])
     header = json.loads(blob[8 : 8 + hlen])
     body = memoryview(blob)[8 + hlen :]
     codec = header.get("codec", "zlib")
-    step_px, step_m = float(header["corr_step_px"]), float(header["depth_step_m"])
+    step_px = float(header["corr_step_px"])
     out = []
     for entry in header["views"]:
         h, w = entry["h"], entry["w"]
+        step_m = float(entry.get("depth_step_m", header["depth_step_m"]))
         y0, y1, x0, x1 = entry["box"]
         bh, bw = y1 - y0, x1 - x0
         status = np.frombuffer(_decompress(_span(body, entry["status"]), codec), np.uint8).reshape(h, w).copy()

@@ -189,3 +189,13 @@ def test_jpeg_memo_reuses_only_immutable_images():
     a = encode_sample(s)["img0.jpg"]
     assert encode_sample(s)["img0.jpg"] is a  # served from the memo
     assert decode_sample(encode_sample(s))["image0"].shape == (40, 48, 3)
+
+
+def test_deep_views_store_depth_with_a_coarser_step():
+    """An aeroplane seen along its length spans > 40 m of depth: the view's step doubles until it fits."""
+    s = _synthetic_sample()
+    surface = s["status_0to1"] != Status.BACKGROUND
+    deep = np.where(surface, 80.0 + 60.0 * np.linspace(0, 1, surface.size).reshape(surface.shape), 0).astype(np.float32)
+    views = decode_dense(encode_dense([{"status": s["status_0to1"], "corr": s["corr_0to1"], "depth": deep}]))
+    err = np.abs(views[0]["depth"][surface] - deep[surface]).max()
+    assert 0 < err <= 4 * DEPTH_STEP_M  # 60 m span -> step 4e-5 m, rounding error <= 2e-5 m
