@@ -10,15 +10,17 @@ barycentrics on the other instance; :func:`datagen.families.face_map`), projects
 it with :func:`visibility` against view 1's own surface:
 
 * ``OUTSIDE``: the projection is behind the camera or outside the image area ``[-0.5, W - 0.5) × [-0.5, H - 0.5)``;
-* ``MATCHED``: the nearest pixel of view 1 sees the very same triangle, or another triangle that is not in front
-  of it (see :func:`visibility`; at a silhouette the nearest pixel that sees the object decides);
-* ``OCCLUDED``: another surface is in front at that pixel;
+* ``MATCHED``: the point's own triangle faces the camera and is the first surface on the ray through it: decided
+  from the raster where the 2×2 pixel block around the projection sees only that triangle, else by an exact ray
+  cast (embree) against the instance (:class:`MeshRaycaster`), or, without one, by the raster's plane tests
+  (see :func:`visibility`);
+* ``OCCLUDED``: another surface is in front on that ray, or the triangle faces away;
 * ``NO_COUNTERPART``: the other instance lacks the part.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from datagen.camera import View, inside_image, pixel_rays_cam, project
 from loaders.schema import Status
 
 __all__ = [
+    "MeshRaycaster",
     "ViewSurface",
     "view_surface",
     "visibility",
@@ -42,6 +45,29 @@ REL_DEPTH_TOL = 1e-4
 _CORR_LIMIT_PX = 1e5  # projections are clipped to this range so the stored integers stay bounded
 
 
+class MeshRaycaster:
+    """First-hit ray casting against one instance mesh with embree (through trimesh's ``ray_pyembree``).
+
+    Args:
+        vertices: float64 [V, 3] world frame; faces: int [F, 3].
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        import trimesh
+        from trimesh.ray.ray_pyembree import RayMeshIntersector
+
+        mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces), process=False, validate=False)
+        self._intersector = RayMeshIntersector(mesh)
+
+    def first_face(self, origin: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """int64 [M]: the first triangle hit by the ray from ``origin`` [3] towards each of ``points`` [M, 3]
+        (-1 where the ray misses: a numerical miss at a silhouette)."""
+        d = points - origin
+        d /= np.maximum(np.linalg.norm(d, axis=1), 1e-300)[:, None]
+        o = np.ascontiguousarray(np.broadcast_to(origin, d.shape))
+        return np.asarray(self._intersector.intersects_first(o, d), np.int64)
+
+
 @dataclass
 class ViewSurface:
     """What one view sees, in float64.
@@ -55,6 +81,8 @@ class ViewSurface:
         points_world: float64 [N, 3] the hit points (world = the instance's canonical frame).
         depth: float32 [H, W] z-depth in metres, 0 on background.
         plane_n, plane_d: float64 [F, 3], [F]: every triangle's plane in camera coordinates, ``n · X = d``.
+        raycaster: the instance's :class:`MeshRaycaster`, used by :func:`visibility` where the raster cannot
+            decide; None falls back to plane tests on the raster.
     """
 
     view: View
@@ -66,6 +94,7 @@ class ViewSurface:
     depth: np.ndarray
     plane_n: np.ndarray
     plane_d: np.ndarray
+    raycaster: MeshRaycaster | None = field(default=None, repr=False)
 
     @property
     def depth64(self) -> np.ndarray:
@@ -87,7 +116,9 @@ class ViewSurface:
         return np.where(np.abs(den) > 1e-300, z, np.inf)
 
 
-def view_surface(vertices: np.ndarray, faces: np.ndarray, view: View, face_id: np.ndarray) -> ViewSurface:
+def view_surface(
+    vertices: np.ndarray, faces: np.ndarray, view: View, face_id: np.ndarray, raycaster: MeshRaycaster | None = None
+) -> ViewSurface:
     """Exact surface points of a view from its face-id raster.
 
     Args:
@@ -95,6 +126,7 @@ def view_surface(vertices: np.ndarray, faces: np.ndarray, view: View, face_id: n
         faces: int [F, 3].
         view: the camera that produced ``face_id``.
         face_id: int32 [H, W], -1 on background.
+        raycaster: the instance's ray caster, kept on the surface for :func:`visibility`.
 
     Returns:
         The :class:`ViewSurface`. Pixels whose ray is (numerically) parallel to the reported triangle or meets
@@ -136,20 +168,25 @@ def view_surface(vertices: np.ndarray, faces: np.ndarray, view: View, face_id: n
     points_world = np.einsum("nk,nkd->nd", bary, np.asarray(vertices, np.float64)[faces[face]])
     depth = np.zeros(H * W, np.float32)
     depth[pix] = t
-    return ViewSurface(view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d)
+    return ViewSurface(view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d, raycaster)
 
 
 def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Project surface points of ``dst``'s instance into ``dst``'s view and classify them.
 
-    A point ``s`` on triangle ``f`` projecting to ``(x, y)`` at depth ``z`` is OCCLUDED when the nearest pixel
-    ``q`` sees another triangle ``g`` that is in front of it on both counts:
+    A point ``s`` on triangle ``f`` projecting inside the image is visible (MATCHED) when ``f`` faces the camera
+    (closed meshes, outward normals) and ``s`` is the first surface on the ray through it:
 
-    1. ``g``'s plane, met by the ray through ``(x, y)``, is nearer than ``z``;
-    2. the depth seen at ``q`` is nearer than ``f``'s plane met by the ray through ``q``.
-
-    Either test alone misfires at a convex (1) or concave (2) edge between ``f`` and ``g`` within the half pixel
-    between ``(x, y)`` and ``q``'s centre; together they only fire when ``g`` is really in front of ``f`` there.
+    * where every pixel centre of the 2×2 block around the projection sees ``f`` itself, the raster decides:
+      visible (an occluder thinner than a pixel that covers none of those four centres is missed: the one case
+      the raster cannot flag);
+    * elsewhere (near silhouettes, part seams and occluders, which can cover ``s`` without covering a pixel centre)
+      the ray from the camera towards ``s`` is cast against the instance (``dst.raycaster``, embree): visible when
+      the first triangle hit is ``f`` or meets the ray no nearer than ``s`` (an edge tie with a neighbour);
+    * without a ray caster, the nearest pixel ``q`` (at a silhouette: the nearest of the block that sees the
+      object) sees a triangle ``g``, and ``s`` is OCCLUDED only when ``g`` is in front on both counts: ``g``'s
+      plane met by the ray through ``s`` is nearer than ``s``, and the depth seen at ``q`` is nearer than ``f``'s
+      plane met by the ray through ``q`` (either test alone misfires at a convex or a concave edge).
 
     Args:
         dst: the view's surface.
@@ -166,6 +203,33 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
     inside = (z > 1e-9) & inside_image(xy, view.height, view.width)
     idx = np.flatnonzero(inside)
     xi, zi, fi = xy[idx], z[idx], face[idx]
+    T = view.T_cam_from_world
+    p_cam = points_world[idx] @ T[:3, :3].T + T[:3, 3]
+    occluded = np.einsum("md,md->m", dst.plane_n[fi], p_cam) > 0  # faces away from the camera
+    if dst.raycaster is not None:
+        H, W = dst.face_id.shape
+        x0, y0 = np.floor(xi[:, 0]).astype(np.int64), np.floor(xi[:, 1]).astype(np.int64)
+        unsure = np.zeros(len(idx), bool)
+        for dx in (0, 1):
+            for dy in (0, 1):
+                unsure |= dst.face_id[np.clip(y0 + dy, 0, H - 1), np.clip(x0 + dx, 0, W - 1)] != fi
+        u = np.flatnonzero(unsure & ~occluded)
+        if u.size:
+            centre = -T[:3, :3].T @ T[:3, 3]
+            g = dst.raycaster.first_face(centre, points_world[idx[u]])
+            other = (g >= 0) & (g != fi[u])
+            o = u[other]
+            z_g = dst.plane_depth(g[other], xi[o])
+            occluded[o] = (z_g > 0) & (z_g < zi[o] * (1 - REL_DEPTH_TOL))
+    else:
+        occluded |= _raster_occlusion(dst, xi, zi, fi)
+    status[idx] = np.where(occluded, Status.OCCLUDED, Status.MATCHED)
+    return np.clip(xy, -_CORR_LIMIT_PX, _CORR_LIMIT_PX), status
+
+
+def _raster_occlusion(dst: ViewSurface, xi: np.ndarray, zi: np.ndarray, fi: np.ndarray) -> np.ndarray:
+    """bool [M]: the plane tests of :func:`visibility` without a ray caster."""
+    view = dst.view
     qx = np.clip(np.rint(xi[:, 0]).astype(np.int64), 0, view.width - 1)
     qy = np.clip(np.rint(xi[:, 1]).astype(np.int64), 0, view.height - 1)
     fq = dst.face_id[qy, qx].astype(np.int64)
@@ -173,7 +237,7 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
     if bg.size:  # at a silhouette: judge by the nearest pixel of the surrounding 2×2 block that sees something
         qx[bg], qy[bg], fq[bg] = _nearest_surface_pixel(dst.face_id, xi[bg])
     other = (fq >= 0) & (fq != fi)
-    occluded = np.zeros(len(idx), bool)
+    occluded = np.zeros(len(xi), bool)
     if other.any():
         o = np.flatnonzero(other)
         tol = REL_DEPTH_TOL * zi[o]
@@ -184,8 +248,7 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
         z_seen = dst.depth[qy[o], qx[o]].astype(np.float64)
         front2 = (z_f <= 0) | (z_seen < z_f - tol)
         occluded[o] = front1 & front2
-    status[idx] = np.where(occluded, Status.OCCLUDED, Status.MATCHED)
-    return np.clip(xy, -_CORR_LIMIT_PX, _CORR_LIMIT_PX), status
+    return occluded
 
 
 def _nearest_surface_pixel(face_id: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,5 +346,32 @@ def project_keypoints(surf: ViewSurface, points_world: np.ndarray, face: np.ndar
     if present.any():
         p_xy, st = visibility(surf, face[present], points_world[present])
         xy[present] = p_xy
-        vis[present] = st == Status.MATCHED
+        vis[present] = (st == Status.MATCHED) & _seen_nearby(surf, p_xy, points_world[present])
     return xy, vis
+
+
+def _seen_nearby(surf: ViewSurface, xy: np.ndarray, points_world: np.ndarray, footprints: float = 3.0) -> np.ndarray:
+    """bool [M]: some pixel centre of the 2×2 block around each projection ``xy`` [M, 2] sees a surface point within
+    ``footprints`` pixel footprints (``z / f`` metres each) of ``points_world`` [M, 3].
+
+    Keypoints sit on part corners and seams, where the triangle test of :func:`visibility` can be fooled by a
+    corner buried in another part (the pixel then sees that part's face at about the same depth); the surface
+    actually seen around the projection must pass through the keypoint itself.
+    """
+    H, W = surf.face_id.shape
+    f = float(np.sqrt(surf.view.K[0, 0] * surf.view.K[1, 1]))
+    T = surf.view.T_cam_from_world
+    z = points_world @ T[2, :3] + T[2, 3]
+    tol = footprints * np.abs(z) / f
+    best = np.full(len(xy), np.inf)
+    x0, y0 = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            cx, cy = np.clip(x0 + dx, 0, W - 1), np.clip(y0 + dy, 0, H - 1)
+            flat = cy * W + cx
+            row = np.searchsorted(surf.pix, flat)
+            hit = (row < surf.pix.size) & (surf.pix[np.minimum(row, surf.pix.size - 1)] == flat)
+            d = np.full(len(xy), np.inf)
+            d[hit] = np.linalg.norm(surf.points_world[row[hit]] - points_world[hit], axis=1)
+            best = np.minimum(best, d)
+    return best <= tol

@@ -24,6 +24,7 @@ from datagen.camera import View, admissible_pair, sample_views
 from datagen.config import RenderConfig
 from datagen.families import Family, Instance, face_map, get_family
 from datagen.gt import (
+    MeshRaycaster,
     ViewSurface,
     correspondence,
     counterpart_points,
@@ -86,6 +87,7 @@ class _GroupInstance:
     kp_world: np.ndarray
     kp_face: np.ndarray
     handle: Any = None
+    raycaster: MeshRaycaster | None = None  # built on first use (visibility where the raster cannot decide)
 
 
 @dataclass
@@ -104,15 +106,15 @@ def _draw_pairs(
 ) -> list[tuple[int, int, bool]]:
     """``count`` ordered pairs (view index 0, view index 1, same instance) within the viewpoint-gap limits.
 
-    Candidates are used without repetition until exhausted; if no candidate of the wanted kind fits the gap
-    limits, the closest-in-azimuth ones are used instead.
+    Candidates are unordered view pairs, used without repetition until exhausted (so a pair and its reverse only
+    both appear once every candidate has been used), each put in a random order; if no candidate of the wanted
+    kind fits the gap limits, the closest-in-azimuth ones are used instead.
     """
     n = len(views)
     kinds: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
     for a in range(n):
-        for b in range(n):
-            if a != b:
-                kinds[views[a].instance == views[b].instance].append((a, b))
+        for b in range(a + 1, n):
+            kinds[views[a].instance == views[b].instance].append((a, b))
     pools = {}
     for same, cands in kinds.items():
         ok = [c for c in cands if admissible_pair(views[c[0]].view, views[c[1]].view, config.camera)]
@@ -131,6 +133,8 @@ def _draw_pairs(
         if not unused[same]:
             unused[same] = list(pools[same])
         a, b = unused[same].pop(int(rng.integers(len(unused[same]))))
+        if rng.random() < 0.5:
+            a, b = b, a
         pairs.append((a, b, same))
     return pairs
 
@@ -185,7 +189,9 @@ class _Group:
             gv.image = composite(rgb, alpha, background)
             gv.image.setflags(write=False)  # shared by the view's pairs; lets the encoder reuse its JPEG
         with _timed(self.timings, "gt"):
-            gv.surface = view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id)
+            if gi.raycaster is None:
+                gi.raycaster = MeshRaycaster(gi.mesh.vertices, gi.mesh.faces)
+            gv.surface = view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id, gi.raycaster)
             gv.kps = project_keypoints(gv.surface, gi.kp_world, gi.kp_face)
         gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta()}
         return gv

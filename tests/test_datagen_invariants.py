@@ -55,11 +55,15 @@ def test_cycle_exact_for_inverse_fields_and_fails_when_shifted():
 
 def test_aggregate_is_pixel_weighted():
     rows = [
-        {"same": False, "n_cycle": 900, "cycle_frac_within_1.5px": 1.0},
-        {"same": False, "n_cycle": 100, "cycle_frac_within_1.5px": 0.5},
+        {"same": False, "n_cycle": 900, "cycle_frac_within_1.5px": 1.0, "cycle_frac_within_1.5px_scaled": 1.0},
+        {"same": False, "n_cycle": 100, "cycle_frac_within_1.5px": 0.2, "cycle_frac_within_1.5px_scaled": 0.3},
         {"same": True, "n_object": 10, "valid_agreement": 0.9, "n_cycle": 5, "cycle_frac_within_1.5px": 0.0},
     ]
     agg = invariants.aggregate(rows)
-    assert agg["cycle_frac_within_1.5px"] == 0.95 and agg["n_cycle"] == 1000
+    assert agg["n_cycle"] == 1000 and agg["cycle_frac_within_1.5px"] == 0.92
+    assert agg["cycle_frac_within_1.5px_scaled"] == 0.93
     assert agg["valid_agreement"] == 0.9
-    assert invariants.aggregate_failures(agg) == ["valid_agreement = 0.9 over the sampled pairs (limit >= 0.995)"]
+    assert invariants.aggregate_failures(agg) == [
+        "cycle_frac_within_1.5px_scaled = 0.93 over the sampled pairs (limit >= 0.95)",
+        "valid_agreement = 0.9 over the sampled pairs (limit >= 0.995)",
+    ]

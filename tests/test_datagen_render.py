@@ -9,7 +9,7 @@ import trimesh
 
 from datagen.camera import View, intrinsics_from_fov, look_at
 from datagen.families import Instance
-from datagen.gt import correspondence, view_surface, visibility
+from datagen.gt import MeshRaycaster, correspondence, view_surface, visibility
 from datagen.render import get_renderer
 from datagen.render import gl as glmod
 from datagen.render.appearance import sample_appearance, sample_lighting
@@ -213,3 +213,47 @@ def test_no_gl_backend_error_names_both_and_the_fix(monkeypatch):
     # EGL unusable but OSMesa present: falls back and exports the platform
     monkeypatch.setattr(glmod, "_probe_osmesa", lambda: None)
     assert glmod.select_platform() == "osmesa"
+
+
+def _bar_and_plane(x_px, width_px, f):
+    """The plane at z = 2 (facing the camera) plus a box bar at z = 1.5 spanning the image vertically, centred on
+    pixel column ``x_px`` and ``width_px`` pixels wide in a camera at the origin looking down +z (cx = 31.5)."""
+    bar = trimesh.creation.box(extents=[width_px / f * 1.5, 2 * A, 0.05])
+    bar.apply_translation([(x_px - K64[0, 2]) / f * 1.5, 0.0, 1.5])
+    V = np.concatenate([PLANE.vertices, bar.vertices])
+    F = np.concatenate([PLANE.faces[:, ::-1], np.asarray(bar.faces) + 4])  # the plane faces the camera (-z)
+    return _instance(V, F, "bar+plane")
+
+
+def test_ray_cast_visibility_near_thin_occluders_and_back_faces():
+    view = View(K64, np.eye(4), N, N)  # camera at the origin looking down +z
+    f = K64[0, 0]
+    # a bar 0.8 px wide over columns [31.8, 32.6]: it covers pixel centres of column 32 only
+    inst = _bar_and_plane(32.2, 0.8, f)
+    ids = _render("embree", inst, view)
+    rows = slice(20, 44)
+    assert (ids[rows, 32] >= 2).all() and (ids[rows, 31] < 2).all() and (ids[rows, 33] < 2).all()
+    # plane points behind the bar at x = 32.55 px: their nearest pixel centre (column 33) sees the plane
+    ys = np.arange(20, 44, dtype=np.float64)
+    pts = np.stack(
+        [np.full_like(ys, (32.55 - K64[0, 2]) / f * 2.0), (ys - K64[1, 2]) / f * 2.0, np.full_like(ys, 2.0)], 1
+    )
+    faces = np.array([_face_containing(inst, p) for p in pts])
+    raster_only = view_surface(inst.vertices, inst.faces, view, ids)
+    exact = view_surface(inst.vertices, inst.faces, view, ids, MeshRaycaster(inst.vertices, inst.faces))
+    _, st_raster = visibility(raster_only, faces, pts)
+    xy, st_exact = visibility(exact, faces, pts)
+    np.testing.assert_allclose(xy[:, 0], 32.55, atol=1e-9)
+    assert (st_raster == Status.MATCHED).all()  # the nearest pixel sees the plane: the raster tests are fooled
+    assert (st_exact == Status.OCCLUDED).all()  # the ray cast is not
+    # plane points beside the bar (x = 33.2 px, the 2x2 block sees only the plane) stay visible on both paths
+    p = pts.copy()
+    p[:, 0] = (33.2 - K64[0, 2]) / f * 2.0
+    fp = np.array([_face_containing(inst, q) for q in p])
+    assert (visibility(exact, fp, p)[1] == Status.MATCHED).all()
+    assert (visibility(raster_only, fp, p)[1] == Status.MATCHED).all()
+    # the bar's far face (facing +z, away from the camera) is hidden by the bar itself, on both paths
+    far = inst.vertices[4:][inst.vertices[4:, 2] > 1.5].mean(0)
+    f_far = _face_containing(inst, far)
+    assert visibility(exact, np.array([f_far]), far[None])[1].tolist() == [Status.OCCLUDED]
+    assert visibility(raster_only, np.array([f_far]), far[None])[1].tolist() == [Status.OCCLUDED]
