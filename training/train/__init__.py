@@ -1,0 +1,1 @@
+"""The trainer: run manifests, the training loop, checkpoints, distributed setup, metrics and evaluation."""
