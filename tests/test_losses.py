@@ -77,6 +77,7 @@ def test_robust_penalties_are_zero_at_zero_and_linear_far_away():
         p = robust_penalty(e, kind)
         assert p[0] == 0
         assert p[1] == pytest.approx(0.5, abs=0.01)
+    assert robust_penalty(e, "l2")[1] == pytest.approx(0.125)
     with pytest.raises(ValueError, match="unknown robust penalty"):
         robust_penalty(e, "l3")
 

@@ -38,7 +38,8 @@ def robust_penalty(
     Args:
         err: [...] non-negative errors.
         kind: ``charbonnier`` (``sqrt(e^2 + eps^2) - eps``, zero at zero, ~L1 for large e), ``huber``
-            (quadratic below ``delta``, linear above, scaled to match L1 slope), or ``l1``.
+            (quadratic below ``delta``, linear above, scaled to match L1 slope), ``l1``, or ``l2`` (``e^2 / 2``:
+            regresses the conditional mean, pulls hardest on the largest errors).
         eps: Charbonnier smoothing.
         delta: Huber knee.
 
@@ -51,7 +52,9 @@ def robust_penalty(
         return torch.where(err < delta, 0.5 * err.square() / delta, err - 0.5 * delta)
     if kind == "l1":
         return err
-    raise ValueError(f"unknown robust penalty {kind!r} (charbonnier, huber, l1)")
+    if kind == "l2":
+        return 0.5 * err.square()
+    raise ValueError(f"unknown robust penalty {kind!r} (charbonnier, huber, l1, l2)")
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

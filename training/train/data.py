@@ -111,5 +111,10 @@ def build_eval_batches(manifest: RunManifest, env: DistEnv) -> list[dict]:
 
 
 def move_batch(batch: dict, device: torch.device) -> dict:
-    """Tensors to ``device`` (non-blocking); other values as they are."""
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    """Tensors to ``device`` (non-blocking), uint8 images to float32 in [0, 1] there; other values as they are."""
+    out = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    if not out["images"].dtype.is_floating_point:
+        from loaders.batch import images_to_float
+
+        images_to_float(out)  # bit-equal to the loaders' float32 batches
+    return out

@@ -22,6 +22,8 @@ __all__ = [
 ]
 
 _SIZED_OPS = ("random_affine", "fit")
+# what the losses and the evaluation read (depth and cameras are then not even decoded)
+FIELDS = ("images", "corr", "valid", "status", "mask", "kps", "kps_vis")
 
 
 def _is_yaml(path: str) -> bool:
@@ -103,7 +105,10 @@ def train_loader(specs, mix, data, resolution, batch_size, seed, rank, world_siz
         world_size=world_size,
         progress=False,
     )
-    return _Loader(PairLoader(stream, batch_size=batch_size, num_workers=data.workers, drop_last=True))
+    loader = PairLoader(
+        stream, batch_size=batch_size, num_workers=data.workers, drop_last=True, uint8_images=True, fields=FIELDS
+    )
+    return _Loader(loader)
 
 
 def eval_batches(spec, resolution: tuple[int, int], batch_size: int, n_batches: int) -> list[dict]:
@@ -122,7 +127,7 @@ def eval_batches(spec, resolution: tuple[int, int], batch_size: int, n_batches: 
         world_size=1,
         progress=False,
     )
-    loader = PairLoader(stream, batch_size=batch_size, num_workers=0)
+    loader = PairLoader(stream, batch_size=batch_size, num_workers=0, uint8_images=True, fields=FIELDS)
     out = []
     for batch in loader:
         if len(out) >= n_batches:
