@@ -14,6 +14,17 @@ Grid parameterisation (``grid_mode``):
   saturation, so points outside the image — status OUTSIDE — can be expressed and regressed), and the scale is
   normalised units (1 = half the image), which keeps the head's outputs O(1) at any resolution.
   ``"absolute"``: ``grid_norm = tanh(raw)``, bounded to the image (VGGT-point-head style); starts at the centre.
+  ``"correlation"``: coarse-to-fine matching (:mod:`training.model.correlation`). A ``semantic_head.match`` module
+  projects the patch tokens of the deepest layer the head reads to L2-normalised descriptors (``desc_dim``) for
+  both frames; one global correlation matrix at patch resolution ``corr_logit = <desc0_i, desc1_j> / T``
+  (``T`` learnable, initially ``corr_temperature``) gives, by a softmax over the other frame and a soft-argmax
+  over its patch centres, the coarse grid in both directions (0 -> 1 over the rows, 1 -> 0 over the columns of
+  the same matrix; ``corr_window`` > 0 restricts the soft-argmax to a window around the best patch). The fine
+  stage upsamples the coarse displacement bilinearly to every pixel and adds a residual in ``grid_sample``
+  units: the DPT head's own 2 grid channels plus a small refiner that sees the frame's DPT features, the other
+  frame's features sampled at the coarse match and the match's peak probability; the confidence logit is the
+  sum of the DPT head's and the refiner's. Both last convs start at zero, so the untrained fine stage is exactly
+  the coarse grid (with confidence 0.5). At 518² the correlation is 1369 x 1369 per pair (7.5 MB in fp32).
 
 Pair order: frame 0 is VGGT's reference frame (its own camera/register tokens). With ``symmetric=True`` the pair
 is run as (A, B) and (B, A) in one batch and each direction is read from the frame-0 prediction of its order;
@@ -22,7 +33,11 @@ both directions (frame 0 -> 1 from frame 0, 1 -> 0 from frame 1).
 
 Output (docs/interfaces.md §5): ``grid`` [B, 2, H, W, 2] px (``grid[:, 0]``: frame 0 -> (x, y) in frame 1),
 ``grid_norm`` (same in grid_sample units), ``conf`` [B, 2, H, W] in (0, 1), ``conf_logit``; with
-``return_geometry=True`` also ``geometry`` (VGGT's outputs for the (A, B) order).
+``return_geometry=True`` also ``geometry`` (VGGT's outputs for the (A, B) order). ``grid_mode="correlation"``
+adds ``coarse_grid`` [B, 2, h, w, 2] px (patch (i, j) of frame d, centred at pixel (14 j + 6.5, 14 i + 6.5), ->
+(x, y) in frame 1 - d), ``corr_logit`` [B, h*w, h*w] fp32 (frame-0 positions x frame-1 positions, row-major; a
+softmax over the last axis is the 0 -> 1 match distribution, over the middle axis the 1 -> 0 one) and ``desc``
+[B, 2, h, w, desc_dim] (the unit descriptors), so a loss can supervise the coarse stage directly.
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ from torch import Tensor, nn
 
 from training.geometry import norm_to_px, pixel_grid, px_to_norm
 from training.model.checkpoint import LoadReport, load_state_dict_checked, read_state_dict
+from training.model.correlation import CorrelationHead, coarse_from_logits, upsample_coarse_grid
 from training.model.dpt import DPTHead
 from training.model.matcher_config import MatcherConfig
 from training.model.vggt import VGGT
@@ -66,7 +82,8 @@ class SemanticMatcher(nn.Module):
 
     Submodules: ``vggt`` (the full, frozen VGGT with upstream names; the track head is not built),
     ``semantic_branch.{frame,global}_blocks.<layer>`` (trainable copies, keyed by their AA layer index) and
-    ``semantic_head`` (trainable DPT).
+    ``semantic_head`` (trainable DPT; with ``grid_mode="correlation"`` it also holds ``semantic_head.match``, the
+    descriptor projection, temperature and refiner, so parameter groups that select ``semantic_head.*`` train it).
     """
 
     def __init__(self, cfg: MatcherConfig) -> None:
@@ -100,6 +117,14 @@ class SemanticMatcher(nn.Module):
             out_channels=vcfg.dpt_out_channels,
             intermediate_layer_idx=cfg.layers,
         )
+        if cfg.grid_mode == "correlation":
+            self.semantic_head.match = CorrelationHead(
+                token_dim=2 * vcfg.embed_dim,
+                feature_dim=vcfg.dpt_features // 2,
+                desc_dim=cfg.desc_dim,
+                temperature=cfg.corr_temperature,
+                refine_channels=cfg.refine_channels,
+            )
         self._zero_last_conv()
         self.vggt.requires_grad_(False)
         if cfg.head_init != "random" and cfg.geometry_heads:
@@ -111,6 +136,8 @@ class SemanticMatcher(nn.Module):
         if not last.weight.is_meta:
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+        if self.cfg.grid_mode == "correlation":
+            self.semantic_head.match.zero_last()
 
     @torch.no_grad()
     def init_semantic_from_vggt(self) -> None:
@@ -180,6 +207,8 @@ class SemanticMatcher(nn.Module):
         for m in model.semantic_head.modules():  # every parameter is defined even where no pretrained one fits
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.LayerNorm)):
                 m.reset_parameters()
+        if cfg.grid_mode == "correlation":
+            model.semantic_head.match.reset_parameters()  # its Linear and temperature too
         head_state = model._head_state_from_checkpoint(state)
         if head_state is not None:
             model._load_head_from(head_state)
@@ -256,8 +285,11 @@ class SemanticMatcher(nn.Module):
                     geometry = self.vggt.run_heads(tokens_list, (height, width))
 
         head_tokens = {i: trunk_out[i] for i in early} | sem_out
-        raw = self._run_head(head_tokens, b, (height, width))  # [B, 2, H, W, 3] fp32
-        out = self._decode(raw, height, width)
+        if self.cfg.grid_mode == "correlation":
+            out = self._run_correlation_head(head_tokens, b, (height, width))
+        else:
+            raw = self._run_head(head_tokens, b, (height, width))  # [B, 2, H, W, 3] fp32
+            out = self._decode(raw, height, width)
         if geometry is not None:
             out["geometry"] = geometry
         return out
@@ -287,4 +319,46 @@ class SemanticMatcher(nn.Module):
             "grid_norm": grid_norm,
             "conf": torch.sigmoid(conf_logit),
             "conf_logit": conf_logit,
+        }
+
+    def _pair_frames(self, x: Tensor, b: int) -> Tensor:
+        """Head outputs [B' * S', ...] -> [B, 2, ...] with index d holding frame d's prediction (see _run_head)."""
+        if self.cfg.symmetric:  # rows: (A, B)[0] for the batch, then (B, A)[0]
+            return x.view(2, b, *x.shape[1:]).transpose(0, 1)
+        return x.view(b, 2, *x.shape[1:])
+
+    def _run_correlation_head(self, tokens: dict[int, Tensor], b: int, image_hw: tuple[int, int]) -> dict[str, Tensor]:
+        """``grid_mode="correlation"``: descriptors -> global correlation -> coarse grids -> fine residual."""
+        height, width = image_hw
+        patch = self.vggt.aggregator.patch_size
+        h, w = height // patch, width // patch
+        psi = self.vggt.aggregator.patch_start_idx
+        if self.cfg.symmetric:
+            tokens = {i: t[:, :1] for i, t in tokens.items()}
+        tokens_list = [tokens[i].float() if i in tokens else None for i in range(max(tokens) + 1)]
+        head, match = self.semantic_head, self.semantic_head.match
+        with torch.autocast(device_type=tokens_list[-1].device.type, enabled=False):
+            feat = head.decode(head.select_tokens(tokens_list, psi), image_hw)  # [B' S', C, H, W]
+            raw = head.scratch.output_conv2(feat)  # [B' S', 3, H, W]
+            last = tokens_list[max(self.cfg.layers)][:, :, psi:]  # [B', S', h w, 2 C]
+            desc = self._pair_frames(match.describe(last.reshape(-1, h * w, last.shape[-1])), b)  # [B, 2, hw, D]
+            corr_logit = match.correlate(desc[:, 0], desc[:, 1])  # [B, N0, N1]
+            coarse_grid, peak = coarse_from_logits(corr_logit, (h, w), patch, self.cfg.corr_window)
+            coarse_up = upsample_coarse_grid(coarse_grid, image_hw, patch)  # [B, 2, H, W, 2] px
+            feat = self._pair_frames(feat, b)  # [B, 2, C, H, W]
+            fine = match.refine_residual(
+                feat.flatten(0, 1), feat.flip(1).flatten(0, 1), coarse_up.flatten(0, 1), peak.flatten(0, 1)
+            )
+            raw = self._pair_frames(raw, b) + fine.view(b, 2, *fine.shape[1:])  # [B, 2, 3, H, W]
+        raw = raw.permute(0, 1, 3, 4, 2)
+        grid_norm = px_to_norm(coarse_up, height, width) + raw[..., :2]
+        conf_logit = raw[..., 2]
+        return {
+            "grid": norm_to_px(grid_norm, height, width),
+            "grid_norm": grid_norm,
+            "conf": torch.sigmoid(conf_logit),
+            "conf_logit": conf_logit,
+            "coarse_grid": coarse_grid,
+            "corr_logit": corr_logit,
+            "desc": desc.view(b, 2, h, w, -1),
         }

@@ -10,7 +10,9 @@ from training.model.config import VGGTConfig
 
 __all__ = ["MatcherConfig"]
 
-_GRID_MODES = ("offset", "absolute")
+_GRID_MODES = ("offset", "absolute", "correlation")
+# fields that only the correlation head reads; left out of to_dict() in the other modes (their files stay as before)
+_CORRELATION_FIELDS = ("desc_dim", "corr_temperature", "corr_window", "refine_channels")
 _HEAD_INITS = ("depth_head", "point_head", "random")
 
 
@@ -22,12 +24,18 @@ class MatcherConfig:
         vggt: backbone architecture (``VGGTConfig.vggt_1b()`` for real runs, ``tiny()`` for tests).
         split_index: first AA layer of the trainable semantic branch (0 < split_index <= depth - 1). The paper does
             not give it; 12 (the middle of VGGT-1B) is a guess for the run manifests to sweep.
-        grid_mode: "offset" or "absolute" (see the module docstring).
+        grid_mode: "offset", "absolute" or "correlation" (see :mod:`training.model.matcher`).
         symmetric: run both pair orders (see the module docstring).
         head_init: initialise the semantic head from "depth_head", "point_head" or keep it "random".
         head_layers: aggregator layers the semantic head reads (default: the DPT layers of the backbone).
         geometry_heads: keep VGGT's camera/depth/point heads (frozen) for ``return_geometry=True``.
         autocast_dtype: "bfloat16" (CUDA only; residual stream stays fp32, heads fp32) or None.
+        desc_dim: ``correlation`` only: width of the matching descriptors.
+        corr_temperature: ``correlation`` only: initial (learnable) softmax temperature on cosine similarities
+            (at least 0.01, the floor the learned value is clamped to).
+        corr_window: ``correlation`` only: soft-argmax window radius in patches around the most probable match
+            (0: global soft-argmax over the whole other frame).
+        refine_channels: ``correlation`` only: width of the fine-stage refiner.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -38,6 +46,10 @@ class MatcherConfig:
     head_layers: tuple[int, ...] | None = None
     geometry_heads: bool = True
     autocast_dtype: str | None = "bfloat16"
+    desc_dim: int = 128
+    corr_temperature: float = 0.1
+    corr_window: int = 0
+    refine_channels: int = 32
 
     def __post_init__(self) -> None:
         if isinstance(self.vggt, dict):
@@ -59,6 +71,13 @@ class MatcherConfig:
             )
         if self.autocast_dtype not in (None, "bfloat16", "float16"):
             raise ValueError(f"autocast_dtype {self.autocast_dtype!r} not in (None, 'bfloat16', 'float16')")
+        if self.desc_dim < 1 or self.refine_channels < 1 or self.corr_window < 0:
+            raise ValueError(
+                f"desc_dim {self.desc_dim} and refine_channels {self.refine_channels} must be >= 1, "
+                f"corr_window {self.corr_window} >= 0"
+            )
+        if not self.corr_temperature >= 0.01:
+            raise ValueError(f"corr_temperature {self.corr_temperature} must be >= 0.01")
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -68,6 +87,9 @@ class MatcherConfig:
         d = dataclasses.asdict(self)
         d["vggt"] = self.vggt.to_dict()
         d["head_layers"] = list(self.head_layers) if self.head_layers is not None else None
+        if self.grid_mode != "correlation":
+            for name in _CORRELATION_FIELDS:
+                d.pop(name)
         return d
 
     @classmethod
