@@ -291,7 +291,11 @@ def test_every_loss_keeps_the_graph_on_an_empty_batch():
     batch["kps_vis"][:] = False
     grid = pixel_grid(H, W).expand(2, 2, H, W, 2).clone().requires_grad_()
     logit = torch.zeros(2, 2, H, W, requires_grad=True)
+    coarse = {  # the correlation head's extra outputs (3 x 4 patches of 8 px), read by the coarse loss
+        "coarse_grid": torch.zeros(2, 2, 3, 4, 2, requires_grad=True),
+        "corr_logit": torch.zeros(2, 12, 12, requires_grad=True),
+    }
     for name, fn in LOSSES.items():
-        value = fn({"grid": grid, "conf_logit": logit, "conf": torch.sigmoid(logit)}, batch)
+        value = fn({"grid": grid, "conf_logit": logit, "conf": torch.sigmoid(logit), **coarse}, batch)
         assert torch.isfinite(value), name
         assert value.requires_grad, name

@@ -5,6 +5,7 @@ Every loss takes ``(out, batch, **params)`` with the matcher's output (``grid`` 
 :class:`Objective` combines a stage's terms into named values plus ``objective``.
 """
 
+from training.losses.coarse import coarse_loss, coarse_targets
 from training.losses.confidence import confidence_loss, confidence_targets
 from training.losses.cycle import cycle_loss, cycle_points, reconstruction_loss
 from training.losses.dense import dense_epe_loss, matchability_loss
@@ -26,4 +27,6 @@ __all__ = [
     "confidence_loss",
     "confidence_targets",
     "smoothness_loss",
+    "coarse_loss",
+    "coarse_targets",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from training.losses.coarse import coarse_loss
 from training.losses.confidence import confidence_loss
 from training.losses.cycle import cycle_loss, reconstruction_loss
 from training.losses.dense import dense_epe_loss, matchability_loss
@@ -28,6 +29,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "reconstruction": reconstruction_loss,
     "confidence": confidence_loss,
     "smoothness": smoothness_loss,
+    "coarse": coarse_loss,
 }
 
 
