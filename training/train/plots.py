@@ -15,6 +15,14 @@ def _series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
     return [s for s, _ in pts], [v for _, v in pts]
 
 
+def _ema(values: list[float], alpha: float = 0.1) -> list[float]:
+    out, acc = [], None
+    for v in values:
+        acc = v if acc is None else (1 - alpha) * acc + alpha * v
+        out.append(acc)
+    return out
+
+
 def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> Path:
     """Write a two-panel PNG (training losses; held-out PCK and EPE) and return its path."""
     import matplotlib
@@ -29,10 +37,13 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
     base = [r for r in records if r["split"] == "baseline"]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
     terms = sorted({k for r in train for k in r if k.startswith("loss_")}) + ["objective"]
-    for k in terms:
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, k in enumerate(terms):
         x, y = _series(train, k)
         if x:
-            ax0.plot(x, y, label=k.removeprefix("loss_"), lw=1.2 if k == "objective" else 0.9)
+            c = colours[i % len(colours)]
+            ax0.plot(x, y, color=c, lw=0.6, alpha=0.3)
+            ax0.plot(x, _ema(y), color=c, label=k.removeprefix("loss_"), lw=1.5 if k == "objective" else 1.1)
     stage_starts = {}
     for r in train:
         stage_starts.setdefault(r.get("stage"), r["step"])
@@ -41,12 +52,11 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
         ax0.text(step, ax0.get_ylim()[1], f" {name}", va="top", fontsize=7, color="grey")
     ax0.set_yscale("log")
     ax0.set_xlabel("step")
-    ax0.set_ylabel("training loss (log)")
+    ax0.set_ylabel("training loss (log; faint: raw, bold: EMA 0.1)")
     ax0.legend(fontsize=7)
     ax0.grid(alpha=0.3)
 
     pck_keys = sorted({k for r in evals for k in r if k.startswith("pck@")})
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, k in enumerate(pck_keys):
         x, y = _series(evals, k)
         ax1.plot(x, [100 * v for v in y], marker="o", ms=3, color=colours[i], label=f"model {k}")
