@@ -282,17 +282,19 @@ def test_torch_compile_full_graph():
 
 
 def test_the_refiner_reads_the_other_frame_at_the_coarse_match():
-    """With a projection that passes features through, the warped channel block equals the other frame's
-    features bilinearly sampled at the coarse grid."""
+    """The refiner's input holds the frame's projected features and the other frame's, bilinearly sampled at the
+    coarse grid (direction 0 reads frame 1 and direction 1 reads frame 0)."""
     m = _matcher(refine_channels=4)
     match = m.semantic_head.match
-    feat = torch.randn(2, match.refine_proj.in_channels, 14, 14)
-    other = torch.randn_like(feat)
-    grid = torch.rand(2, 14, 14, 2) * 13
+    feat = torch.randn(1, 2, match.refine_proj.in_channels, 14, 14)
+    grid = torch.rand(1, 2, 14, 14, 2) * 13
     seen = {}
-    handle = match.refine.register_forward_hook(lambda mod, args, out: seen.setdefault("x", args[0]))
-    match.refine_residual(feat, other, grid, torch.rand(2, 1, 1))
+    handle = match.refine.register_forward_hook(lambda mod, args, out: seen.__setitem__("x", args[0]))
+    out = match.refine_residual(feat, grid, torch.rand(1, 2, 1, 1))
     handle.remove()
-    expected = F.grid_sample(match.refine_proj(other), px_to_norm(grid, 14, 14), mode="bilinear", align_corners=False)
+    assert out.shape == (1, 2, 3, 14, 14)
+    with torch.no_grad():
+        proj = match.refine_proj(feat[0])  # [2, c, H, W]: frame 0, frame 1
+        expected = F.grid_sample(proj.flip(0), px_to_norm(grid[0], 14, 14), mode="bilinear", align_corners=False)
+    assert torch.allclose(seen["x"][:, :4], proj, atol=1e-6)
     assert torch.allclose(seen["x"][:, 4:8], expected, atol=1e-6)
-    assert torch.allclose(seen["x"][:, :4], match.refine_proj(feat), atol=1e-6)

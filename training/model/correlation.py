@@ -184,22 +184,24 @@ class CorrelationHead(nn.Module):
         """[B, N0, D], [B, N1, D] -> corr_logit [B, N0, N1] (fp32)."""
         return torch.einsum("bnd,bmd->bnm", desc0.float(), desc1.float()) * self.scale
 
-    def refine_residual(self, feat: Tensor, feat_other: Tensor, grid_px: Tensor, peak: Tensor) -> Tensor:
-        """Residual of the fine stage.
+    def refine_residual(self, feat: Tensor, grid_px: Tensor, peak: Tensor) -> Tensor:
+        """Residual of the fine stage, both directions.
 
         Args:
-            feat: [N, C, H, W] decoded DPT features of the source frames.
-            feat_other: [N, C, H, W] the same for the target frames.
-            grid_px: [N, H, W, 2] the upsampled coarse grid (source pixel -> target pixel); not differentiated
-                through (the refiner reads features there; the grid itself gets gradients from the sum).
-            peak: [N, h, w] coarse peak probability.
+            feat: [B, 2, C, H, W] decoded DPT features of frame 0 and frame 1.
+            grid_px: [B, 2, H, W, 2] the upsampled coarse grids (frame d pixel -> pixel of frame 1 - d); not
+                differentiated through here (the refiner reads features there; the grid itself gets gradients
+                from the sum with the residual).
+            peak: [B, 2, h, w] coarse peak probability.
 
         Returns:
-            [N, 3, H, W]: grid offset (x, y) in ``grid_sample`` units and a confidence logit.
+            [B, 2, 3, H, W]: grid offset (x, y) in ``grid_sample`` units and a confidence logit.
         """
-        height, width = feat.shape[-2:]
-        proj, proj_other = self.refine_proj(feat), self.refine_proj(feat_other)
-        where = px_to_norm(grid_px.detach(), height, width)
+        b, _, _, height, width = feat.shape
+        proj = self.refine_proj(feat.flatten(0, 1))  # [2B, c, H, W], once per frame
+        proj_other = proj.view(b, 2, *proj.shape[1:]).flip(1).flatten(0, 1)
+        where = px_to_norm(grid_px.detach().flatten(0, 1), height, width)
         warped = F.grid_sample(proj_other, where, mode="bilinear", padding_mode="zeros", align_corners=False)
-        peak_up = F.interpolate(peak[:, None], size=(height, width), mode="bilinear", align_corners=False)
-        return self.refine(torch.cat((proj, warped, peak_up), dim=1))
+        peak_up = F.interpolate(peak.flatten(0, 1)[:, None], size=(height, width), mode="bilinear", align_corners=False)
+        out = self.refine(torch.cat((proj, warped, peak_up), dim=1))
+        return out.view(b, 2, *out.shape[1:])

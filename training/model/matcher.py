@@ -345,11 +345,8 @@ class SemanticMatcher(nn.Module):
             corr_logit = match.correlate(desc[:, 0], desc[:, 1])  # [B, N0, N1]
             coarse_grid, peak = coarse_from_logits(corr_logit, (h, w), patch, self.cfg.corr_window)
             coarse_up = upsample_coarse_grid(coarse_grid, image_hw, patch)  # [B, 2, H, W, 2] px
-            feat = self._pair_frames(feat, b)  # [B, 2, C, H, W]
-            fine = match.refine_residual(
-                feat.flatten(0, 1), feat.flip(1).flatten(0, 1), coarse_up.flatten(0, 1), peak.flatten(0, 1)
-            )
-            raw = self._pair_frames(raw, b) + fine.view(b, 2, *fine.shape[1:])  # [B, 2, 3, H, W]
+            fine = match.refine_residual(self._pair_frames(feat, b), coarse_up, peak)  # [B, 2, 3, H, W]
+            raw = self._pair_frames(raw, b) + fine
         raw = raw.permute(0, 1, 3, 4, 2)
         grid_norm = px_to_norm(coarse_up, height, width) + raw[..., :2]
         conf_logit = raw[..., 2]
