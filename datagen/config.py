@@ -31,6 +31,14 @@ class CameraConfig:
     max_pair_elevation_gap_deg: float = 40.0
     center_jitter: float = 0.1  # look-at target jitter, as a fraction of the bounding-sphere radius
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_pair_azimuth_gap_deg <= 360.0:
+            raise ValueError(f"the azimuth gap must be within [0, 360] degrees, got {self.max_pair_azimuth_gap_deg}")
+        if not 0.0 <= self.max_pair_elevation_gap_deg <= 180.0:
+            raise ValueError(
+                f"the elevation gap must be within [0, 180] degrees, got {self.max_pair_elevation_gap_deg}"
+            )
+
 
 @dataclass(frozen=True)
 class RenderConfig:

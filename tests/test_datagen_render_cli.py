@@ -224,3 +224,31 @@ def test_ray_launcher(reference, tmp_path, capsys):
         pytest.skip("ray is not installed: only the missing-ray message was checked")
     assert ray_render.main([*args, "--cpus-per-task", "1"]) == 0
     assert published(tmp_path / "ray") == published(reference)
+
+
+def _view_direction(T_cam_from_world) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of the direction from the look-at target to the camera (OpenCV camera:
+    the optical axis in world coordinates is the third row of the rotation)."""
+    import numpy as np
+
+    d = -np.asarray(T_cam_from_world, np.float64)[2, :3]
+    return float(np.degrees(np.arctan2(d[0], d[2]))), float(np.degrees(np.arcsin(np.clip(d[1], -1, 1))))
+
+
+def test_viewpoint_gap_options(tmp_path, capsys):
+    root = tmp_path / "narrow"
+    args = ["--category", "chair", "--n", "12", "--size", "32", "--shard-size", "12", "--no-progress", "--workers", "1"]
+    code, out, err = render(capsys, *args, "--out", str(root), "--max-azimuth-gap", "20", "--max-elevation-gap", "8")
+    assert code == 0, err
+    cam = json.loads((root / "dataset.json").read_text())["generator"]["config"]["camera"]
+    assert cam["max_pair_azimuth_gap_deg"] == 20.0 and cam["max_pair_elevation_gap_deg"] == 8.0
+    gaps = []
+    for raw in wds.WebDataset(str(root / shard_name(0)), shardshuffle=False):
+        s = decode_sample(raw)
+        (az0, el0), (az1, el1) = _view_direction(s["T_cam0_from_world"]), _view_direction(s["T_cam1_from_world"])
+        gaps.append((abs((az0 - az1 + 180.0) % 360.0 - 180.0), abs(el0 - el1)))
+    assert len(gaps) == 12
+    assert all(az <= 20.0 + 1e-3 and el <= 8.0 + 1e-3 for az, el in gaps), gaps
+    _refused(capsys, [*args, "--out", str(tmp_path / "bad"), "--max-azimuth-gap", "-5"], "azimuth gap must be within")
+    _refused(capsys, [*args, "--out", str(tmp_path / "bad"), "--max-elevation-gap", "400"], "elevation gap must be")
+    assert not (tmp_path / "bad").exists()

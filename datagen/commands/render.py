@@ -59,6 +59,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="keep complete shards of this dataset, make the rest")
     p.add_argument("--backend", default="pyrender", choices=("pyrender", "embree"), help="GT backend")
     p.add_argument("--same-instance-fraction", type=float, default=0.0, help="fraction of same-instance pairs")
+    p.add_argument(
+        "--max-azimuth-gap",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="largest azimuth difference between a pair's two views, degrees; default 120",
+    )
+    p.add_argument(
+        "--max-elevation-gap",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="largest elevation difference between a pair's two views, degrees; default 40",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
@@ -95,7 +109,9 @@ def _error(message: str) -> int:
 
 
 def _build_config(args: argparse.Namespace):
-    from datagen.config import RenderConfig
+    import dataclasses
+
+    from datagen.config import CameraConfig, RenderConfig
     from datagen.families import family_names
 
     known = family_names()
@@ -105,8 +121,14 @@ def _build_config(args: argparse.Namespace):
         raise UsageError(f"--n must be a positive number of pairs, got {args.n}")
     if args.workers is not None and args.workers <= 0:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    gaps = {}
+    if args.max_azimuth_gap is not None:
+        gaps["max_pair_azimuth_gap_deg"] = args.max_azimuth_gap
+    if args.max_elevation_gap is not None:
+        gaps["max_pair_elevation_gap_deg"] = args.max_elevation_gap
     try:
         return RenderConfig(
+            camera=dataclasses.replace(CameraConfig(), **gaps),
             category=args.category,
             n_pairs=args.n,
             size=args.size,
