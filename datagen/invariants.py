@@ -290,9 +290,10 @@ def sample_field(
     known = np.isfinite(jac).all(axis=(1, 2))
     if known.any():
         gain[known] = np.linalg.svd(jac[known], compute_uv=False)[:, 0]
-    one_axis = ~known & np.isfinite(jac).any(axis=(1, 2))
-    if one_axis.any():  # only one axis has a derivative: its column norm is a lower bound of the gain
-        gain[one_axis] = np.nanmax(np.linalg.norm(jac[one_axis], axis=1), axis=1)
+    # Only one axis has a derivative: the valid region is one pixel thin across the other (a surface seen edge-on,
+    # many surface points per pixel), so the gain across it is unbounded and unknown: inf (checks leave such reads
+    # undecided rather than judge them in the units of a lower bound).
+    gain[~known & np.isfinite(jac).any(axis=(1, 2))] = np.inf
     return out, ok, gain
 
 
@@ -343,18 +344,22 @@ def cycle(sample: Mapping[str, Any], threshold_px: float = 1.5) -> dict[str, flo
             smin = np.linalg.svd(jf[known], compute_uv=False)[:, -1]
             gain[known] = np.maximum(gain[known], 1.0 / np.maximum(smin, 1e-3))
         e = np.linalg.norm(ret[mutual] - start[mutual], axis=1)
+        g = gain[mutual]
         errs.append(e)
-        scaled.append(e / np.maximum(gain[mutual], 1.0))
+        scaled.append(e[np.isfinite(g)] / np.maximum(g[np.isfinite(g)], 1.0))  # slivers (inf gain): undecided
     e = np.concatenate(errs)
     if e.size == 0:
         return {"n_cycle": 0}
     key = f"cycle_frac_within_{threshold_px:g}px"
-    return {
+    out = {
         key: float((e <= threshold_px).mean()),
-        f"{key}_scaled": float((np.concatenate(scaled) <= threshold_px).mean()),
         "cycle_median_px": float(np.median(e)),
         "n_cycle": int(e.size),
+        "n_cycle_scaled": int(sum(x.size for x in scaled)),
     }
+    if out["n_cycle_scaled"]:
+        out[f"{key}_scaled"] = float((np.concatenate(scaled) <= threshold_px).mean())
+    return out
 
 
 def _nearest_reads(
@@ -402,16 +407,17 @@ def keypoints_vs_dense(sample: Mapping[str, Any]) -> dict[str, float]:
         target = np.asarray(sample[f"kps{b}"], np.float64)[both]
         dist, ok, gain = _nearest_reads(sample, d, xy, [target])
         errs.append(dist[0][ok])
-        scaled.append(dist[0][ok] / np.maximum(gain[ok], 1.0))
+        judged = ok & np.isfinite(gain)  # a keypoint on a one-pixel sliver is undecided
+        scaled.append(dist[0][judged] / np.maximum(gain[judged], 1.0))
     e = np.concatenate(errs) if errs else np.zeros(0)
     if e.size == 0:
         return {"n_kp": 0}
-    return {
-        "kp_dense_median_px": float(np.median(e)),
-        "kp_dense_max_px": float(e.max()),
-        "kp_dense_median_scaled": float(np.median(np.concatenate(scaled))),
-        "n_kp": int(e.size),
-    }
+    out = {"kp_dense_median_px": float(np.median(e)), "kp_dense_max_px": float(e.max()), "n_kp": int(e.size)}
+    g = np.concatenate(scaled)
+    out["n_kp_scaled"] = int(g.size)
+    if g.size:
+        out["kp_dense_median_scaled"] = float(np.median(g))
+    return out
 
 
 def left_right(sample: Mapping[str, Any]) -> dict[str, int]:
@@ -437,6 +443,7 @@ def left_right(sample: Mapping[str, Any]) -> dict[str, int]:
         kb = np.asarray(sample[f"kps{b}"], np.float64)
         xy = np.asarray(sample[f"kps{a}"], np.float64)[sel]
         (d_same, d_twin), ok, gain = _nearest_reads(sample, d, xy, [kb[sel], kb[perm[sel]]])
+        ok = ok & np.isfinite(gain)  # a keypoint on a one-pixel sliver is undecided
         checks += int(ok.sum())
         violations += int((ok & (d_twin < d_same) & (d_same > 2.0 * np.maximum(gain, 1.0))).sum())
     return {"lr_violations": violations, "n_lr": checks}
@@ -471,7 +478,10 @@ def evaluate(sample: Mapping[str, Any], raycast: bool = True) -> dict[str, float
 
 # Per-pair fractions and medians over a handful of points are noise: below these counts a pair is held only to a
 # loose limit that catches gross errors, and otherwise judged through the dataset-level numbers (:func:`aggregate`).
-MIN_COUNTS = {"cycle_frac_within_1.5px_scaled": ("n_cycle", 500, 0.5), "kp_dense_median_scaled": ("n_kp", 3, 10.0)}
+MIN_COUNTS = {
+    "cycle_frac_within_1.5px_scaled": ("n_cycle_scaled", 500, 0.5),
+    "kp_dense_median_scaled": ("n_kp_scaled", 3, 10.0),
+}
 
 
 def failures(metrics: Mapping[str, float]) -> list[str]:
@@ -495,10 +505,15 @@ def aggregate(rows: list[Mapping[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = {}
     cross = [r for r in rows if not r.get("same") and r.get("n_cycle")]
     if cross:
-        n = sum(r["n_cycle"] for r in cross)
-        for key in ("cycle_frac_within_1.5px", "cycle_frac_within_1.5px_scaled"):
-            out[key] = sum(r[key] * r["n_cycle"] for r in cross) / n
-        out["n_cycle"] = n
+        for key, count in (
+            ("cycle_frac_within_1.5px", "n_cycle"),
+            ("cycle_frac_within_1.5px_scaled", "n_cycle_scaled"),
+        ):
+            judged = [r for r in cross if r.get(count) and key in r]
+            n = sum(r[count] for r in judged)
+            if n:
+                out[key] = sum(r[key] * r[count] for r in judged) / n
+                out[count] = n
     same = [r for r in rows if r.get("same") and r.get("n_object")]
     if same:
         n = sum(r["n_object"] for r in same)

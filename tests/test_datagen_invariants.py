@@ -55,15 +55,43 @@ def test_cycle_exact_for_inverse_fields_and_fails_when_shifted():
 
 def test_aggregate_is_pixel_weighted():
     rows = [
-        {"same": False, "n_cycle": 900, "cycle_frac_within_1.5px": 1.0, "cycle_frac_within_1.5px_scaled": 1.0},
-        {"same": False, "n_cycle": 100, "cycle_frac_within_1.5px": 0.2, "cycle_frac_within_1.5px_scaled": 0.3},
+        {
+            "same": False,
+            "n_cycle": 900,
+            "n_cycle_scaled": 900,
+            "cycle_frac_within_1.5px": 1.0,
+            "cycle_frac_within_1.5px_scaled": 1.0,
+        },
+        {
+            "same": False,
+            "n_cycle": 120,
+            "n_cycle_scaled": 100,
+            "cycle_frac_within_1.5px": 0.2,
+            "cycle_frac_within_1.5px_scaled": 0.3,
+        },  # 20 pixels on slivers: undecided in the scaled criterion
         {"same": True, "n_object": 10, "valid_agreement": 0.9, "n_cycle": 5, "cycle_frac_within_1.5px": 0.0},
     ]
     agg = invariants.aggregate(rows)
-    assert agg["n_cycle"] == 1000 and agg["cycle_frac_within_1.5px"] == 0.92
-    assert agg["cycle_frac_within_1.5px_scaled"] == 0.93
+    assert agg["n_cycle"] == 1020 and agg["cycle_frac_within_1.5px"] == (900 + 0.2 * 120) / 1020
+    assert agg["n_cycle_scaled"] == 1000 and agg["cycle_frac_within_1.5px_scaled"] == 0.93
     assert agg["valid_agreement"] == 0.9
     assert invariants.aggregate_failures(agg) == [
         "cycle_frac_within_1.5px_scaled = 0.93 over the sampled pairs (limit >= 0.95)",
         "valid_agreement = 0.9 over the sampled pairs (limit >= 0.995)",
     ]
+
+
+def test_gain_is_unbounded_on_a_one_pixel_sliver():
+    # A field valid on a full block has a finite gain (here 2: x doubled); on a one-row sliver the derivative
+    # across it is unknown, so the gain is inf and the checks leave reads there undecided.
+    H = W = 8
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    corr = np.stack([2 * xs, ys], axis=-1)
+    block = np.ones((H, W), bool)
+    sliver = np.zeros((H, W), bool)
+    sliver[3] = True
+    xy = np.array([[3.25, 3.0], [4.5, 3.0]])
+    _, ok, gain = invariants.sample_field(corr, block, xy, with_gain=True)
+    assert ok.all() and np.allclose(gain, 2.0)
+    _, ok, gain = invariants.sample_field(corr, sliver, xy, with_gain=True)
+    assert ok.all() and np.isinf(gain).all()
