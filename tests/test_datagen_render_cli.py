@@ -252,3 +252,19 @@ def test_viewpoint_gap_options(tmp_path, capsys):
     _refused(capsys, [*args, "--out", str(tmp_path / "bad"), "--max-azimuth-gap", "-5"], "azimuth gap must be within")
     _refused(capsys, [*args, "--out", str(tmp_path / "bad"), "--max-elevation-gap", "400"], "elevation gap must be")
     assert not (tmp_path / "bad").exists()
+
+
+def test_family_camera_defaults_go_into_the_recorded_config():
+    import argparse
+
+    from datagen.commands.render import _build_config
+
+    def config(category: str, **extra):
+        ns = dict(n=4, size=32, shard_size=2, seed=0, backend="pyrender", same_instance_fraction=0.0, workers=1)
+        ns.update(max_azimuth_gap=None, max_elevation_gap=None)
+        ns.update(extra)
+        return _build_config(argparse.Namespace(category=category, **ns))
+
+    assert config("table").camera.elevation_deg == (8.0, 45.0)  # no edge-on table tops
+    assert config("chair").camera.elevation_deg == (-5.0, 45.0)
+    assert config("table", max_azimuth_gap=30.0).camera.max_pair_azimuth_gap_deg == 30.0

@@ -112,7 +112,7 @@ def _build_config(args: argparse.Namespace):
     import dataclasses
 
     from datagen.config import CameraConfig, RenderConfig
-    from datagen.families import family_names
+    from datagen.families import family_names, get_family
 
     known = family_names()
     if args.category not in known:
@@ -121,14 +121,17 @@ def _build_config(args: argparse.Namespace):
         raise UsageError(f"--n must be a positive number of pairs, got {args.n}")
     if args.workers is not None and args.workers <= 0:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    gaps = {}
+    camera = {}
+    family_elevation = get_family(args.category).camera_elevation_deg
+    if family_elevation is not None:
+        camera["elevation_deg"] = tuple(family_elevation)
     if args.max_azimuth_gap is not None:
-        gaps["max_pair_azimuth_gap_deg"] = args.max_azimuth_gap
+        camera["max_pair_azimuth_gap_deg"] = args.max_azimuth_gap
     if args.max_elevation_gap is not None:
-        gaps["max_pair_elevation_gap_deg"] = args.max_elevation_gap
+        camera["max_pair_elevation_gap_deg"] = args.max_elevation_gap
     try:
         return RenderConfig(
-            camera=dataclasses.replace(CameraConfig(), **gaps),
+            camera=dataclasses.replace(CameraConfig(), **camera),
             category=args.category,
             n_pairs=args.n,
             size=args.size,
