@@ -260,8 +260,8 @@ def test_family_camera_defaults_go_into_the_recorded_config():
     from datagen.commands.render import _build_config
 
     def config(category: str, **extra):
-        ns = dict(n=4, size=32, shard_size=2, seed=0, backend="pyrender", same_instance_fraction=0.0, workers=1)
-        ns.update(max_azimuth_gap=None, max_elevation_gap=None)
+        ns = {"n": 4, "size": 32, "shard_size": 2, "seed": 0, "backend": "pyrender", "workers": 1}
+        ns.update(same_instance_fraction=0.0, max_azimuth_gap=None, max_elevation_gap=None)
         ns.update(extra)
         return _build_config(argparse.Namespace(category=category, **ns))
 
