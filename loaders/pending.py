@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from loaders import schema
-from loaders.schema import SCHEMA_VERSION, SchemaError
+from loaders.schema import SchemaError, read_record, sample_where
 
 __all__ = ["Pending", "NotPlannable", "is_pending", "plan_sample", "dense_header"]
 
@@ -93,29 +93,15 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         SchemaError: naming the sample key (and shard URL when known).
     """
-    where = f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+    where = sample_where(members)
     try:
-        record = json.loads(members["pair.json"])
-        meta = record["meta"]
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise SchemaError(
-                f"schema_version {version} but this code reads version {SCHEMA_VERSION}; "
-                "regenerate the data or use a matching release"
-            )
-        sample: dict[str, Any] = {"__key__": members.get("__key__"), "meta": meta}
+        sample = read_record(members)
         for k in ("img0.jpg", "img1.jpg"):
             if k not in members:
                 raise KeyError(k)
-        sizes = [tuple(int(x) for x in meta[f"image_size{v}"]) for v in (0, 1)]
+        sizes = [tuple(int(x) for x in sample["meta"][f"image_size{v}"]) for v in (0, 1)]
         for v in (0, 1):
             sample[f"image{v}"] = Pending("image", v, (*sizes[v], 3))
-        for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world", "kps0", "kps1"):
-            if k in record:
-                sample[k] = np.asarray(record[k], np.float32)
-        for k in ("kps0_vis", "kps1_vis"):
-            if k in record:
-                sample[k] = np.asarray(record[k], bool)
         shadow = {k: v for k, v in sample.items() if not is_pending(v)}  # what check_sample inspects, no pixels
         for v in (0, 1):
             shadow[f"image{v}"] = _blank((*sizes[v], 3), "u1")

@@ -560,31 +560,48 @@ def encode_sample(sample: Mapping[str, Any]) -> dict[str, bytes | str]:
     return members
 
 
+def sample_where(members: Mapping[str, Any]) -> str:
+    """``"sample KEY in URL"``: how errors name a sample."""
+    return f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+
+
+def read_record(members: Mapping[str, Any]) -> dict[str, Any]:
+    """The sample's ``pair.json`` after the version check: ``__key__``, ``meta`` and the small fields (cameras,
+    keypoints and their visibility) as arrays; no pixels.
+
+    Raises:
+        SchemaError: on a schema version mismatch (without the sample's name; callers add it);
+        KeyError, ValueError: on a missing or malformed ``pair.json``.
+    """
+    record = json.loads(members["pair.json"])
+    meta = record["meta"]
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"schema_version {version} but this code reads version {SCHEMA_VERSION}; "
+            "regenerate the data or use a matching release"
+        )
+    sample: dict[str, Any] = {"__key__": members.get("__key__"), "meta": meta}
+    for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world", "kps0", "kps1"):
+        if k in record:
+            sample[k] = np.asarray(record[k], np.float32)
+    for k in ("kps0_vis", "kps1_vis"):
+        if k in record:
+            sample[k] = np.asarray(record[k], bool)
+    return sample
+
+
 def decode_sample(members: Mapping[str, Any], check: bool = True) -> dict[str, Any]:
     """Decode tar members (as yielded by ``webdataset`` before any decoder) into a sample dict.
 
     Raises:
         SchemaError: naming the sample key (and shard URL when known) on a version mismatch or a malformed member.
     """
-    where = f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+    where = sample_where(members)
     try:
-        record = json.loads(members["pair.json"])
-        meta = record["meta"]
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise SchemaError(
-                f"schema_version {version} but this code reads version {SCHEMA_VERSION}; "
-                "regenerate the data or use a matching release"
-            )
-        sample: dict[str, Any] = {"__key__": members.get("__key__"), "meta": meta}
+        sample = read_record(members)
         sample["image0"] = decode_image(members["img0.jpg"])
         sample["image1"] = decode_image(members["img1.jpg"])
-        for k in ("K0", "K1", "T_cam0_from_world", "T_cam1_from_world", "kps0", "kps1"):
-            if k in record:
-                sample[k] = np.asarray(record[k], np.float32)
-        for k in ("kps0_vis", "kps1_vis"):
-            if k in record:
-                sample[k] = np.asarray(record[k], bool)
         if "dense.bin" in members:
             views = decode_dense(members["dense.bin"])
             for v, d in ((0, "0to1"), (1, "1to0")):
