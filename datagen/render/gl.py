@@ -167,6 +167,16 @@ void main() { face_plus_one = uint(gl_PrimitiveID) + 1u; }
 """
 
 
+def opaque_depth_state(GL) -> None:
+    """The fixed-function state of every pass: no blending or culling, depth test LESS over [0, 1], depth writes."""
+    GL.glDisable(GL.GL_BLEND)
+    GL.glDisable(GL.GL_CULL_FACE)
+    GL.glEnable(GL.GL_DEPTH_TEST)
+    GL.glDepthMask(GL.GL_TRUE)
+    GL.glDepthFunc(GL.GL_LESS)
+    GL.glDepthRange(0.0, 1.0)
+
+
 class GLMesh:
     """GPU buffers of one triangle mesh (shared vertices, index buffer)."""
 
@@ -237,12 +247,7 @@ class FaceIdPass:
         self._framebuffer(height, width)
         GL.glViewport(0, 0, width, height)
         GL.glDisable(GL.GL_MULTISAMPLE)
-        GL.glDisable(GL.GL_BLEND)
-        GL.glDisable(GL.GL_CULL_FACE)
-        GL.glEnable(GL.GL_DEPTH_TEST)
-        GL.glDepthMask(GL.GL_TRUE)
-        GL.glDepthFunc(GL.GL_LESS)
-        GL.glDepthRange(0.0, 1.0)
+        opaque_depth_state(GL)
         GL.glClearBufferuiv(GL.GL_COLOR, 0, np.zeros(4, np.uint32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
         GL.glUseProgram(self.program)

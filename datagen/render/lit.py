@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from datagen.render.appearance import Appearance, Lighting
-from datagen.render.gl import GLUnavailable
+from datagen.render.gl import GLUnavailable, opaque_depth_state
 from datagen.render.mesh import RenderMesh
 
 __all__ = ["LitPass", "LitMesh", "MAX_LIGHTS", "shininess"]
@@ -248,12 +248,7 @@ class LitPass:
         GL.glViewport(0, 0, width, height)
         if self.samples:
             GL.glEnable(GL.GL_MULTISAMPLE)
-        GL.glDisable(GL.GL_BLEND)
-        GL.glDisable(GL.GL_CULL_FACE)
-        GL.glEnable(GL.GL_DEPTH_TEST)
-        GL.glDepthMask(GL.GL_TRUE)
-        GL.glDepthFunc(GL.GL_LESS)
-        GL.glDepthRange(0.0, 1.0)
+        opaque_depth_state(GL)
         GL.glClearColor(0.0, 0.0, 0.0, 0.0)
         GL.glClearDepth(1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
