@@ -109,8 +109,6 @@ def _error(message: str) -> int:
 
 
 def _build_config(args: argparse.Namespace):
-    import dataclasses
-
     from datagen.config import CameraConfig, RenderConfig
     from datagen.families import family_names, get_family
 
@@ -131,7 +129,7 @@ def _build_config(args: argparse.Namespace):
         camera["max_pair_elevation_gap_deg"] = args.max_elevation_gap
     try:
         return RenderConfig(
-            camera=dataclasses.replace(CameraConfig(), **camera),
+            camera=CameraConfig(**camera),
             category=args.category,
             n_pairs=args.n,
             size=args.size,

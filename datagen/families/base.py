@@ -90,8 +90,8 @@ class Family:
     keypoints: Sequence[KeypointSpec] = ()
     # Geometry-aware groups of symmetric or repeated keypoints (indices into ``keypoints``), as SPair-71k's.
     symmetric_groups: Sequence[Sequence[int]] = ()
-    # The family's camera elevation range in degrees, where it differs from CameraConfig's default (``datagen
-    # render`` puts it into the recorded config unless the user sets one).
+    # The family's camera elevation range in degrees, where it differs from CameraConfig's default. ``datagen
+    # render`` writes it into the config it records; a RenderConfig built in Python passes it in ``camera``.
     camera_elevation_deg: tuple[float, float] | None = None
 
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
