@@ -218,11 +218,10 @@ class PairStream(torch.utils.data.IterableDataset):
             except NotPlannable:  # a resampling warp of a dense view: the same draws on decoded arrays below
                 pass
         sample = decode_sample(members)
-        if self._writer is not None:  # fields the batch leaves out are not worth warping
-            for key in ("depth", "mask"):
-                if key not in self._writer.fields:
-                    sample.pop(f"{key}0", None)
-                    sample.pop(f"{key}1", None)
+        if self._writer is not None and "depth" not in self._writer.fields:
+            # depth the batch leaves out is not worth warping (masks stay: has_mask is read from them)
+            sample.pop("depth0", None)
+            sample.pop("depth1", None)
         if self.transform is not None:
             sample = self.transform(sample, rng_for(*rng_key))
         sample.update(extra)
