@@ -313,7 +313,11 @@ class SemanticMatcher(nn.Module):
             grid_norm = identity + raw[..., :2]
         else:
             grid_norm = torch.tanh(raw[..., :2])
-        conf_logit = raw[..., 2]
+        return self._outputs(grid_norm, raw[..., 2], height, width)
+
+    @staticmethod
+    def _outputs(grid_norm: Tensor, conf_logit: Tensor, height: int, width: int) -> dict[str, Tensor]:
+        """The common outputs from a normalised grid [..., H, W, 2] and a confidence logit [..., H, W]."""
         return {
             "grid": norm_to_px(grid_norm, height, width),
             "grid_norm": grid_norm,
@@ -349,13 +353,6 @@ class SemanticMatcher(nn.Module):
             raw = self._pair_frames(raw, b) + fine
         raw = raw.permute(0, 1, 3, 4, 2)
         grid_norm = px_to_norm(coarse_up, height, width) + raw[..., :2]
-        conf_logit = raw[..., 2]
-        return {
-            "grid": norm_to_px(grid_norm, height, width),
-            "grid_norm": grid_norm,
-            "conf": torch.sigmoid(conf_logit),
-            "conf_logit": conf_logit,
-            "coarse_grid": coarse_grid,
-            "corr_logit": corr_logit,
-            "desc": desc.view(b, 2, h, w, -1),
-        }
+        out = self._outputs(grid_norm, raw[..., 2], height, width)
+        out.update(coarse_grid=coarse_grid, corr_logit=corr_logit, desc=desc.view(b, 2, h, w, -1))
+        return out
