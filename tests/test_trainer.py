@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
+from tiny_manifest import tiny_model_and_data
 
 from training.train import model_setup
 from training.train.hooks import ModelHooks, default_hooks, select_trainable
@@ -35,12 +36,7 @@ def manifest_dict(out_dir: Path, **top) -> dict:
         "out_dir": str(out_dir),
         "device": "cpu",
         "cpu_threads": 1,
-        "model": {
-            "preset": "tiny",
-            "split_index": 2,
-            "matcher": {"symmetric": False, "head_init": "random", "geometry_heads": False},
-        },
-        "data": {"sources": {"syn": {"synthetic": {}}}, "batch_size": 2},
+        **tiny_model_and_data(),
         "stages": [
             {
                 "name": "dense",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_manifest import tiny_model_and_data
 
 from training.train.metrics import read_metrics
 
@@ -120,12 +121,7 @@ def test_fsdp2_under_torchrun_matches_ddp(tmp_path):
     manifest = {
         "name": "fsdp",
         "cpu_threads": 1,
-        "model": {
-            "preset": "tiny",
-            "split_index": 2,
-            "matcher": {"symmetric": False, "head_init": "random", "geometry_heads": False},
-        },
-        "data": {"sources": {"syn": {"synthetic": {}}}, "batch_size": 2},
+        **tiny_model_and_data(),
         "stages": [
             {
                 "name": "a",
