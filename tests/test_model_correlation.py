@@ -232,7 +232,7 @@ def test_save_load_round_trip_is_exact(tmp_path):
 
 def test_offset_mode_layout_is_unchanged():
     offset = MatcherConfig(vggt=VGGTConfig.tiny(), split_index=2)
-    assert not {"desc_dim", "corr_temperature", "corr_window", "refine_channels"} & set(offset.to_dict())
+    assert not {"desc_dim", "corr_temperature", "corr_window", "refine_channels", "corr_stride"} & set(offset.to_dict())
     assert MatcherConfig.from_dict(offset.to_dict()) == offset
     keys = SemanticMatcher(offset).state_dict().keys()
     assert not any(".match." in k for k in keys)
@@ -263,6 +263,8 @@ def test_from_checkpoint_initialises_the_correlation_head(tmp_path):
         ({"corr_temperature": 0.001}, "corr_temperature"),
         ({"corr_window": -1}, "corr_window"),
         ({"desc_dim": 0}, "desc_dim"),
+        ({"corr_stride": 15}, "corr_stride"),
+        ({"corr_stride": -1}, "corr_stride"),
         ({"grid_mode": "flow"}, "grid_mode"),
     ],
 )
@@ -298,3 +300,53 @@ def test_the_refiner_reads_the_other_frame_at_the_coarse_match():
         expected = F.grid_sample(proj.flip(0), px_to_norm(grid[0], 14, 14), mode="bilinear", align_corners=False)
     assert torch.allclose(seen["x"][:, :4], proj, atol=1e-6)
     assert torch.allclose(seen["x"][:, 4:8], expected, atol=1e-6)
+
+
+def test_finer_correlation_grid_shapes_and_untrained_descriptors_are_the_upsampled_token_descriptors():
+    """corr_stride 7 at 56 px: an 8 x 8 correlation grid; feat_desc starts at zero, so the fine descriptors are the
+    token descriptors bilinearly upsampled (then normalised)."""
+    m = _matcher(corr_stride=7)
+    match = m.semantic_head.match
+    assert match.feat_desc is not None and not match.feat_desc.weight.any()
+    with torch.no_grad():
+        out = m(torch.rand(2, 2, 3, 56, 56))
+        tokens = torch.randn(3, 16, match.desc_norm.normalized_shape[0])
+        feat = torch.randn(3, match.feat_desc.in_channels, 56, 56)
+        got = match.describe_fine(tokens, (4, 4), feat, 7)
+        coarse = match.desc_proj(match.desc_norm(tokens)).transpose(1, 2).reshape(3, -1, 4, 4)
+        up = F.interpolate(coarse, size=(8, 8), mode="bilinear", align_corners=False)
+    assert out["coarse_grid"].shape == (2, 2, 8, 8, 2)
+    assert out["corr_logit"].shape == (2, 64, 64)
+    assert out["desc"].shape == (2, 2, 8, 8, m.cfg.desc_dim)
+    assert out["grid"].shape == (2, 2, 56, 56, 2)
+    assert torch.allclose(got, F.normalize(up.flatten(2).transpose(1, 2), dim=-1), atol=1e-6)
+    # the cell centres are the soft-argmax support: a 7 px grid, not the 14 px patches
+    assert out["coarse_grid"].min() >= 3.0 - 1e-4 and out["coarse_grid"].max() <= 52.0 + 1e-4
+
+
+def test_finer_correlation_grid_trains_the_feature_descriptors_and_round_trips(tmp_path):
+    from training.losses.coarse import coarse_loss
+
+    m = _matcher(corr_stride=7).train()
+    images = torch.rand(1, 2, 3, 56, 56)
+    corr = pixel_grid(56, 56).repeat(1, 2, 1, 1, 1)  # [1, 2, 56, 56, 2]: a horizontal mirror in both directions
+    corr[..., 0] = 55 - corr[..., 0]
+    batch = {
+        "corr": corr,
+        "valid": torch.ones(1, 2, 56, 56, dtype=torch.bool),
+        "status": torch.ones(1, 2, 56, 56, dtype=torch.uint8),
+        "has_dense": torch.ones(1, dtype=torch.bool),
+    }
+    coarse_loss(m(images), batch).backward()
+    assert m.semantic_head.match.feat_desc.weight.grad.abs().sum() > 0
+    save_matcher(m.eval(), tmp_path / "ckpt")
+    loaded = load_matcher(tmp_path / "ckpt")
+    assert loaded.cfg.corr_stride == 7
+    with torch.no_grad():
+        assert torch.equal(m(images)["corr_logit"], loaded(images)["corr_logit"])
+
+
+def test_input_sides_must_be_multiples_of_the_correlation_stride():
+    m = _matcher(corr_stride=4)
+    with pytest.raises(ValueError, match="corr_stride 4"):
+        m(torch.rand(1, 2, 3, 42, 42))

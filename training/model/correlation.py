@@ -127,6 +127,8 @@ class CorrelationHead(nn.Module):
     Submodules: ``desc_norm`` + ``desc_proj`` (tokens -> descriptors), ``log_scale`` (log of the inverse
     temperature, a scalar), ``refine_proj`` (1x1, DPT features -> ``refine_channels``) and ``refine``
     (3x3 conv, ReLU, 3x3 conv, ReLU, 1x1 conv to (dx, dy, confidence logit); the last conv zero-initialised).
+    With ``fine_desc=True`` also ``feat_desc`` (1x1, DPT features -> descriptors, zero-initialised) for a coarse
+    grid finer than the patches (:meth:`describe_fine`).
 
     Args:
         token_dim: width of the tokens the descriptors are projected from (2 x embed_dim for AA outputs).
@@ -134,10 +136,17 @@ class CorrelationHead(nn.Module):
         desc_dim: descriptor width.
         temperature: initial softmax temperature of the correlation (on cosine similarities).
         refine_channels: width of the refiner.
+        fine_desc: build ``feat_desc`` (the matcher's ``corr_stride`` is below the patch size).
     """
 
     def __init__(
-        self, token_dim: int, feature_dim: int, desc_dim: int, temperature: float, refine_channels: int
+        self,
+        token_dim: int,
+        feature_dim: int,
+        desc_dim: int,
+        temperature: float,
+        refine_channels: int,
+        fine_desc: bool = False,
     ) -> None:
         super().__init__()
         self.temperature_init = temperature
@@ -153,6 +162,7 @@ class CorrelationHead(nn.Module):
             nn.ReLU(),
             nn.Conv2d(c, 3, 1),
         )
+        self.feat_desc = nn.Conv2d(feature_dim, desc_dim, 1) if fine_desc else None
         self.reset_parameters()
 
     @torch.no_grad()
@@ -166,10 +176,12 @@ class CorrelationHead(nn.Module):
 
     @torch.no_grad()
     def zero_last(self) -> None:
-        last = self.refine[-1]
-        if not last.weight.is_meta:
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+        """Zero the refiner's last conv and ``feat_desc``: untrained, the fine stage and the fine descriptors add
+        nothing to the coarse grid and the upsampled token descriptors."""
+        for last in (self.refine[-1], self.feat_desc):
+            if last is not None and not last.weight.is_meta:
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     @property
     def scale(self) -> Tensor:
@@ -179,6 +191,28 @@ class CorrelationHead(nn.Module):
     def describe(self, tokens: Tensor) -> Tensor:
         """[..., N, token_dim] patch tokens -> [..., N, desc_dim] unit descriptors."""
         return F.normalize(self.desc_proj(self.desc_norm(tokens)), dim=-1)
+
+    def describe_fine(self, tokens: Tensor, patch_hw: tuple[int, int], feat: Tensor, stride: int) -> Tensor:
+        """Descriptors on a grid finer than the patches.
+
+        Args:
+            tokens: [N, h * w, token_dim] patch tokens (row-major ``patch_hw`` = (h, w)).
+            feat: [N, C, H, W] decoded DPT features of the same frames.
+            stride: pixels per cell; H and W multiples of it.
+
+        Returns:
+            [N, (H / stride) * (W / stride), desc_dim] unit descriptors (row-major): the token descriptors
+            bilinearly upsampled (align_corners=False) plus ``feat_desc`` of the features average-pooled per cell.
+        """
+        if self.feat_desc is None:
+            raise ValueError("describe_fine needs a head built with fine_desc=True")
+        n, _, height, width = feat.shape
+        h, w = patch_hw
+        coarse = self.desc_proj(self.desc_norm(tokens)).transpose(1, 2).reshape(n, -1, h, w)
+        cells = (height // stride, width // stride)
+        up = F.interpolate(coarse, size=cells, mode="bilinear", align_corners=False)
+        fine = self.feat_desc(F.avg_pool2d(feat, stride))
+        return F.normalize((up + fine).flatten(2).transpose(1, 2), dim=-1)
 
     def correlate(self, desc0: Tensor, desc1: Tensor) -> Tensor:
         """[B, N0, D], [B, N1, D] -> corr_logit [B, N0, N1] (fp32)."""

@@ -25,6 +25,9 @@ Grid parameterisation (``grid_mode``):
   frame's features sampled at the coarse match and the match's peak probability; the confidence logit is the
   sum of the DPT head's and the refiner's. Both last convs start at zero, so the untrained fine stage is exactly
   the coarse grid (with confidence 0.5). At 518² the correlation is 1369 x 1369 per pair (7.5 MB in fp32).
+  ``corr_stride`` below the patch size correlates on a finer grid (e.g. 16 x 16 cells of 7 px at 112 px): the
+  token descriptors are upsampled bilinearly and the DPT features, average-pooled per cell and projected by a
+  zero-initialised 1x1 conv, are added before normalising, so an untrained fine grid matches like the patches.
 
 Pair order: frame 0 is VGGT's reference frame (its own camera/register tokens). With ``symmetric=True`` the pair
 is run as (A, B) and (B, A) in one batch and each direction is read from the frame-0 prediction of its order;
@@ -124,6 +127,7 @@ class SemanticMatcher(nn.Module):
                 desc_dim=cfg.desc_dim,
                 temperature=cfg.corr_temperature,
                 refine_channels=cfg.refine_channels,
+                fine_desc=cfg.corr_stride not in (0, vcfg.patch_size),
             )
         self._zero_last_conv()
         self.vggt.requires_grad_(False)
@@ -336,6 +340,10 @@ class SemanticMatcher(nn.Module):
         height, width = image_hw
         patch = self.vggt.aggregator.patch_size
         h, w = height // patch, width // patch
+        stride = self.cfg.corr_stride or patch
+        if height % stride or width % stride:
+            raise ValueError(f"image {height}x{width}: sides must be multiples of corr_stride {stride}")
+        hc, wc = height // stride, width // stride  # the correlation grid
         psi = self.vggt.aggregator.patch_start_idx
         if self.cfg.symmetric:
             tokens = {i: t[:, :1] for i, t in tokens.items()}
@@ -345,14 +353,19 @@ class SemanticMatcher(nn.Module):
             feat = head.decode(head.select_tokens(tokens_list, psi), image_hw)  # [B' S', C, H, W]
             raw = head.scratch.output_conv2(feat)  # [B' S', 3, H, W]
             last = tokens_list[max(self.cfg.layers)][:, :, psi:]  # [B', S', h w, 2 C]
-            desc = self._pair_frames(match.describe(last.reshape(-1, h * w, last.shape[-1])), b)  # [B, 2, hw, D]
+            last = last.reshape(-1, h * w, last.shape[-1])
+            if stride == patch:
+                desc = match.describe(last)
+            else:
+                desc = match.describe_fine(last, (h, w), feat, stride)
+            desc = self._pair_frames(desc, b)  # [B, 2, hc wc, D]
             corr_logit = match.correlate(desc[:, 0], desc[:, 1])  # [B, N0, N1]
-            coarse_grid, peak = coarse_from_logits(corr_logit, (h, w), patch, self.cfg.corr_window)
-            coarse_up = upsample_coarse_grid(coarse_grid, image_hw, patch)  # [B, 2, H, W, 2] px
+            coarse_grid, peak = coarse_from_logits(corr_logit, (hc, wc), stride, self.cfg.corr_window)
+            coarse_up = upsample_coarse_grid(coarse_grid, image_hw, stride)  # [B, 2, H, W, 2] px
             fine = match.refine_residual(self._pair_frames(feat, b), coarse_up, peak)  # [B, 2, 3, H, W]
             raw = self._pair_frames(raw, b) + fine
         raw = raw.permute(0, 1, 3, 4, 2)
         grid_norm = px_to_norm(coarse_up, height, width) + raw[..., :2]
         out = self._outputs(grid_norm, raw[..., 2], height, width)
-        out.update(coarse_grid=coarse_grid, corr_logit=corr_logit, desc=desc.view(b, 2, h, w, -1))
+        out.update(coarse_grid=coarse_grid, corr_logit=corr_logit, desc=desc.view(b, 2, hc, wc, -1))
         return out

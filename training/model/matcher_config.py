@@ -12,7 +12,7 @@ __all__ = ["MatcherConfig"]
 
 _GRID_MODES = ("offset", "absolute", "correlation")
 # fields that only the correlation head reads; left out of to_dict() in the other modes (their files stay as before)
-_CORRELATION_FIELDS = ("desc_dim", "corr_temperature", "corr_window", "refine_channels")
+_CORRELATION_FIELDS = ("desc_dim", "corr_temperature", "corr_window", "refine_channels", "corr_stride")
 _HEAD_INITS = ("depth_head", "point_head", "random")
 
 
@@ -36,6 +36,10 @@ class MatcherConfig:
         corr_window: ``correlation`` only: soft-argmax window radius in patches around the most probable match
             (0: global soft-argmax over the whole other frame).
         refine_channels: ``correlation`` only: width of the fine-stage refiner.
+        corr_stride: ``correlation`` only: pixels per cell of the coarse correlation grid; 0 (default) is the
+            patch size (one cell per token). A smaller stride (e.g. 7, or 4 at 112 px) adds the DPT head's
+            features, average-pooled to the cell, to the bilinearly upsampled token descriptors; inputs must then
+            have sides that are multiples of the stride.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -50,6 +54,7 @@ class MatcherConfig:
     corr_temperature: float = 0.1
     corr_window: int = 0
     refine_channels: int = 32
+    corr_stride: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.vggt, dict):
@@ -71,6 +76,8 @@ class MatcherConfig:
             )
         if self.autocast_dtype not in (None, "bfloat16", "float16"):
             raise ValueError(f"autocast_dtype {self.autocast_dtype!r} not in (None, 'bfloat16', 'float16')")
+        if self.corr_stride < 0 or self.corr_stride > self.vggt.patch_size:
+            raise ValueError(f"corr_stride {self.corr_stride} must be 0 (the patch size) or 1..{self.vggt.patch_size}")
         if self.desc_dim < 1 or self.refine_channels < 1 or self.corr_window < 0:
             raise ValueError(
                 f"desc_dim {self.desc_dim} and refine_channels {self.refine_channels} must be >= 1, "
