@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU demo of docs/bench/trainer.md, end to end: render chair pairs (train and held-out instances), train
-# manifests/runs/chair_cpu_demo.yaml, then score the trained model, the untrained model, the zero-shot
-# nearest-neighbour baseline (untrained and trained backbone) and dense SIFT on the held-out pairs, and plot curves.
+# manifests/runs/chair_cpu_demo.yaml, then score the trained model, the untrained model, the identity warp, the
+# zero-shot nearest-neighbour baseline (untrained and trained backbone) and dense SIFT on the held-out pairs, and
+# plot curves.
 #   bash scripts/chair_cpu_demo.sh            (from the repository root; set SKIP_DATA=1 / SKIP_TRAIN=1 to reuse)
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
@@ -21,8 +22,8 @@ if [ -z "${SKIP_TRAIN:-}" ]; then
 fi
 $PY scripts/export_comparisons.py $RUN --out $RUN/compare
 for threshold in bbox img; do
-  for name in model compare/untrained compare/zeroshot_untrained compare/zeroshot_trained sift; do
-    ckpt=$RUN/$name; [ "$name" = sift ] && ckpt=sift
+  for name in model compare/untrained identity compare/zeroshot_untrained compare/zeroshot_trained sift; do
+    ckpt=$RUN/$name; case $name in sift|identity) ckpt=$name;; esac
     $PY -m training eval --checkpoint "$ckpt" --shards $TEST --size 112 --threshold $threshold \
       --out "$RUN/eval/$threshold/$(basename $name)"
   done

@@ -12,20 +12,13 @@ from PIL import Image
 from test_real_formats import write_pfpascal, write_spair
 
 from datagen.real import read_pairs
+from training.baselines.identity import IdentityMatcher
 from training.cli import main
 from training.eval.benchmark import evaluate_pairs, subsample_pairs
+from training.eval.matchers import load_eval_matcher
 from training.eval.predict import fit_frame, predict_points
 from training.eval.synthetic import evaluate_shards, iter_shard_samples
 from training.geometry import pixel_grid
-
-
-class IdentityMatcher:
-    """Sends every pixel to the same pixel of the other frame."""
-
-    def __call__(self, images: torch.Tensor) -> dict:
-        b, _, _, h, w = images.shape
-        grid = pixel_grid(h, w).expand(b, 2, h, w, 2).clone()
-        return {"grid": grid, "conf": torch.full((b, 2, h, w), 0.5)}
 
 
 def _img(h, w):
@@ -149,3 +142,11 @@ def test_semmatch_eval_loads_a_checkpoint_folder(tmp_path):
     assert rc == 0
     summary = json.loads((out / "pck.json").read_text())["summary"]
     assert summary["overall"]["pairs"] == 1 and len(summary["overall"]["pck"]) == 3
+
+
+def test_identity_baseline_is_the_pixel_grid_and_reachable_from_the_cli():
+    m = load_eval_matcher("identity")
+    out = m.eval()(torch.rand(2, 2, 3, 14, 28))
+    assert out["grid"].shape == (2, 2, 14, 28, 2)
+    assert torch.equal(out["grid"][1, 1, 3, 5], torch.tensor([5.0, 3.0]))  # (x, y) of row 3, column 5
+    assert torch.all(out["conf"] == 0.5)

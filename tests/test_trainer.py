@@ -126,9 +126,13 @@ def test_run_folder_records_manifest_code_environment_and_checkpoints(tmp_path):
     ]
     records = read_metrics(run_dir / "metrics.jsonl")
     splits = {r["split"] for r in records}
-    assert {"train", "eval", "baseline", "final"} <= splits
+    assert {"train", "eval", "baseline", "identity", "final"} <= splits
     assert [r["step"] for r in records if r["split"] == "eval"] == [0, 3, 5]
-    assert all("pck@0.1" in r and "epe_px" in r for r in records if r["split"] in ("eval", "baseline"))
+    assert all("pck@0.1" in r and "epe_px" in r for r in records if r["split"] in ("eval", "baseline", "identity"))
+    # the offset head starts at the identity warp: the untrained model scores exactly the identity reference
+    first, identity = (next(r for r in records if r["split"] == s) for s in ("eval", "identity"))
+    assert first["step"] == identity["step"] == 0
+    assert first["pck@0.1"] == identity["pck@0.1"] and abs(first["epe_px"] - identity["epe_px"]) < 1e-4
     assert [r["stage"] for r in records if r["split"] == "train"] == ["dense"] * 3 + ["cycle"] * 2
     assert records[-1]["ranks_in_sync"] == 1.0
     from training.model import load_matcher

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]' or 'zero-shot:<w|tiny>'")
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]', 'identity' or 'zero-shot:<w|tiny>'"
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", choices=("spair", "pfpascal", "ap10k"), help="real benchmark (with --root)")
     src.add_argument("--shards", type=Path, help="a folder of pair shards (dataset.json + pairs-*.tar)")

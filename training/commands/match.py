@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image_a", type=Path, help="source image A")
     p.add_argument("image_b", type=Path, help="target image B")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]' or 'zero-shot:<w|tiny>'")
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint folder/file, 'sift[:opts]', 'identity' or 'zero-shot:<w|tiny>'"
+    )
     p.add_argument("--out", type=Path, default=Path("match.png"), help="PNG to write; default match.png")
     p.add_argument("--points", type=int, default=80, help="about this many sampled points; default 80")
     p.add_argument("--size", type=int, default=518, help="model frame side in px; default 518")

@@ -2,7 +2,8 @@
 
 * a checkpoint folder or file (``model.safetensors`` + ``model_config.json``): ``training.model.io.load_matcher``;
 * ``zero-shot:<vggt weights | tiny>``: the model part's zero-shot nearest-neighbour baseline;
-* ``sift`` or ``sift:step=4,sizes=8/16``: the dense SIFT baseline (:mod:`training.baselines.sift`).
+* ``sift`` or ``sift:step=4,sizes=8/16``: the dense SIFT baseline (:mod:`training.baselines.sift`);
+* ``identity``: the identity warp (:mod:`training.baselines.identity`), the trivial prior.
 """
 
 from __future__ import annotations
@@ -50,12 +51,18 @@ def load_eval_matcher(spec: str, device: str | torch.device = "cpu"):
     device = torch.device(device)
     if spec == "sift" or spec.startswith("sift:"):
         return _sift(spec.partition(":")[2])
+    if spec == "identity":
+        from training.baselines.identity import IdentityMatcher
+
+        return IdentityMatcher()
     if spec.startswith("zero-shot:") or spec == "zero-shot":
         model = _zero_shot(spec.partition(":")[2], device)
     else:
         path = Path(spec)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such checkpoint (or use 'sift' / 'zero-shot:<weights|tiny>')")
+            raise FileNotFoundError(
+                f"{path}: no such checkpoint (or use 'sift' / 'identity' / 'zero-shot:<weights|tiny>')"
+            )
         from training.model.io import load_matcher
 
         model = load_matcher(path, map_location=device)

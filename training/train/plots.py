@@ -1,5 +1,5 @@
 """Pictures of a run from its ``metrics.jsonl``: loss terms over steps, and held-out PCK/EPE over steps with the
-zero-shot baseline as a reference line."""
+zero-shot baseline and the identity warp as reference lines."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
     train = [r for r in records if r["split"] == "train"]
     evals = [r for r in records if r["split"] == "eval"]
     base = [r for r in records if r["split"] == "baseline"]
+    identity = [r for r in records if r["split"] == "identity"]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
     terms = sorted({k for r in train for k in r if k.startswith("loss_")}) + ["objective"]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -62,6 +63,8 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
         ax1.plot(x, [100 * v for v in y], marker="o", ms=3, color=colours[i], label=f"model {k}")
         if base and isinstance(base[0].get(k), (int, float)):
             ax1.axhline(100 * base[0][k], color=colours[i], ls="--", lw=0.9, label=f"zero-shot NN {k}")
+        if identity and isinstance(identity[0].get(k), (int, float)):
+            ax1.axhline(100 * identity[0][k], color=colours[i], ls=":", lw=1.2, label=f"identity warp {k}")
     ax1.set_xlabel("step")
     ax1.set_ylabel("held-out PCK (%)")
     ax1.grid(alpha=0.3)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from training.baselines.identity import IdentityMatcher
 from training.losses import Objective
 from training.train.checkpoint import CheckpointManager, capture_rng, restore_rng, write_text_atomic
 from training.train.data import BatchStream, build_eval_batches, build_stage_stream, move_batch
@@ -189,6 +190,8 @@ class Trainer:
                 base = self.hooks.baseline(unwrap_model(self.model))
                 scores = evaluate(base, self._eval_batches, self.env, spec.alphas, spec.threshold, self.bf16)
                 self.logger.log(self.global_step, "baseline", scores, stage=stage_name)
+                scores = evaluate(IdentityMatcher(), self._eval_batches, self.env, spec.alphas, spec.threshold)
+                self.logger.log(self.global_step, "identity", scores, stage=stage_name)
                 self._baseline_done = True
                 del base
             scores = evaluate(self.wrapped, self._eval_batches, self.env, spec.alphas, spec.threshold, self.bf16)
