@@ -36,7 +36,7 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
     evals = [r for r in records if r["split"] == "eval"]
     base = [r for r in records if r["split"] == "baseline"]
     identity = [r for r in records if r["split"] == "identity"]
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.8))
     terms = sorted({k for r in train for k in r if k.startswith("loss_")}) + ["objective"]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, k in enumerate(terms):
@@ -75,7 +75,7 @@ def plot_run(run_dir: str | Path, out: str | Path, title: str | None = None) -> 
         ax2.set_ylabel("dense EPE on valid pixels (px)")
         h1, l1 = ax1.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax1.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+        ax1.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     fig.suptitle(title or run_dir.name)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
