@@ -24,14 +24,11 @@ import torch
 DEMO = Path("manifests/runs/chair_cpu_demo.yaml")
 
 
-def _as_float(batch: dict) -> dict:
-    return {**batch, "images": batch["images"].float() / 255.0}
-
-
 def probe(name: str, matcher: dict, args, train: list[dict], test: list[dict]) -> dict:
     from training.losses.coarse import coarse_loss
     from training.losses.dense import dense_epe_loss
     from training.train import model_setup
+    from training.train.data import move_batch
     from training.train.distributed import DistEnv
     from training.train.evaluate import evaluate
     from training.train.manifest import load_run_manifest
@@ -46,12 +43,12 @@ def probe(name: str, matcher: dict, args, train: list[dict], test: list[dict]) -
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
     env = DistEnv()
-    start_score = evaluate(model, [_as_float(b) for b in test], env, threshold="bbox")
+    start_score = evaluate(model, test, env, threshold="bbox")  # evaluate converts uint8 images as the trainer does
     order = torch.Generator().manual_seed(0)
     model.train()
     step, t0 = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - t0) < args.seconds:
-        batch = _as_float(train[int(torch.randint(len(train), (1,), generator=order))])
+        batch = move_batch(train[int(torch.randint(len(train), (1,), generator=order))], env.device)
         lr = args.lr * min(1.0, (step + 1) / 50) * (0.05 + 0.475 * (1 + math.cos(math.pi * elapsed / args.seconds)))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -65,7 +62,7 @@ def probe(name: str, matcher: dict, args, train: list[dict], test: list[dict]) -
         opt.step()
         step += 1
     rate = step / (time.perf_counter() - t0)
-    end_score = evaluate(model, [_as_float(b) for b in test], env, threshold="bbox")
+    end_score = evaluate(model, test, env, threshold="bbox")
     return {"variant": name, "steps": step, "steps_per_s": rate, "start": start_score, "end": end_score}
 
 

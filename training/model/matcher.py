@@ -127,7 +127,7 @@ class SemanticMatcher(nn.Module):
                 desc_dim=cfg.desc_dim,
                 temperature=cfg.corr_temperature,
                 refine_channels=cfg.refine_channels,
-                fine_desc=cfg.corr_stride not in (0, vcfg.patch_size),
+                fine_desc=cfg.corr_cell_px != vcfg.patch_size,
             )
         self._zero_last_conv()
         self.vggt.requires_grad_(False)
@@ -340,7 +340,7 @@ class SemanticMatcher(nn.Module):
         height, width = image_hw
         patch = self.vggt.aggregator.patch_size
         h, w = height // patch, width // patch
-        stride = self.cfg.corr_stride or patch
+        stride = self.cfg.corr_cell_px
         if height % stride or width % stride:
             raise ValueError(f"image {height}x{width}: sides must be multiples of corr_stride {stride}")
         hc, wc = height // stride, width // stride  # the correlation grid

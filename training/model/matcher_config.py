@@ -87,6 +87,11 @@ class MatcherConfig:
             raise ValueError(f"corr_temperature {self.corr_temperature} must be >= 0.01")
 
     @property
+    def corr_cell_px(self) -> int:
+        """Side of a correlation cell in pixels: ``corr_stride``, or the patch size when it is 0."""
+        return self.corr_stride or self.vggt.patch_size
+
+    @property
     def layers(self) -> tuple[int, ...]:
         return self.head_layers if self.head_layers is not None else self.vggt.dpt_layers
 
