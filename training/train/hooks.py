@@ -32,6 +32,8 @@ class ModelHooks:
         baseline: ``model -> nn.Module`` answering the same call (zero-shot NN on the frozen features), or None.
         check: ``ModelSpec -> list[str]`` problems with the spec's files (weights of the wrong model, missing
             files), found before any training starts.
+        step_flops: ``(model, (H, W), pairs) -> int`` model FLOPs of one training step (forward + backward of the
+            trainable set, as ``scripts/bench_model.py`` counts them), for the MFU in the logs; or None.
     """
 
     build: Callable[[ModelSpec], nn.Module]
@@ -39,6 +41,7 @@ class ModelHooks:
     config: Callable[[nn.Module], dict[str, Any]]
     baseline: Callable[[nn.Module], nn.Module] | None = None
     check: Callable[[ModelSpec], list[str]] | None = None
+    step_flops: Callable[[nn.Module, tuple[int, int], int], int] | None = None
 
 
 def select_trainable(model: nn.Module, patterns: list[str], groups: dict[str, list[str]]) -> list[str]:

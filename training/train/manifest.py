@@ -119,10 +119,15 @@ class ModelSpec:
     weights: str | None = None  # the official VGGT checkpoint (model.pt / model.safetensors); null = random init
     init: str | None = None  # a saved matcher (save_matcher folder or file) to start from instead
     activation_checkpointing: bool = False
+    # GPU speed options (docs/bench/model.md); the defaults keep the reference (upstream-identical) numerics
+    compile: str = "none"  # none | blocks | blocks+head: regional torch.compile (training.model.speed)
+    channels_last: bool = False  # the semantic head's convolution weights in NHWC
 
     def validate(self) -> None:
         if self.weights is not None and self.init is not None:
             raise ValueError("model.weights and model.init are exclusive (init already holds the backbone)")
+        if self.compile not in ("none", "blocks", "blocks+head"):
+            raise ValueError(f"model.compile must be none, blocks or blocks+head, got {self.compile!r}")
 
 
 @dataclass
@@ -164,6 +169,7 @@ class OptimSpec:
     schedule: str = "cosine"  # cosine | constant
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0  # final lr of the cosine as a fraction of the stage's lr
+    fused: bool = False  # fused AdamW kernel (CUDA parameters only; elsewhere the default implementation)
 
     def validate(self) -> None:
         if self.schedule not in ("cosine", "constant"):

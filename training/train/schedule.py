@@ -38,7 +38,8 @@ def build_optimizer(model: nn.Module, lr: float, spec: OptimSpec) -> torch.optim
     params = [p for g in groups for p in g["params"]]
     if any(not p.requires_grad for p in params):
         raise ValueError("the model's param_groups returned a frozen parameter")
-    extra = {"foreach": True} if any(p.is_cuda for p in params) else {}
+    on_cuda = any(p.is_cuda for p in params)
+    extra = ({"fused": True} if spec.fused else {"foreach": True}) if on_cuda else {}
     return torch.optim.AdamW(groups, lr=lr, betas=spec.betas, eps=spec.eps, **extra)
 
 
