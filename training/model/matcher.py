@@ -45,6 +45,7 @@ softmax over the last axis is the 0 -> 1 match distribution, over the middle axi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from pathlib import Path
@@ -61,6 +62,14 @@ from training.model.matcher_config import MatcherConfig
 from training.model.vggt import VGGT
 
 __all__ = ["MatcherConfig", "SemanticMatcher", "param_groups"]
+
+
+def autocast_ctx(device_type: str, dtype: str | None):
+    """``torch.autocast`` to ``dtype`` ("bfloat16", ...), or autocast switched off when None; a no-op on devices
+    autocast does not know (the ``meta`` device of FLOP counting)."""
+    if device_type not in ("cuda", "cpu", "xpu", "mps", "hpu"):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype or "bfloat16"), enabled=dtype is not None)
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:
@@ -133,6 +142,7 @@ class SemanticMatcher(nn.Module):
         self.vggt.requires_grad_(False)
         if cfg.head_init != "random" and cfg.geometry_heads:
             self.init_semantic_from_vggt()
+        self.compiled_head = False  # training.model.speed.enable_compile: run the head through torch.compile
 
     # ---------------------------------------------------------------- weights
     def _zero_last_conv(self) -> None:
@@ -235,9 +245,11 @@ class SemanticMatcher(nn.Module):
 
     # ---------------------------------------------------------------- forward
     def _autocast(self, device_type: str):
-        enabled = self.cfg.autocast_dtype is not None and device_type == "cuda"
-        dtype = getattr(torch, self.cfg.autocast_dtype or "bfloat16")
-        return torch.autocast(device_type=device_type, dtype=dtype, enabled=enabled)
+        return autocast_ctx(device_type, self.cfg.autocast_dtype if device_type == "cuda" else None)
+
+    def _head_autocast(self, device_type: str):
+        """The semantic head's precision: autocast off (fp32), or bf16 autocast with ``head_dtype="bfloat16"``."""
+        return autocast_ctx(device_type, "bfloat16" if self.cfg.head_dtype == "bfloat16" else None)
 
     def _trunk_frozen(self) -> bool:
         agg = self.vggt.aggregator
@@ -289,24 +301,33 @@ class SemanticMatcher(nn.Module):
                     geometry = self.vggt.run_heads(tokens_list, (height, width))
 
         head_tokens = {i: trunk_out[i] for i in early} | sem_out
-        if self.cfg.grid_mode == "correlation":
-            out = self._run_correlation_head(head_tokens, b, (height, width))
-        else:
-            raw = self._run_head(head_tokens, b, (height, width))  # [B, 2, H, W, 3] fp32
-            out = self._decode(raw, height, width)
+        head = type(self)._head_outputs
+        if self.compiled_head:
+            from training.model.speed import compiled
+
+            head = compiled(head)
+        out = head(self, head_tokens, b, (height, width))
         if geometry is not None:
             out["geometry"] = geometry
         return out
 
+    def _head_outputs(self, tokens: dict[int, Tensor], b: int, image_hw: tuple[int, int]) -> dict[str, Tensor]:
+        """The semantic head on the aggregator outputs -> the output dict (one function: the compiled region)."""
+        if self.cfg.grid_mode == "correlation":
+            return self._run_correlation_head(tokens, b, image_hw)
+        raw = self._run_head(tokens, b, image_hw)  # [B, 2, H, W, 3] fp32
+        return self._decode(raw, *image_hw)
+
     def _run_head(self, tokens: dict[int, Tensor], b: int, image_hw: tuple[int, int]) -> Tensor:
-        """Semantic head on the frames that carry predictions -> raw [B, 2, H, W, 3] (fp32, autocast off)."""
+        """Semantic head on the frames that carry predictions -> raw [B, 2, H, W, 3] fp32 (computed in fp32 with
+        autocast off, or under bf16 autocast with ``head_dtype="bfloat16"``)."""
         psi = self.vggt.aggregator.patch_start_idx
         if self.cfg.symmetric:  # frame 0 of each order: (A, B)[0] = A -> B, (B, A)[0] = B -> A
             tokens = {i: t[:, :1] for i, t in tokens.items()}
         tokens_list = [tokens[i].float() if i in tokens else None for i in range(max(tokens) + 1)]
-        with torch.autocast(device_type=tokens_list[-1].device.type, enabled=False):
+        with self._head_autocast(tokens_list[-1].device.type):
             values, logit = self.semantic_head(tokens_list, image_hw, psi)
-        raw = torch.cat((values, logit[..., None]), dim=-1)  # [B', S', H, W, 3]
+        raw = torch.cat((values, logit[..., None]), dim=-1).float()  # [B', S', H, W, 3]
         if self.cfg.symmetric:
             raw = torch.stack((raw[:b, 0], raw[b:, 0]), dim=1)
         return raw
@@ -349,21 +370,24 @@ class SemanticMatcher(nn.Module):
             tokens = {i: t[:, :1] for i, t in tokens.items()}
         tokens_list = [tokens[i].float() if i in tokens else None for i in range(max(tokens) + 1)]
         head, match = self.semantic_head, self.semantic_head.match
-        with torch.autocast(device_type=tokens_list[-1].device.type, enabled=False):
+        device_type = tokens_list[-1].device.type
+        with self._head_autocast(device_type):  # fp32 (autocast off) unless head_dtype="bfloat16"
             feat = head.decode(head.select_tokens(tokens_list, psi), image_hw)  # [B' S', C, H, W]
             raw = head.scratch.output_conv2(feat)  # [B' S', 3, H, W]
+        with autocast_ctx(device_type, None):  # descriptors, correlation and soft-argmax: always fp32
             last = tokens_list[max(self.cfg.layers)][:, :, psi:]  # [B', S', h w, 2 C]
             last = last.reshape(-1, h * w, last.shape[-1])
             if stride == patch:
                 desc = match.describe(last)
             else:
-                desc = match.describe_fine(last, (h, w), feat, stride)
+                desc = match.describe_fine(last, (h, w), feat.float(), stride)
             desc = self._pair_frames(desc, b)  # [B, 2, hc wc, D]
             corr_logit = match.correlate(desc[:, 0], desc[:, 1])  # [B, N0, N1]
             coarse_grid, peak = coarse_from_logits(corr_logit, (hc, wc), stride, self.cfg.corr_window)
             coarse_up = upsample_coarse_grid(coarse_grid, image_hw, stride)  # [B, 2, H, W, 2] px
+        with self._head_autocast(device_type):
             fine = match.refine_residual(self._pair_frames(feat, b), coarse_up, peak)  # [B, 2, 3, H, W]
-            raw = self._pair_frames(raw, b) + fine
+        raw = self._pair_frames(raw, b).float() + fine.float()
         raw = raw.permute(0, 1, 3, 4, 2)
         grid_norm = px_to_norm(coarse_up, height, width) + raw[..., :2]
         out = self._outputs(grid_norm, raw[..., 2], height, width)

@@ -14,6 +14,7 @@ _GRID_MODES = ("offset", "absolute", "correlation")
 # fields that only the correlation head reads; left out of to_dict() in the other modes (their files stay as before)
 _CORRELATION_FIELDS = ("desc_dim", "corr_temperature", "corr_window", "refine_channels", "corr_stride")
 _HEAD_INITS = ("depth_head", "point_head", "random")
+_HEAD_DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class MatcherConfig:
         head_layers: aggregator layers the semantic head reads (default: the DPT layers of the backbone).
         geometry_heads: keep VGGT's camera/depth/point heads (frozen) for ``return_geometry=True``.
         autocast_dtype: "bfloat16" (CUDA only; residual stream stays fp32, heads fp32) or None.
+        head_dtype: "float32" (default, as upstream runs its DPT heads) or "bfloat16": the semantic head's DPT
+            decoder, output convs and the correlation head's refiner run under bf16 autocast (on any device); the
+            descriptors, the correlation, its softmax and soft-argmax and the output grids stay fp32. A GPU speed
+            option (docs/bench/model.md measures its cost in accuracy and its gain in time).
         desc_dim: ``correlation`` only: width of the matching descriptors.
         corr_temperature: ``correlation`` only: initial (learnable) softmax temperature on cosine similarities
             (at least 0.01, the floor the learned value is clamped to).
@@ -50,6 +55,7 @@ class MatcherConfig:
     head_layers: tuple[int, ...] | None = None
     geometry_heads: bool = True
     autocast_dtype: str | None = "bfloat16"
+    head_dtype: str = "float32"
     desc_dim: int = 128
     corr_temperature: float = 0.1
     corr_window: int = 0
@@ -76,6 +82,8 @@ class MatcherConfig:
             )
         if self.autocast_dtype not in (None, "bfloat16", "float16"):
             raise ValueError(f"autocast_dtype {self.autocast_dtype!r} not in (None, 'bfloat16', 'float16')")
+        if self.head_dtype not in _HEAD_DTYPES:
+            raise ValueError(f"head_dtype {self.head_dtype!r} not in {_HEAD_DTYPES}")
         if self.corr_stride < 0 or self.corr_stride > self.vggt.patch_size:
             raise ValueError(f"corr_stride {self.corr_stride} must be 0 (the patch size) or 1..{self.vggt.patch_size}")
         if self.desc_dim < 1 or self.refine_channels < 1 or self.corr_window < 0:

@@ -3,7 +3,8 @@ parameter groups, check initial weights before training, and build the zero-shot
 
 ``model.preset`` names a :class:`VGGTConfig` constructor (``tiny``, ``small``, ``vggt_1b``) and ``model.config``
 overrides its fields; ``model.matcher`` holds :class:`MatcherConfig` fields (``grid_mode``, ``symmetric``,
-``head_init``, ...); ``model.split_index`` is the first aggregator layer of the semantic branch.
+``head_init``, ``head_dtype``, ...); ``model.split_index`` is the first aggregator layer of the semantic branch.
+``model.compile`` and ``model.channels_last`` are applied to the built model (``training.model.speed``).
 
 Parameter groups for a stage's ``trainable`` list:
   ``@default`` / ``@semantic``: the semantic branch and head (the paper's fine-tuned part);
@@ -24,7 +25,7 @@ from torch import nn
 from training.train.hooks import ModelHooks
 from training.train.manifest import ModelSpec
 
-__all__ = ["matcher_config", "build", "groups", "config_dict", "baseline", "check", "hooks"]
+__all__ = ["matcher_config", "build", "groups", "config_dict", "baseline", "check", "step_flops", "hooks"]
 
 _PRESETS = ("tiny", "small", "vggt_1b")
 
@@ -53,9 +54,11 @@ def matcher_config(spec: ModelSpec):
 
 
 def build(spec: ModelSpec) -> nn.Module:
-    """The matcher with its initial weights: random, the official VGGT checkpoint, or a saved matcher."""
+    """The matcher with its initial weights (random, the official VGGT checkpoint, or a saved matcher) and the
+    spec's speed options (regional compilation, channels-last head)."""
     from training.model import SemanticMatcher
     from training.model.checkpoint import load_state_dict_checked
+    from training.model.speed import apply_speed_options
 
     model = SemanticMatcher(matcher_config(spec))
     if spec.weights is not None:
@@ -66,7 +69,7 @@ def build(spec: ModelSpec) -> nn.Module:
         path = Path(spec.init)
         weights = path / "model.safetensors" if path.is_dir() else path
         load_state_dict_checked(model, load_file(str(weights)), strict=True, source=str(weights))
-    return model
+    return apply_speed_options(model, compile=spec.compile, channels_last=spec.channels_last)
 
 
 def _used_trunk_names(model: nn.Module) -> list[str]:
@@ -155,5 +158,14 @@ def check(spec: ModelSpec) -> list[str]:
     return problems
 
 
+def step_flops(model: nn.Module, image_hw: tuple[int, int], pairs: int) -> int:
+    """Model FLOPs of one training step on this rank (``training.model.flops.matcher_flops``)."""
+    from training.model.flops import matcher_flops
+
+    return matcher_flops(model, image_hw, pairs)
+
+
 def hooks() -> ModelHooks:
-    return ModelHooks(build=build, groups=groups, config=config_dict, baseline=baseline, check=check)
+    return ModelHooks(
+        build=build, groups=groups, config=config_dict, baseline=baseline, check=check, step_flops=step_flops
+    )

@@ -39,12 +39,23 @@ from training.train.evaluate import evaluate
 from training.train.hooks import ModelHooks, select_trainable
 from training.train.manifest import RunManifest, manifest_to_yaml
 from training.train.metrics import MetricsLogger
+from training.train.perf import StepMeter
 from training.train.runinfo import code_version, environment
 from training.train.schedule import build_optimizer, build_scheduler
 
 __all__ = ["Trainer", "seed_everything"]
 
 log = logging.getLogger("semmatch.train")
+
+
+def _speed_postfix(rates: dict[str, float]) -> dict[str, str]:
+    """The progress line's throughput fields from a :meth:`StepMeter.summary`."""
+    out = {"pairs/s": f"{rates['pairs_per_s']:.1f}", "wait": f"{100 * rates['data_wait']:.0f}%"}
+    if "mfu" in rates:
+        out["mfu"] = f"{100 * rates['mfu']:.1f}%"
+    if "peak_mem_gib" in rates:
+        out["mem"] = f"{rates['peak_mem_gib']:.1f}G"
+    return out
 
 
 def seed_everything(seed: int) -> None:
@@ -298,10 +309,14 @@ class Trainer:
         elif si == 0 and first_step == 0 and m.eval.every > 0:
             self._evaluate(stage.name)  # the untrained model (and the baseline) at step 0
 
+        meter, speed = self._step_meter(stage), {}
         window: dict[str, float] = {}
         n_window, t0 = 0, time.time()
         for step in range(first_step, stage.steps):
-            stats = self._train_step(next(stream), objective, optimizer, scheduler)
+            with meter.wait():
+                batch = next(stream)
+            stats = self._train_step(batch, objective, optimizer, scheduler)
+            meter.step()
             self.global_step += 1
             for k, v in stats.items():
                 window[k] = window.get(k, 0.0) + v
@@ -309,18 +324,26 @@ class Trainer:
             last = step == stage.steps - 1
             if self._bar is not None:
                 self._bar.update(1)
-                self._bar.set_postfix(stage=stage.name, loss=f"{stats['objective']:.4g}", lr=f"{stats['lr']:.2e}")
+                loss, lr = f"{stats['objective']:.4g}", f"{stats['lr']:.2e}"
+                self._bar.set_postfix(stage=stage.name, loss=loss, lr=lr, **speed)
             if self.global_step % m.log.every == 0 or last:
                 mean = all_reduce_mean(env, {k: v / n_window for k, v in window.items()})
                 mean["steps_per_s"] = n_window / max(time.time() - t0, 1e-9)
                 mean["skipped_steps"] = self.skipped_steps
-                self.logger.log(self.global_step, "train", mean, stage=stage.name)
+                rates = meter.summary()
+                speed = _speed_postfix(rates)
+                self.logger.log(self.global_step, "train", mean | rates, stage=stage.name)
                 window, n_window, t0 = {}, 0, time.time()
-            if m.eval.every > 0 and self.global_step % m.eval.every == 0:
-                self._evaluate(stage.name)
+                meter.reset()
+            do_eval = m.eval.every > 0 and self.global_step % m.eval.every == 0
             stop = self.stop_at_step is not None and self.global_step >= self.stop_at_step
-            if self.global_step % m.checkpoint.every == 0 or self.global_step == m.total_steps or stop:
-                self._save(si, step + 1, optimizer, scheduler, stream)
+            do_save = self.global_step % m.checkpoint.every == 0 or self.global_step == m.total_steps or stop
+            if do_eval or do_save:
+                with meter.excluding():  # evaluation and checkpoints stay out of the throughput numbers
+                    if do_eval:
+                        self._evaluate(stage.name)
+                    if do_save:
+                        self._save(si, step + 1, optimizer, scheduler, stream)
             if stop and not (last and si == len(m.stages) - 1):
                 if self._bar is not None:
                     self._bar.write(f"[stopped] at step {self.global_step}; resume with --resume")
@@ -328,6 +351,17 @@ class Trainer:
         if self._last_saved != self.global_step and si < len(m.stages) - 1:
             self._save(si, stage.steps, optimizer, scheduler, stream)  # stage boundaries are resumable points
         return True
+
+    def _step_meter(self, stage) -> StepMeter:
+        """The log windows' throughput meter of a stage (model FLOPs per step counted once, for the MFU)."""
+        from training.model.flops import peak_flops
+
+        batch = stage.batch_size or self.m.data.batch_size
+        peak = peak_flops(self.env.device)
+        flops = None
+        if peak is not None and self.hooks.step_flops is not None:
+            flops = self.hooks.step_flops(unwrap_model(self.model), tuple(stage.resolution), batch)
+        return StepMeter(self.env.device, batch * self.env.world_size, flops, peak)
 
     def _rank_digests(self) -> list[str]:
         """sha256 of this rank's local parameters, gathered from every rank (DDP replicas must agree)."""
