@@ -34,7 +34,7 @@ from datagen.families.procedural import KeypointDef, ProceduralFamily, SlotDef, 
 __all__ = ["CarFamily"]
 
 MAX_WINDOWS = 3
-_K = 4  # points per corner arc of body and cabin sections (20-point rings)
+_K = 6  # points per quadrant of body and cabin sections (24-point rings, rounded_rect_profile)
 _GLASS = (0.004, 0.006)  # offset from the cabin surface and thickness of glass slabs, metres
 _ROT_Y_TO_X = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # +y -> +x, det +1
 
@@ -96,17 +96,19 @@ def _body_stations(p: Mapping[str, Any]) -> list[tuple[float, float, float, floa
             return belt
         return belt + (nose - belt) * ((z - z_hood) / p["hood_len"]) ** 1.5
 
+    # a short overhang with a big wheel would put the wheel arch's edge beyond the bumper section and fold the
+    # body's skin back on itself: the arch edges keep at least 6 cm from the bumper sections
     zs = [
         -L / 2,
         -L / 2 + 0.05,
         -L / 2 + 0.16,
-        zr - 1.15 * r,
+        max(zr - 1.15 * r, -L / 2 + 0.22),
         zr,
         zr + 1.15 * r,
         0.5 * (zr + zf),
         zf - 1.15 * r,
         zf,
-        zf + 1.15 * r,
+        min(zf + 1.15 * r, L / 2 - 0.22),
         L / 2 - 0.16,
         L / 2 - 0.05,
         L / 2,
@@ -119,13 +121,32 @@ def _body_stations(p: Mapping[str, Any]) -> list[tuple[float, float, float, floa
     return out
 
 
-def _ring_xy(half_w: float, y0: float, y1: float, radius: float, taper: float = 1.0) -> np.ndarray:
-    """A rounded-rectangle section [4 (K + 1), 2] in (x, y), counter-clockwise about +z, x scaled by
-    ``taper`` at the top (tumblehome) linearly in y."""
+def _section_xy(prof: np.ndarray, y0: float, y1: float, taper: float) -> np.ndarray:
+    """Profile points [N, 2] (x, y - centre) of a section from y0 to y1 placed in (x, y), x scaled by ``taper``
+    at the top (tumblehome) linearly in y."""
     hv = max((y1 - y0) / 2, 1e-3)
-    prof = rounded_rect_profile(half_w, hv, radius, _K)  # (x, y - centre)
     f = (prof[:, 1] + hv) / (2 * hv)
     return np.stack([prof[:, 0] * (1 + (taper - 1) * f), prof[:, 1] + (y0 + y1) / 2], 1)
+
+
+def _ring_xy(half_w: float, y0: float, y1: float, radius: float, taper: float = 1.0) -> np.ndarray:
+    """A rounded-rectangle section [4 K, 2] in (x, y), counter-clockwise about +z (:func:`_section_xy`)."""
+    hv = max((y1 - y0) / 2, 1e-3)
+    return _section_xy(rounded_rect_profile(half_w, hv, radius, _K), y0, y1, taper)
+
+
+def _section_flat_ends(p: Mapping[str, Any], i: int, which: str) -> np.ndarray:
+    """[2, 3] the ends of a flat segment of cabin section ``i``: ``"top"`` (+x end first) or ``"side"`` (the +x
+    side, bottom end first), where the corner arcs meet the straight sides."""
+    z, y0, y1, r = _cabin_stations(p)[i]
+    half_w, hv = p["width"] / 2 - 0.04, max((y1 - y0) / 2, 1e-3)
+    r = float(np.clip(r, 1e-3 * min(half_w, hv), 0.999 * min(half_w, hv)))  # as rounded_rect_profile clips it
+    if which == "top":
+        prof = np.array([[half_w - r, hv], [-(half_w - r), hv]])
+    else:
+        prof = np.array([[half_w, -(hv - r)], [half_w, hv - r]])
+    xy = _section_xy(prof, y0, y1, p["tumblehome"])
+    return np.concatenate([xy, np.full((2, 1), z)], 1)
 
 
 def _cabin_stations(p: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
@@ -149,14 +170,12 @@ def _cabin_ring(p: Mapping[str, Any], station: tuple[float, float, float, float]
 
 def _top_flat(p: Mapping[str, Any], i: int) -> np.ndarray:
     """[2, 3] the ends (+x first) of the flat top segment of cabin section ``i``."""
-    ring = _cabin_ring(p, _cabin_stations(p)[i])
-    return np.stack([ring[_K], ring[_K + 1]])  # corner 0 ends at (+x, top); corner 1 starts at (-x, top)
+    return _section_flat_ends(p, i, "top")
 
 
 def _side_flat(p: Mapping[str, Any], i: int) -> np.ndarray:
     """[2, 3] the ends (bottom first) of the flat +x side segment of cabin section ``i``."""
-    ring = _cabin_ring(p, _cabin_stations(p)[i])
-    return np.stack([ring[-1], ring[0]])
+    return _section_flat_ends(p, i, "side")
 
 
 def _glass_quad(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray, m: tuple[float, ...]) -> np.ndarray:
@@ -412,10 +431,10 @@ class CarFamily(ProceduralFamily):
         if name == "mirror_left":
             tip = _mirror_tip(p)
             s = p["mirror_size"]
-            head = rounded_box(tip - [0.8 * s, 0.0, -0.02], [1.6 * s, 1.1 * s, 0.05], 0.02, 0.006, 2)
+            head = rounded_box(tip - [0.8 * s, 0.0, -0.02], [1.6 * s, 1.1 * s, 0.05], 0.02, 0.006, 3)
             arm_x0 = p["width"] / 2 - 0.06
             arm = rounded_box([(arm_x0 + tip[0] - 1.6 * s) / 2 + 0.01, tip[1] - 0.02, tip[2] + 0.03],
-                              [tip[0] - 1.6 * s - arm_x0 + 0.04, 0.03, 0.04], 0.01, 0.004, 2)  # fmt: skip
+                              [tip[0] - 1.6 * s - arm_x0 + 0.04, 0.03, 0.04], 0.01, 0.004, 3)  # fmt: skip
             return concat([head, arm])
         if name in ("headlight_left", "taillight_left"):
             return slab_on_quad(_lamp_quad(p, name.startswith("head")), 0.0, 0.012)
@@ -435,9 +454,9 @@ class CarFamily(ProceduralFamily):
             z0 = _body_stations(p)[0][0] + 0.14
             y = p["deck_h"]
             hw = p["width"] / 2 - 0.12
-            wing = rounded_box([0.0, y + 0.1, z0], [2 * hw, 0.025, 0.22], 0.01, 0.006, 2)
+            wing = rounded_box([0.0, y + 0.1, z0], [2 * hw, 0.025, 0.22], 0.01, 0.006, 3)
             struts = [
-                rounded_box([sx * (hw - 0.2), y + 0.03, z0 + 0.02], [0.03, 0.12, 0.08], 0.01, 0.004, 2)
+                rounded_box([sx * (hw - 0.2), y + 0.03, z0 + 0.02], [0.03, 0.12, 0.08], 0.01, 0.004, 3)
                 for sx in (1, -1)
             ]
             return concat([wing, *struts])

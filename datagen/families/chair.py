@@ -47,7 +47,7 @@ from datagen.families.procedural import KeypointDef, ProceduralFamily, SlotDef, 
 __all__ = ["ChairFamily"]
 
 MAX_SLATS = 5
-_SQ = 2  # points per corner arc of square-ish sections (section has 4 (k + 1) points)
+_SQ = 3  # points per quadrant of square-ish sections (rounded_rect_profile: 4 * _SQ points)
 _LEG_RINGS = 6
 
 
@@ -236,7 +236,7 @@ class ChairFamily(ProceduralFamily):
             "seat_h": u(0.40, 0.50),
             "seat_t": u(0.025, 0.09),
             "seat_round": u(0.005, 0.09),
-            "seat_bevel": u(0.003, 0.015),
+            "seat_bevel": u(0.12, 0.3),  # fraction of the seat's thickness
             "leg_w": u(0.025, 0.055),
             "leg_round": u(0.0, 1.0),
             "leg_inset": u(0.0, 0.04),
@@ -262,7 +262,7 @@ class ChairFamily(ProceduralFamily):
     def template_params(self) -> dict[str, Any]:
         return {
             "office": False, "arms": True, "stretchers": True, "n_slats": 3,
-            "seat_w": 0.48, "seat_d": 0.45, "seat_h": 0.45, "seat_t": 0.05, "seat_round": 0.03, "seat_bevel": 0.008,
+            "seat_w": 0.48, "seat_d": 0.45, "seat_h": 0.45, "seat_t": 0.05, "seat_round": 0.03, "seat_bevel": 0.16,
             "leg_w": 0.04, "leg_round": 0.5, "leg_inset": 0.02, "leg_splay_deg": 3.0, "leg_taper": 0.8,
             "back_h": 0.4, "back_tilt_deg": 8.0, "post_w": 0.03, "rail_h": 0.08, "slat_fill": 0.45, "slat_t": 0.02,
             "arm_h": 0.22, "arm_w": 0.05, "arm_len": 0.9, "stretcher_h": 0.14, "stretcher_w": 0.02,
@@ -290,8 +290,8 @@ class ChairFamily(ProceduralFamily):
                 [0.0, p["seat_h"] - p["seat_t"] / 2, 0.0],
                 [p["seat_w"], p["seat_t"], p["seat_d"]],
                 p["seat_round"],
-                p["seat_bevel"],
-                k=4,
+                p["seat_bevel"] * p["seat_t"],
+                n_quadrant=8,
             )
         if name.startswith("leg_"):
             return self._leg(p, front="front" in name)
@@ -300,7 +300,7 @@ class ChairFamily(ProceduralFamily):
         if name == "back_top_rail":
             c, s = _rail_box(p)
             R, t = _back_transform(p)
-            return rounded_box(c, s, min(s[2], s[1]) * 0.3, 0.004, k=_SQ).transformed(R, t)
+            return rounded_box(c, s, min(s[2], s[1]) * 0.3, 0.004, n_quadrant=_SQ).transformed(R, t)
         if name.startswith("back_slat_"):
             return self._slat(p, *_slat_index(name))
         if name.startswith("armrest_"):
@@ -308,13 +308,13 @@ class ChairFamily(ProceduralFamily):
             y = _arm_y(p)
             rad = np.array([[p["arm_w"] / 2, 0.015]])
             pts = np.array([[_arm_x(p), y, z0 + f * (z1 - z0)] for f in np.linspace(0, 1, 4)])
-            return tube(pts, rad, 4 * (_SQ + 1), up=(1.0, 0.0, 0.0), profile=rounded_rect_profile(1, 1, 0.5, _SQ))
+            return tube(pts, rad, 4 * _SQ, up=(1.0, 0.0, 0.0), profile=rounded_rect_profile(1, 1, 0.5, _SQ))
         if name.startswith("arm_support_"):
             z1 = _arm_z(p)[1] - 0.03
             x = _arm_x(p)
             pts = np.array([[x, p["seat_h"] - p["seat_t"] * 0.5, z1], [x, _arm_y(p) - 0.01, z1 - 0.02]])
             r = min(0.014, p["arm_w"] / 3)
-            return tube(pts, r, 4 * (_SQ + 1), profile=rounded_rect_profile(1, 1, 0.7, _SQ))
+            return tube(pts, r, 4 * _SQ, profile=rounded_rect_profile(1, 1, 0.7, _SQ))
         if name.startswith("stretcher_"):
             return self._stretcher(p, name.split("_")[1])
         if name == "column":
@@ -332,7 +332,7 @@ class ChairFamily(ProceduralFamily):
                 [[0.0, hub, 0.0] + d * 0.03, [0.0, hub - 0.006, 0.0] + d * L * 0.6, [0.0, hub - 0.015, 0.0] + d * L]
             )
             radii = np.array([[0.025, 0.028], [0.02, 0.024], [0.016, 0.02]])  # (u = vertical, v = horizontal)
-            return tube(pts, radii, 4 * (_SQ + 1), up=(0.0, 1.0, 0.0), profile=rounded_rect_profile(1, 1, 0.5, _SQ))
+            return tube(pts, radii, 4 * _SQ, up=(0.0, 1.0, 0.0), profile=rounded_rect_profile(1, 1, 0.5, _SQ))
         if name.startswith("caster_"):
             a = _star_angle(name)
             d = np.array([np.sin(a), 0.0, np.cos(a)])
@@ -373,7 +373,7 @@ class ChairFamily(ProceduralFamily):
         c = [x, (y0 + y1) / 2, _post_z(p)]
         s = [w, y1 - y0, p["slat_t"]]
         R, t = _back_transform(p)
-        return rounded_box(c, s, p["slat_t"] * 0.4, 0.003, k=_SQ).transformed(R, t)
+        return rounded_box(c, s, p["slat_t"] * 0.4, 0.003, n_quadrant=_SQ).transformed(R, t)
 
     def _stretcher(self, p: Mapping[str, Any], which: str) -> PartMesh:
         y = p["stretcher_h"]

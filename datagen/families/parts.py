@@ -34,6 +34,7 @@ __all__ = [
     "place_rings",
     "circle_profile",
     "rounded_rect_profile",
+    "rounded_rect_point",
     "airfoil_profile",
     "tube",
     "lathe",
@@ -191,24 +192,47 @@ def circle_profile(n_seg: int, ru: float = 1.0, rv: float | None = None) -> np.n
     return np.stack([ru * np.cos(t), (ru if rv is None else rv) * np.sin(t)], 1)
 
 
-def rounded_rect_profile(half_u: float, half_v: float, radius: float, k: int = 2) -> np.ndarray:
-    """Rectangle with rounded corners: 4 (k + 1) points, k + 1 per corner arc, corner 0 at (+u, +v).
+def rounded_rect_point(half_u: float, half_v: float, radius: float, phi: np.ndarray) -> np.ndarray:
+    """Points [N, 2] of the rounded rectangle's outline at normalised polar angles ``phi`` [N] (radians).
 
-    ``radius`` is clipped to [1e-3 min(half), 0.999 min(half)] so no two points coincide.
+    The normalised angle of a point ``(u, v)`` is ``atan2(v / half_v, u / half_u)``: the angle in the frame where
+    the bounding box is the square [-1, 1]². The point returned is where the ray from the centre in direction
+    ``(half_u cos phi, half_v sin phi)`` leaves the outline, so ``phi = pi / 4`` is the (+u, +v) corner of any
+    rounded rectangle, whatever its radius and aspect ratio, and ``phi = 0`` the middle of its +u side.
+    ``radius`` is clipped to [1e-3 min(half), 0.999 min(half)].
     """
-    m = min(half_u, half_v)
+    a, b = float(half_u), float(half_v)
+    m = min(a, b)
     r = float(np.clip(radius, 1e-3 * m, 0.999 * m))
-    pts = []
-    centres = [
-        (half_u - r, half_v - r),
-        (-(half_u - r), half_v - r),
-        (-(half_u - r), -(half_v - r)),
-        (half_u - r, -(half_v - r)),
-    ]
-    for q, (cu, cv) in enumerate(centres):
-        a = q * np.pi / 2 + np.linspace(0.0, np.pi / 2, k + 1)
-        pts.append(np.stack([cu + r * np.cos(a), cv + r * np.sin(a)], 1))
-    return np.concatenate(pts)
+    phi = np.asarray(phi, np.float64)
+    d = np.stack([a * np.cos(phi), b * np.sin(phi)], -1)  # ray directions (not unit)
+    ad = np.abs(d)
+    with np.errstate(divide="ignore"):
+        t = np.minimum(np.where(ad[:, 0] > 0, a / ad[:, 0], np.inf), np.where(ad[:, 1] > 0, b / ad[:, 1], np.inf))
+    hit = ad * t[:, None]  # where the ray leaves the sharp rectangle, folded into the first quadrant
+    corner = (hit[:, 0] > a - r) & (hit[:, 1] > b - r)
+    if corner.any():  # leaves through a corner arc: the outer root of |t d - c| = r, c the arc's centre
+        c = np.array([a - r, b - r])
+        dc = ad[corner] @ c
+        dd = (ad[corner] ** 2).sum(1)
+        t[corner] = (dc + np.sqrt(np.maximum(dc**2 - dd * (c @ c - r * r), 0.0))) / dd
+    return d * t[:, None]
+
+
+def rounded_rect_profile(half_u: float, half_v: float, radius: float, n_quadrant: int = 4) -> np.ndarray:
+    """Rectangle with rounded corners, sampled at canonical angles: [4 n_quadrant, 2], counter-clockwise.
+
+    Point ``j`` sits at the normalised polar angle ``2 pi j / (4 n_quadrant)`` (:func:`rounded_rect_point`): point
+    0 is the middle of the +u side and point ``n_quadrant / 2`` (``n_quadrant`` even) the (+u, +v) corner, for
+    every radius and aspect ratio. A point keeps its place on the outline when the shape changes, so a sharp
+    rectangle, a rounded one, an oval and a circle correspond point by point and so do the sweep quads and cap
+    fans built on them (a rectangle's side is then several collinear points, not one segment that would become
+    a sliver of a round outline). With ``half_u == half_v`` and the largest radius this is ``circle_profile``.
+    """
+    n = 4 * int(n_quadrant)
+    if n < 4:
+        raise ValueError(f"n_quadrant must be at least 1, got {n_quadrant}")
+    return rounded_rect_point(half_u, half_v, radius, 2.0 * np.pi * np.arange(n) / n)
 
 
 def airfoil_profile(n_seg: int, chord: float, thickness: float) -> np.ndarray:
@@ -278,18 +302,18 @@ def rounded_box(
     size: Sequence[float],
     radius: float = 0.0,
     bevel: float = 0.0,
-    k: int = 2,
+    n_quadrant: int = 3,
 ) -> PartMesh:
     """An axis-aligned box ``size`` (x, y, z) with vertical edges rounded by ``radius`` and a ``bevel`` (chamfer)
-    around the top and bottom faces. Sweep along +y with 4 rings; faces ``sweep_n_faces(4, 4 (k + 1))``.
+    around the top and bottom faces. Sweep along +y with 4 rings; faces ``sweep_n_faces(4, 4 n_quadrant)``.
 
-    Profile corner 0 is the (+z, +x) corner, i.e. front-left.
+    Sections are :func:`rounded_rect_profile` in (u, v) = (z, x): point 0 is the middle of the front (+z) face.
     """
     cx, cy, cz = center
     sx, sy, sz = (max(float(s), 1e-4) for s in size)
     b = float(np.clip(bevel, 1e-4, 0.45 * min(sx, sy, sz)))
-    outer = rounded_rect_profile(sz / 2, sx / 2, radius, k)  # (u, v) = (z, x); N = +z, B = y x z = +x
-    inner = rounded_rect_profile(sz / 2 - b, sx / 2 - b, max(radius - b, 0.0), k)
+    outer = rounded_rect_profile(sz / 2, sx / 2, radius, n_quadrant)  # (u, v) = (z, x); N = +z, B = y x z = +x
+    inner = rounded_rect_profile(sz / 2 - b, sx / 2 - b, max(radius - b, 0.0), n_quadrant)
     ys = np.array([cy - sy / 2, cy - sy / 2 + b, cy + sy / 2 - b, cy + sy / 2])
     profs = np.stack([inner, outer, outer, inner])
     rings = np.stack([np.stack([cx + p[:, 1], np.full(p.shape[0], y), cz + p[:, 0]], 1) for p, y in zip(profs, ys)])

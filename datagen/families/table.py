@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from datagen.families.base import Side
-from datagen.families.parts import PartMesh, lathe, rounded_box, rounded_rect_profile, sweep, tube
+from datagen.families.parts import PartMesh, lathe, rounded_box, rounded_rect_point, rounded_rect_profile, sweep, tube
 from datagen.families.procedural import KeypointDef, ProceduralFamily, SlotDef, uniform
 
 __all__ = ["TableFamily"]
 
-_TOP_K = 8  # points per top corner arc (even: the arc middle is a vertex) -> 36-point outline
-_SQ = 3
+_TOP_N = 16  # top outline points per quadrant (even: the corner at 45 degrees is a vertex) -> 64 points
+_SQ = 4  # points per quadrant of leg, apron and stretcher sections
 
 _SLOTS = [
     SlotDef("top", "top", "top"),
@@ -55,15 +55,16 @@ def _top_outline(p: Mapping[str, Any]) -> np.ndarray:
     """[36, 2] (z, x) outline of the top, counter-clockwise about +y."""
     half_w, half_d = p["top_w"] / 2, p["top_d"] / 2
     r = p["corner"] * min(half_w, half_d)
-    return rounded_rect_profile(half_d, half_w, r, _TOP_K)
+    return rounded_rect_profile(half_d, half_w, r, _TOP_N)
 
 
 def _corner_xz(p: Mapping[str, Any]) -> tuple[float, float]:
-    """(x, z) of the top's front-left corner: the middle of its arc (the corner itself on a sharp rectangle)."""
+    """(x, z) of the top's front-left corner: its outline point at the normalised angle of 45 degrees (the corner
+    itself on a sharp rectangle, the middle of the arc on a rounded one, +-45 degrees on a round top), a vertex of
+    the top's outline."""
     half_w, half_d = p["top_w"] / 2, p["top_d"] / 2
-    r = p["corner"] * min(half_w, half_d)
-    c = np.sqrt(0.5)
-    return half_w - r + r * c, half_d - r + r * c
+    z, x = rounded_rect_point(half_d, half_w, p["corner"] * min(half_w, half_d), np.array([np.pi / 4]))[0]
+    return float(x), float(z)
 
 
 def _leg_top(p: Mapping[str, Any], front: bool) -> np.ndarray:
@@ -95,7 +96,7 @@ class TableFamily(ProceduralFamily):
     # shared surface 1-3 px thick, where a pixel stands for a long strip of the top and the dense field cannot be
     # read between pixel centres (datagen verify's cycle check fails such pairs); tables are photographed from
     # above anyway.
-    camera_elevation_deg = (8.0, 45.0)
+    camera_elevation_deg = (15.0, 50.0)
     slot_defs = _SLOTS
     keypoint_defs = [
         KeypointDef("top_front_left", "top", lambda p: (_corner_xz(p)[0], p["height"], _corner_xz(p)[1]), "left", "-"),
@@ -131,7 +132,7 @@ class TableFamily(ProceduralFamily):
             "corner": {"rect": u(0.01, 0.06), "rounded": u(0.1, 0.4), "oval": 1.0, "round": 1.0}[shape],
             "height": u(0.40, 0.50) if coffee else u(0.68, 0.78),
             "top_t": u(0.02, 0.06),
-            "edge_bevel": u(0.002, 0.01),
+            "edge_bevel": u(0.08, 0.25),  # fraction of the top's thickness
             "leg_w": u(0.03, 0.08),
             "leg_round": u(0.0, 1.0),
             "leg_inset": u(0.0, 0.08),
@@ -149,7 +150,7 @@ class TableFamily(ProceduralFamily):
     def template_params(self) -> dict[str, Any]:
         return {
             "shape": "rounded", "coffee": False, "pedestal": False, "apron": True, "stretchers": True,
-            "top_w": 1.2, "top_d": 0.8, "corner": 0.2, "height": 0.74, "top_t": 0.04, "edge_bevel": 0.005,
+            "top_w": 1.2, "top_d": 0.8, "corner": 0.2, "height": 0.74, "top_t": 0.04, "edge_bevel": 0.125,
             "leg_w": 0.05, "leg_round": 0.5, "leg_inset": 0.04, "leg_splay_deg": 2.0, "leg_taper": 0.8,
             "apron_h": 0.08, "stretcher_h": 0.15, "column_r": 0.05, "foot_r": 0.3, "foot_h": 0.04,
         }  # fmt: skip
@@ -168,13 +169,18 @@ class TableFamily(ProceduralFamily):
 
     def build_part(self, name: str, p: Mapping[str, Any], side: Side) -> PartMesh:
         if name == "top":
-            prof = _top_outline(p)  # (u, v) = (z, x)
-            b = min(p["edge_bevel"], 0.4 * p["top_t"])
+            # the top slab with its upper and lower edges chamfered by b: the chamfer's inner outline is the outer
+            # one inset by b (the same rounded rectangle, halves and radius less b), sampled at the same canonical
+            # angles, so every ring point keeps its place on the outline whatever the shape
+            b = p["edge_bevel"] * p["top_t"]
+            half_w, half_d = p["top_w"] / 2, p["top_d"] / 2
+            r = p["corner"] * min(half_w, half_d)
+            outer = _top_outline(p)  # (u, v) = (z, x)
+            inner = rounded_rect_profile(half_d - b, half_w - b, max(r - b, 0.0), _TOP_N)
             y1, y0 = p["height"], p["height"] - p["top_t"]
-            shrink = 1.0 - b / (0.5 * min(p["top_w"], p["top_d"]))
             rings = []
-            for y, s in ((y0, shrink), (y0 + b, 1.0), (y1 - b, 1.0), (y1, shrink)):
-                rings.append(np.stack([prof[:, 1] * s, np.full(len(prof), y), prof[:, 0] * s], 1))
+            for y, prof in ((y0, inner), (y0 + b, outer), (y1 - b, outer), (y1, inner)):
+                rings.append(np.stack([prof[:, 1], np.full(len(prof), y), prof[:, 0]], 1))
             return sweep(np.stack(rings))
         if name.startswith("leg_"):
             front = "front" in name
