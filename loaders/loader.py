@@ -12,9 +12,11 @@ Usage (one per rank)::
 
 ``iter(loader)`` runs the current epoch from the current position to its end, then moves to the next epoch. The
 position is counted in batches handed to the caller, so a checkpoint taken after step ``k`` resumes with batch
-``k + 1``: in exact mode exactly the batch an uninterrupted run would have produced next (same world size,
-workers and batch size), in resampled mode fresh draws. Every rank has the same ``len(loader)`` and the same
-position, so rank 0's state dict serves all ranks.
+``k + 1``: exactly the batch an uninterrupted run would have produced next (same world size, workers and batch
+size). In exact mode the position is a count (the epoch's order replays); in resampled mode each worker's batches
+also carry its draws' state (generator, open shards and how far they were read), which the state dict keeps per
+rank. With another layout, exact mode restarts at the next epoch and resampled mode continues with fresh draws.
+Every rank has the same ``len(loader)``.
 
 Workers are restarted each epoch (the epoch and the resume position travel with the dataset to the workers);
 batches come from the workers in round-robin order, which is what makes the position exact.
@@ -35,7 +37,7 @@ from loaders.stream import PairStream
 __all__ = ["PairLoader", "STATE_VERSION"]
 
 log = logging.getLogger("loaders")
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: resampled cursors; 1 (a count only) still loads
 
 
 class _Batches(torch.utils.data.IterableDataset):
@@ -92,6 +94,7 @@ class PairLoader:
         self.epoch = 0
         self.batches_done = 0
         self._skipped: dict[int, int] = {}  # slot -> skipped samples reported by that worker (this epoch)
+        self._cursors: dict[int, dict[str, Any]] = {}  # resampled: logical worker -> its draws after its last batch
         self.n_skipped_total = 0  # skipped samples on this rank in finished epochs
 
     # ---- sizes ------------------------------------------------------------------------------------------------
@@ -124,6 +127,7 @@ class PairLoader:
         ds.set_epoch(self.epoch)
         ds.start = self._worker_starts()
         ds.rotation = self.batches_done % self._workers
+        ds.cursors = dict(self._cursors)
         kwargs: dict[str, Any] = {}
         if self.num_workers > 0:
             kwargs.update(prefetch_factor=self.prefetch_factor, multiprocessing_context=self.multiprocessing_context)
@@ -140,16 +144,20 @@ class PairLoader:
             for info in batch["stream"]:
                 slot = info.get("slot", 0)
                 self._skipped[slot] = max(self._skipped.get(slot, 0), info.get("skipped", 0))
+            cursor = batch.pop("stream_state", None)
+            if cursor is not None:
+                self._cursors[int(cursor["slot"]) % self._workers] = cursor
             self.batches_done += 1
             yield batch
         self.n_skipped_total += sum(self._skipped.values())
         self._skipped = {}
+        self._cursors = {}
         self.epoch += 1
         self.batches_done = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Jump to the start of ``epoch``."""
-        self.epoch, self.batches_done = int(epoch), 0
+        self.epoch, self.batches_done, self._cursors = int(epoch), 0, {}
 
     # ---- state ------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -167,6 +175,7 @@ class PairLoader:
             "num_workers": self.num_workers,
             "world_size": self.dataset.world_size,
             "n_skipped": self.n_skipped,
+            "cursors": {str(j): c for j, c in sorted(self._cursors.items())},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -177,13 +186,14 @@ class PairLoader:
         Raises:
             ValueError: on an unknown state version or a different mode or seed.
         """
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"loader state version {state.get('version')} is not {STATE_VERSION}")
         for k, mine in (("mode", self.dataset.mode), ("seed", self.dataset.seed)):
             if state[k] != mine:
                 raise ValueError(f"loader state has {k}={state[k]!r}, this loader {mine!r}")
         self.epoch, self.batches_done = int(state["epoch"]), int(state["batches_done"])
         self.n_skipped_total, self._skipped = int(state.get("n_skipped", 0)), {}
+        self._cursors = {int(j): c for j, c in state.get("cursors", {}).items()}
         same = (state["batch_size"], state["num_workers"], state["world_size"]) == (
             self.batch_size,
             self.num_workers,
@@ -191,6 +201,7 @@ class PairLoader:
         )
         if same or self.batches_done == 0:
             return
+        self._cursors = {}
         if self.dataset.mode == "exact":
             log.warning(
                 "data layout changed since the checkpoint: the exact epoch restarts at epoch %d", self.epoch + 1

@@ -7,7 +7,10 @@ Two modes (the policies are in :mod:`loaders.plan`):
   number of batches. Mixture weights do not apply (every sample counts once); sources mix at shard granularity
   through the shuffled shard order and the interleaved reading.
 * ``"resampled"``: an infinite stream cut into epochs of ``epoch_samples`` (global), sources drawn by their
-  weights; deterministic from ``(seed, epoch, rank, worker)``.
+  weights; deterministic from ``(seed, epoch, rank, worker)``. In :meth:`PairStream.batches` each batch carries
+  ``stream_state``, the worker's draws after it (generator state, open shards and how far they were read), which
+  :class:`loaders.loader.PairLoader` keeps in its state dict and hands back (``PairStream.cursors``) on resume, so a
+  resumed run draws exactly what the uninterrupted one would have.
 
 Each yielded item is one pair's record (:func:`loaders.batch.to_item`); :meth:`PairStream.batches` writes the
 pairs into batches instead (decoding each raster straight into the batch when the transform is plannable, see
@@ -29,6 +32,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -53,6 +57,50 @@ def dist_info(rank: int | None = None, world_size: int | None = None) -> tuple[i
     if not 0 <= r < w:
         raise ValueError(f"rank {r} is not in [0, world_size={w})")
     return r, w
+
+
+class _Cursor:
+    """Where one worker's resampled draws stand: its generator, its open shards and how far it has read them.
+
+    ``origin`` is the ``start`` the draws were seeded with (0 for a run that started at the epoch's beginning);
+    the per-sample transform keys use it, so a resumed worker keeps the keys of the run it continues. ``n``: the
+    samples emitted so far this epoch.
+    """
+
+    def __init__(self, epoch: int, slot: int, origin: int, rng: np.random.Generator, live: Sequence[int]) -> None:
+        self.epoch, self.slot, self.origin, self.n, self.rng = epoch, slot, origin, origin, rng
+        self.open: dict[int, list[ShardReader]] = {i: [] for i in live}
+
+    def state(self) -> dict[str, Any]:
+        """Plain values (``torch.save``/JSON-safe): enough to continue the draws exactly (:meth:`restore`)."""
+        return {
+            "epoch": self.epoch,
+            "slot": self.slot,
+            "origin": self.origin,
+            "n": self.n,
+            "rng": self.rng.bit_generator.state,
+            "open": {str(i): [[r.url, r.index] for r in readers] for i, readers in self.open.items()},
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], live: Sequence[int]) -> _Cursor:
+        """A cursor at ``state``: the generator state set, each open shard reopened and read up to where it was."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        cur = cls(int(state["epoch"]), int(state["slot"]), int(state["origin"]), rng, live)
+        cur.n = int(state["n"])
+        for i, readers in state["open"].items():
+            for url, index in readers:
+                r = ShardReader(url)
+                cur.open[int(i)].append(r)
+                if r.skip(int(index)) != int(index):
+                    raise ShardError(f"{url}: ended before sample #{index}, where the saved stream position was")
+        return cur
+
+    def close(self) -> None:
+        for readers in self.open.values():
+            for r in readers:
+                r.close()
 
 
 def load_sources(
@@ -125,6 +173,8 @@ class PairStream(torch.utils.data.IterableDataset):
         self._writer: BatchWriter | None = None  # the open batch while iterating batches()
         self.epoch = 0
         self.start: dict[int, int] = {}  # logical worker -> samples it already emitted this epoch (resume)
+        self.cursors: dict[int, dict[str, Any]] = {}  # resampled: logical worker -> its saved _Cursor.state()
+        self._cursor: _Cursor | None = None  # resampled: the draws of the worker iterating now
         self.rotation = 0  # physical DataLoader worker w plays logical worker (w + rotation) % num_workers
         self._verify(verify, progress)
         if mode == "exact":
@@ -192,9 +242,10 @@ class PairStream(torch.utils.data.IterableDataset):
         slot, n_slots = self.rank * n_workers + logical, self.world_size * n_workers
         start = self.start.get(logical, 0)
         self._skipped = 0
+        self._cursor = None
         if self.mode == "exact":
             return self._exact(slot, n_slots, start)
-        return self._resampled(slot, n_slots, start)
+        return self._resampled(slot, n_slots, start, logical)
 
     def _make(self, members: dict[str, Any], source: int, rng_key: tuple[int, ...], slot: int, padding: bool):
         """The item of one sample; in batch mode (:meth:`batches`) the sample is written into the open batch."""
@@ -256,6 +307,8 @@ class PairStream(torch.utils.data.IterableDataset):
             for _ in self:
                 if self._writer.full:
                     batch, self._writer = self._writer.finish(), new()
+                    if self._cursor is not None:  # resampled: where this worker's draws stand after the batch
+                        batch["stream_state"] = self._cursor.state()
                     yield batch
             if len(self._writer) and not drop_last:
                 yield self._writer.finish()
@@ -331,13 +384,14 @@ class PairStream(torch.utils.data.IterableDataset):
             )
         return members
 
-    def _resampled(self, slot: int, n_slots: int, start: int) -> Iterator[dict[str, Any]]:
+    def _resampled(self, slot: int, n_slots: int, start: int, logical: int) -> Iterator[dict[str, Any]]:
         n_emit = math.ceil(self.epoch_samples / n_slots)
-        rng = rng_for(self.seed, self.epoch, slot, start, 2)
         live = [i for i, s in enumerate(self.sources) if s.shards and s.n_samples != 0]
         weights = [self.sources[i].weight for i in live]
         p = [w / sum(weights) for w in weights]
-        open_: dict[int, list[ShardReader]] = {i: [] for i in live}
+        cur = self._resume_cursor(logical, slot, start, live)
+        self._cursor = cur
+        rng, open_ = cur.rng, cur.open
         empty_draws = 0
         try:
             for n in range(start, n_emit):
@@ -361,16 +415,27 @@ class PairStream(torch.utils.data.IterableDataset):
                         continue
                     empty_draws = 0
                     try:
-                        item = self._make(members, src, (self.seed, self.epoch, slot, start, n, 3), slot, False)
+                        item = self._make(members, src, (self.seed, self.epoch, slot, cur.origin, n, 3), slot, False)
                     except SchemaError as e:
                         self._bad(e)
                         continue
+                    cur.n = n + 1
                     yield item
                     break
         finally:
-            for readers in open_.values():
-                for r in readers:
-                    r.close()
+            cur.close()
+
+    def _resume_cursor(self, logical: int, slot: int, start: int, live: list[int]) -> _Cursor:
+        """The resampled draws of this worker: continued from a saved :meth:`_Cursor.state` (resume: the same draws
+        an uninterrupted run makes next), else fresh from ``(seed, epoch, slot, start)``."""
+        saved = self.cursors.get(logical)
+        if saved is not None:
+            expect = {"epoch": self.epoch, "slot": slot, "n": start}
+            got = {k: saved.get(k) for k in expect}
+            if got == expect and set(map(int, saved["open"])) <= set(live):
+                return _Cursor.restore(saved, live)
+            log.warning("resampled stream: saved position %s does not match %s; drawing afresh", got, expect)
+        return _Cursor(self.epoch, slot, start, rng_for(self.seed, self.epoch, slot, start, 2), live)
 
     def _draw_shard(self, src: int, rng) -> ShardRef:
         shards = self.sources[src].shards

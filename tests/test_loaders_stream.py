@@ -1,11 +1,13 @@
 """Distributed streaming: exact epochs over simulated ranks x workers, equal per-rank steps, deterministic
 resampling and mixing, resume, and bad data (truncated/corrupted/empty shards, fewer shards than workers)."""
 
+import json
 import warnings
 from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from loaders_samples import write_dataset, write_shard
 
 from loaders.data_manifest import Source
@@ -113,20 +115,34 @@ def test_resume_exact_continues_with_the_next_batch(uneven):
     assert again.epoch == 1 and again.state_dict()["batches_done"] == 0
 
 
-def test_resume_resampled_gives_fresh_data(uneven):
-    def make():
-        stream = PairStream([str(uneven)], mode="resampled", seed=2, epoch_samples=40, progress=False)
-        return PairLoader(stream, 4, num_workers=0)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_resampled_continues_the_same_draws(uneven, workers):
+    """The resampled stream's position (each worker's generator and open shards) travels in the state dict: a
+    resumed loader yields exactly the batches, pixels included, of the uninterrupted epoch."""
+    from loaders.augment import default_train_transforms
 
+    def make():
+        transform = default_train_transforms((32, 32))
+        stream = PairStream(
+            [str(uneven)], mode="resampled", seed=2, epoch_samples=40, transform=transform, interleave=2, progress=False
+        )
+        return PairLoader(stream, 4, num_workers=workers, uint8_images=True)
+
+    full = [(b["key"], b["images"].clone()) for b in make()]
     first = make()
     it = iter(first)
     head = [next(it)["key"] for _ in range(3)]
+    state = json.loads(json.dumps(first.state_dict()))  # plain values
+    assert len(state["cursors"]) == max(1, workers)
     again = make()
-    again.load_state_dict(first.state_dict())
-    tail = [b["key"] for b in again]
-    assert len(head) + len(tail) == len(first) == 10
-    assert tail[:3] != head  # not the start again
-    assert [b["key"] for b in make()][:3] == head  # the same seed restarts identically
+    again.load_state_dict(state)
+    tail = [(b["key"], b["images"]) for b in again]
+    assert head + [k for k, _ in tail] == [k for k, _ in full]
+    for (_, a), (_, b) in zip(full[3:], tail):
+        assert torch.equal(a, b)  # the same augmentation draws too
+    fresh = make()
+    fresh.load_state_dict({**state, "cursors": {}})  # a version-1 state: fresh draws for the rest of the epoch
+    assert [b["key"] for b in fresh][:3] != [k for k, _ in full[3:6]]
 
 
 def test_decoded_arrays_are_writable_no_torch_warnings(uneven):
