@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--check", action="store_true", help="validate the manifest and its files, then exit")
     p.add_argument("--stop-at", type=int, default=None, metavar="STEP", help="stop after this global step")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, extra_overrides=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +56,20 @@ def run(args: argparse.Namespace) -> int:
             print(manifest_to_yaml(manifest), end="")
             print(f"# {args.manifest}: OK ({manifest.total_steps} steps in {len(manifest.stages)} stages)")
         return 0
+    from loaders.schema import SchemaError
+    from loaders.sources import ShardError
+    from training.train.distributed import Terminated
     from training.train.trainer import Trainer
 
-    Trainer(manifest, hooks, progress=not args.no_progress, stop_at_step=args.stop_at).run()
+    try:
+        Trainer(manifest, hooks, progress=not args.no_progress, stop_at_step=args.stop_at).run()
+    except (ShardError, SchemaError) as e:  # bad data met mid-run (data.skip_bad=true skips and counts it instead)
+        print(f"semmatch train: rank {rank}: {e}", file=sys.stderr)
+        return 2
+    except Terminated as e:
+        print(
+            f"semmatch train: rank {rank}: stopped by SIGTERM; continue from the last checkpoint with --resume",
+            file=sys.stderr,
+        )
+        return int(e.code)
     return 0

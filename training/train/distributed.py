@@ -2,12 +2,27 @@
 
 ``torchrun`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them the run is a single process and no
 process group is created. The backend is NCCL on GPU and gloo on CPU unless the manifest names one.
+
+Teardown (:func:`shutdown_distributed`) frees the process group in an order that cannot deadlock. gloo's
+``~ProcessGroupGloo`` joins its worker threads, and a worker that is still destroying a finished collective's work
+object needs the interpreter lock to free the tensors it held. If the last reference to the group belongs to a DDP
+``Reducer`` (freed from Python with the lock held), the main thread joins while it holds the lock the worker waits
+for: a rank that trained and saved everything hangs at exit. So the model goes first, while the group is still
+registered; then the group is destroyed and its last reference dropped through its Python object, whose destructor
+releases the lock before joining. A watchdog (``faulthandler``, a C thread that needs no lock) dumps every thread's
+stack and exits the rank with status 1 if the teardown still does not finish.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import faulthandler
+import gc
 import os
+import signal
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +40,13 @@ __all__ = [
     "all_reduce_mean",
     "any_rank",
     "barrier",
+    "teardown_watchdog",
+    "terminate_on_sigterm",
+    "Terminated",
+    "TEARDOWN_TIMEOUT_S",
 ]
+
+TEARDOWN_TIMEOUT_S = 60.0  # a rank whose teardown takes longer is stuck: its stacks are dumped and it exits 1
 
 
 @dataclass
@@ -70,9 +91,63 @@ def init_distributed(spec: DistributedSpec, device: str = "auto", timeout_s: flo
     return DistEnv(dist.get_rank(), dist.get_world_size(), local_rank, dev, backend)
 
 
-def shutdown_distributed(env: DistEnv) -> None:
-    if env.distributed and dist.is_initialized():
+@contextlib.contextmanager
+def teardown_watchdog(timeout_s: float = TEARDOWN_TIMEOUT_S) -> Iterator[None]:
+    """Within the block, a stuck process dumps every thread's stack to stderr and exits with status 1 after
+    ``timeout_s`` (``faulthandler.dump_traceback_later``: a C thread, so it fires even while a deadlocked main
+    thread holds the interpreter lock)."""
+    faulthandler.dump_traceback_later(timeout_s, exit=True, file=sys.__stderr__ or sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def shutdown_distributed(env: DistEnv, graceful: bool = True, timeout_s: float = TEARDOWN_TIMEOUT_S) -> None:
+    """Destroy the process group (see the module doc for the order). Free every wrapped model first.
+
+    Args:
+        env: this process's environment (nothing to do without a process group).
+        graceful: every rank finished: meet at a barrier first, so no rank leaves while another still talks to it.
+            ``False`` after an error or a signal: leave at once (the others notice the closed connections).
+        timeout_s: the watchdog's limit for the whole teardown.
+    """
+    if not env.distributed or not dist.is_initialized():
+        return
+    with teardown_watchdog(timeout_s):
+        if graceful:
+            dist.barrier()
+        gc.collect()  # DDP reducers held in reference cycles let go of the group now, while it is registered
+        group = dist.group.WORLD  # keeps the group alive through destroy_process_group ...
         dist.destroy_process_group()
+        del group  # ... so its last reference goes here, through the destructor that releases the lock
+
+
+class Terminated(SystemExit):
+    """SIGTERM (a scheduler's stop, or torchrun stopping the other ranks after one failed): exit status 143."""
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread, so ``finally`` blocks (process-group teardown,
+    closing logs) run; outside the main thread, or when SIGTERM is not the default action, nothing changes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
+        signal.SIG_DFL,
+        None,
+    ):
+        yield
+        return
+
+    def handler(signum: int, frame) -> None:
+        raise Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def barrier(env: DistEnv) -> None:

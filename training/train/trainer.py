@@ -32,6 +32,7 @@ from training.train.distributed import (
     barrier,
     init_distributed,
     shutdown_distributed,
+    terminate_on_sigterm,
     unwrap_model,
     wrap_model,
 )
@@ -231,14 +232,29 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------ run
 
     def run(self) -> dict[str, Any]:
-        """Train every stage; returns the final evaluation scores (empty without an eval source)."""
+        """Train every stage; returns the final evaluation scores (empty without an eval source).
+
+        Every exit path tears down cleanly: on success the ranks meet at a barrier first; after an exception or
+        SIGTERM (raised here as ``Terminated``, exit status 143) this rank leaves at once. The wrapped model is
+        freed before the process group (``training.train.distributed``: the other order can hang the rank).
+        """
+        graceful = False
         try:
-            return self._run()
+            with terminate_on_sigterm():
+                scores = self._run()
+            graceful = True
+            return scores
         finally:
-            if self.logger is not None:
-                self.logger.close()
-            if self._own_env:
-                shutdown_distributed(self.env)
+            self._close(graceful)
+
+    def _close(self, graceful: bool) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        if self.env.distributed:  # DDP reducers and FSDP states hold the process group: they go first
+            self.wrapped = self.model = None
+            self._eval_batches = None
+        if self._own_env:
+            shutdown_distributed(self.env, graceful=graceful)
 
     def _run(self) -> dict[str, Any]:
         m, env = self.m, self.env
