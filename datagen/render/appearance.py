@@ -19,6 +19,7 @@ __all__ = [
     "TEXTURE_KINDS",
     "BACKGROUND_KINDS",
     "sample_appearance",
+    "file_appearance",
     "sample_lighting",
     "sample_background",
     "composite",
@@ -31,7 +32,8 @@ TEXTURE_SIZE = 128
 
 @dataclass
 class Material:
-    """One material group's look. ``texture`` (uint8 [T, T, 3], tiled over the UVs) replaces ``base_color``."""
+    """One material group's look. ``texture`` (uint8 [H, W, 3], any size, repeated over the texture coordinates)
+    replaces ``base_color``. ``kind`` is a procedural texture kind, or ``file`` for a file's own material."""
 
     kind: str
     base_color: np.ndarray  # float [3] sRGB
@@ -201,6 +203,20 @@ def sample_appearance(rng: np.random.Generator, n_groups: int) -> Appearance:
         tex = None if kind == "plain" else _texture(rng, kind, c0, c1)
         metallic = float(rng.uniform(0.0, 0.8)) if rng.random() < 0.25 else 0.0
         mats.append(Material(kind, c0, metallic, float(rng.uniform(0.25, 0.95)), tex))
+    return Appearance(mats)
+
+
+FILE_ROUGHNESS = 0.6  # files give no reliable roughness (OBJ Ns, glTF factors vary by exporter): one fixed value
+
+
+def file_appearance(materials) -> Appearance:
+    """The look a file gives its materials (each with ``name``, sRGB ``base_color`` [3], optional uint8
+    ``texture`` [H, W, 3], e.g. :class:`~datagen.meshes.types.MeshMaterial`): dielectric, roughness
+    :data:`FILE_ROUGHNESS`, the texture where present (it replaces the base colour), kind ``file``."""
+    mats = []
+    for m in materials:
+        tex = None if m.texture is None else np.ascontiguousarray(m.texture, np.uint8)
+        mats.append(Material("file", np.asarray(m.base_color, np.float64), 0.0, FILE_ROUGHNESS, tex))
     return Appearance(mats)
 
 

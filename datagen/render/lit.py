@@ -26,6 +26,9 @@ from datagen.render.mesh import RenderMesh
 __all__ = ["LitPass", "LitMesh", "MAX_LIGHTS", "shininess"]
 
 MAX_LIGHTS = 4
+# Our projection (datagen.render.gl.projection_matrix) keeps counter-clockwise-from-outside triangles
+# counter-clockwise in window space, so GL's gl_FrontFacing (GL_CCW) is true when a face is seen from outside.
+FRONT_FACING_IS_OUTSIDE = True
 
 _VERT = """#version 330 core
 layout(location = 0) in vec3 position;
@@ -56,12 +59,17 @@ uniform bool textured;
 uniform sampler2D albedo_map;          // sRGB texture: sampled as linear
 uniform float metallic;
 uniform float shininess;
+uniform bool two_sided;                // the mesh is open: flip the normal of faces seen from their back
+uniform bool front_is_ccw;             // whether gl_FrontFacing means "seen from the outside" (winding)
 out vec4 frag_color;
 void main() {{
     vec3 albedo = textured ? texture(albedo_map, v_uv).rgb : base_color;
     vec3 n = normalize(v_normal);
     vec3 v = normalize(eye_world - v_position);
-    n = dot(n, v) < 0.0 ? -n : n;      // double-sided
+    if (two_sided)
+        n = gl_FrontFacing == front_is_ccw ? n : -n;  // open surface: a back face is lit as a front face
+    else
+        n = dot(n, v) < 0.0 ? -n : n;      // double-sided
     vec3 diffuse = albedo * ((1.0 - metallic) / 3.14159265);
     vec3 specular = mix(vec3(0.04), albedo, metallic) * ((shininess + 8.0) / (8.0 * 3.14159265));
     vec3 c = albedo * ambient;
@@ -102,6 +110,7 @@ class LitMesh:
     vao: int
     vbo: int
     groups: list[_Group]
+    two_sided: bool = False
 
 
 class LitPass:
@@ -117,7 +126,7 @@ class LitPass:
             shaders.compileShader(_VERT, GL.GL_VERTEX_SHADER), shaders.compileShader(_FRAG, GL.GL_FRAGMENT_SHADER)
         )
         names = ("clip_from_world", "eye_world", "to_light", "radiance", "ambient", "base_color", "textured")
-        names += ("albedo_map", "metallic", "shininess")
+        names += ("albedo_map", "metallic", "shininess", "two_sided", "front_is_ccw")
         self.loc = {n: GL.glGetUniformLocation(self.program, n) for n in names}
         self.size = (0, 0)
         self.fbos: list[int] = []
@@ -153,19 +162,28 @@ class LitPass:
         counts = np.bincount(mesh.face_group, minlength=len(appearance.materials))
         starts = np.concatenate([[0], np.cumsum(counts)])
         groups = []
+        uploaded: dict[int, int] = {}  # id(texture array) -> GL texture: materials sharing an image share it
         for g, mat in enumerate(appearance.materials):
             if counts[g] == 0:
                 continue
-            tex = None if mat.texture is None else self._texture(mat.texture)
+            tex = None
+            if mat.texture is not None:
+                if id(mat.texture) not in uploaded:
+                    uploaded[id(mat.texture)] = self._texture(mat.texture)
+                tex = uploaded[id(mat.texture)]
             color = _srgb_to_linear(mat.base_color).astype(np.float32)
             groups.append(
                 _Group(3 * int(starts[g]), 3 * int(counts[g]), color, tex, mat.metallic, shininess(mat.roughness))
             )
-        return LitMesh(vao, vbo, groups)
+        return LitMesh(vao, vbo, groups, bool(getattr(mesh, "two_sided", False)))
 
     def _texture(self, image: np.ndarray) -> int:
+        """Upload an sRGB texture of any size (uint8 [H, W, 3]; grey [H, W] and RGBA are taken too)."""
         GL = self.GL
-        image = np.ascontiguousarray(image, np.uint8)
+        image = np.asarray(image, np.uint8)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = np.ascontiguousarray(image[..., :3])
         h, w = image.shape[:2]
         tex = GL.glGenTextures(1)
         GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
@@ -183,7 +201,7 @@ class LitPass:
         GL = self.GL
         GL.glDeleteVertexArrays(1, [mesh.vao])
         GL.glDeleteBuffers(1, [mesh.vbo])
-        textures = [g.texture for g in mesh.groups if g.texture is not None]
+        textures = sorted({g.texture for g in mesh.groups if g.texture is not None})
         if textures:
             GL.glDeleteTextures(len(textures), textures)
 
@@ -266,6 +284,8 @@ class LitPass:
         GL.glUniform3fv(loc["radiance"], MAX_LIGHTS, radiance)
         GL.glUniform3fv(loc["ambient"], 1, np.asarray(lighting.ambient, np.float32))
         GL.glUniform1i(loc["albedo_map"], 0)
+        GL.glUniform1i(loc["two_sided"], int(mesh.two_sided))
+        GL.glUniform1i(loc["front_is_ccw"], int(FRONT_FACING_IS_OUTSIDE))
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindVertexArray(mesh.vao)
         for g in mesh.groups:

@@ -1,18 +1,26 @@
-"""Instance meshes prepared for rendering: per-corner normals and texture coordinates, material groups.
+"""Meshes prepared for rendering: per-corner normals and texture coordinates, material groups.
 
 Both backends draw the same :class:`RenderMesh`, so the lit images of the GL and CPU backends agree in content
-(not in exact pixels).
+(not in exact pixels). :func:`prepare_mesh` prepares a procedural instance, :func:`prepare_user_mesh` a user's
+mesh (:class:`~datagen.meshes.types.UserMesh`) with its own materials and textures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from datagen.families.base import Family, Instance
+from datagen.render.appearance import Appearance, file_appearance, sample_appearance
 
-__all__ = ["RenderMesh", "prepare_mesh", "face_normals"]
+if TYPE_CHECKING:
+    from datagen.meshes.types import UserMesh
+
+__all__ = ["RenderMesh", "prepare_mesh", "prepare_user_mesh", "face_normals", "corner_normals", "APPEARANCES"]
+
+APPEARANCES = ("file", "random", "auto")
 
 # A corner takes the smoothed vertex normal when it is within this angle of its face normal, else the face
 # normal: curved parts shade smoothly while box edges stay crisp.
@@ -28,9 +36,12 @@ class RenderMesh:
         vertices: float64 [V, 3] shared vertices (the exact geometry of the instance).
         faces: int32 [F, 3].
         corner_normals: float32 [F, 3, 3] unit shading normals per face corner.
-        corner_uv: float32 [F, 3, 2] texture coordinates per face corner.
+        corner_uv: float32 [F, 3, 2] texture coordinates per face corner: ``u`` right, ``v`` down, ``(0, 0)``
+            the top-left corner of texture row 0; textures repeat outside [0, 1].
         face_group: int32 [F] material group of each face.
         group_names: names of the material groups, indexed by ``face_group``.
+        two_sided: the surface is open: a face seen from its back is lit as its front (the shading normal is
+            flipped for back faces), instead of the default rule that flips only normals facing away from the eye.
     """
 
     vertices: np.ndarray
@@ -39,6 +50,7 @@ class RenderMesh:
     corner_uv: np.ndarray
     face_group: np.ndarray
     group_names: list[str]
+    two_sided: bool = False
 
     @property
     def n_faces(self) -> int:
@@ -67,6 +79,18 @@ def _box_uv(points: np.ndarray, normal: np.ndarray) -> np.ndarray:
     return uv * _UV_SCALE_PER_M
 
 
+def corner_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """float32 [F, 3, 3] shading normals per face corner: the area-weighted vertex normal where it is within 35°
+    of the face normal (curved surfaces shade smoothly), else the face normal (creases stay crisp)."""
+    fn, area = face_normals(vertices, faces)
+    vn = np.zeros_like(vertices, dtype=np.float64)
+    np.add.at(vn, faces.ravel(), np.repeat(fn * area[:, None], 3, axis=0))
+    vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-20)[:, None]
+    cn = vn[faces]  # [F, 3, 3]
+    smooth = np.einsum("fkd,fd->fk", cn, fn) >= _SMOOTH_COS
+    return np.where(smooth[..., None], cn, fn[:, None, :]).astype(np.float32)
+
+
 def prepare_mesh(inst: Instance, family: Family | None = None) -> RenderMesh:
     """Build the :class:`RenderMesh` of an instance.
 
@@ -78,17 +102,11 @@ def prepare_mesh(inst: Instance, family: Family | None = None) -> RenderMesh:
     F = np.asarray(inst.faces, np.int64)
     if V.ndim != 2 or V.shape[1] != 3 or F.ndim != 2 or F.shape[1] != 3:
         raise ValueError(f"instance {inst.instance_id}: vertices must be [V, 3] and faces [F, 3]")
-    fn, area = face_normals(V, F)
-    vn = np.zeros_like(V)
-    np.add.at(vn, F.ravel(), np.repeat(fn * area[:, None], 3, axis=0))
-    vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-20)[:, None]
-    cn = vn[F]  # [F, 3, 3]
-    smooth = np.einsum("fkd,fd->fk", cn, fn) >= _SMOOTH_COS
-    cn = np.where(smooth[..., None], cn, fn[:, None, :])
+    cn = corner_normals(V, F)
     if inst.uv is not None:
         uv = np.asarray(inst.uv, np.float64)[F]
     else:
-        uv = _box_uv(V[F], fn)
+        uv = _box_uv(V[F], face_normals(V, F)[0])
 
     slot_names = [s.name for s in family.slots] if family is not None else None
     names: list[str] = []
@@ -105,8 +123,53 @@ def prepare_mesh(inst: Instance, family: Family | None = None) -> RenderMesh:
     return RenderMesh(
         vertices=V,
         faces=F.astype(np.int32),
-        corner_normals=cn.astype(np.float32),
+        corner_normals=cn,
         corner_uv=uv.astype(np.float32),
         face_group=lut[inst.face_slot],
         group_names=names,
     )
+
+
+def prepare_user_mesh(
+    mesh: UserMesh, appearance: str = "file", rng: np.random.Generator | None = None
+) -> tuple[RenderMesh, Appearance]:
+    """The :class:`RenderMesh` and :class:`Appearance` of a user's mesh.
+
+    Args:
+        mesh: a mesh from a library (canonical frame, metres).
+        appearance: ``file``: the file's own materials: its textures on its texture coordinates, its base
+            colours elsewhere (a file without materials renders in one grey); ``random``: a procedural appearance
+            drawn with ``rng`` (:func:`~datagen.render.appearance.sample_appearance`), one material per part label
+            when the mesh has labels, else per file material, on box-projected texture coordinates; ``auto``:
+            ``file`` when the file has a look of its own (:attr:`UserMesh.has_appearance`), else ``random``.
+        rng: needed for ``random`` (and ``auto`` on a file without materials).
+
+    Returns:
+        (render mesh with ``two_sided`` from the mesh, appearance indexed by its ``face_group``).
+    """
+    if appearance not in APPEARANCES:
+        raise ValueError(f"unknown appearance {appearance!r}; choose one of {', '.join(APPEARANCES)}")
+    if appearance == "auto":
+        appearance = "file" if mesh.has_appearance else "random"
+    V = np.asarray(mesh.vertices, np.float64)
+    F = np.asarray(mesh.faces, np.int64)
+    cn = corner_normals(V, F)
+    if appearance == "file":
+        uv = mesh.corner_uv if mesh.corner_uv is not None else np.zeros((len(F), 3, 2), np.float32)
+        names = [m.name for m in mesh.materials]
+        group = mesh.face_material.copy()
+        render = RenderMesh(V, F.astype(np.int32), cn, uv.astype(np.float32), group, names, bool(mesh.two_sided))
+        return render, file_appearance(mesh.materials)
+    if rng is None:
+        raise ValueError(f"{mesh.mesh_id}: a random appearance needs rng")
+    if mesh.face_part is not None:
+        names = list(mesh.part_names)
+        group = mesh.face_part.copy()
+        if (group < 0).any():
+            group[group < 0] = len(names)
+            names.append("unlabelled")
+    else:
+        names, group = [m.name for m in mesh.materials], mesh.face_material.copy()
+    uv = _box_uv(V[F], face_normals(V, F)[0]).astype(np.float32)
+    render = RenderMesh(V, F.astype(np.int32), cn, uv, group.astype(np.int32), names, bool(mesh.two_sided))
+    return render, sample_appearance(rng, len(names))

@@ -1,7 +1,10 @@
 """Numpy shading of exact surface points: the CPU backend's lit pass.
 
 A simple physically-flavoured model (Lambert diffuse + Blinn-Phong specular, metallic tints the highlight,
-sRGB in and out) that reads the same materials, textures and lights as the GL pass.
+sRGB in and out) that reads the same materials, textures and lights as the GL pass. Textures are sampled at the
+nearest texel, repeated outside [0, 1] (``v`` down, row 0 at ``v = 0``, as the GL pass uploads them). A
+``two_sided`` mesh flips the shading normal of faces seen from their back (as the GL pass does with
+``gl_FrontFacing``); other meshes flip any normal facing away from the eye.
 """
 
 from __future__ import annotations
@@ -42,7 +45,13 @@ def shade(
     n /= np.maximum(np.linalg.norm(n, axis=1), 1e-12)[:, None]
     to_eye = camera_center(T_cam_from_world)[None] - points_world
     to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1), 1e-12)[:, None]
-    n = np.where((np.einsum("nd,nd->n", n, to_eye) < 0)[:, None], -n, n)  # double-sided
+    if getattr(mesh, "two_sided", False):  # open surface: a face seen from its back is lit as its front
+        tri = mesh.vertices[mesh.faces[face]]
+        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        back = np.einsum("nd,nd->n", fn, to_eye) < 0
+    else:  # double-sided: flip the normals that face away from the eye
+        back = np.einsum("nd,nd->n", n, to_eye) < 0
+    n = np.where(back[:, None], -n, n)
     uv = np.einsum("nk,nkd->nd", bary, mesh.corner_uv[face].astype(np.float64))
 
     group = mesh.face_group[face]
