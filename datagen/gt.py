@@ -14,7 +14,9 @@ it with :func:`visibility` against view 1's own surface:
   from the raster where the 2×2 pixel block around the projection sees only that triangle, else by an exact ray
   cast (embree) against the instance (:class:`MeshRaycaster`), or, without one, by the raster's plane tests
   (see :func:`visibility`);
-* ``OCCLUDED``: another surface is in front on that ray, or the triangle faces away;
+* ``OCCLUDED``: another surface is in front on that ray, the triangle faces away, or no pixel centre within
+  ``MASK_RADIUS_PX`` of the projection sees the object (a part thinner than the pixel grid, which the view shows
+  as background there);
 * ``NO_COUNTERPART``: the other instance lacks the part.
 """
 
@@ -37,12 +39,14 @@ __all__ = [
     "keypoint_surface",
     "project_keypoints",
     "REL_DEPTH_TOL",
+    "MASK_RADIUS_PX",
 ]
 
 # Relative depth tolerance of the occlusion test (0.1 mm at 1 m): far below any gap between distinct surfaces,
 # far above float64 round-off of coplanar faces.
 REL_DEPTH_TOL = 1e-4
 _CORR_LIMIT_PX = 1e5  # projections are clipped to this range so the stored integers stay bounded
+MASK_RADIUS_PX = 1.0  # a matched point's projection lies within this distance of a pixel centre that sees the object
 
 
 class MeshRaycaster:
@@ -223,8 +227,27 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
             occluded[o] = (z_g > 0) & (z_g < zi[o] * (1 - REL_DEPTH_TOL))
     else:
         occluded |= _raster_occlusion(dst, xi, zi, fi)
+    occluded |= ~_near_object_pixel(dst.face_id, xi)
     status[idx] = np.where(occluded, Status.OCCLUDED, Status.MATCHED)
     return np.clip(xy, -_CORR_LIMIT_PX, _CORR_LIMIT_PX), status
+
+
+def _near_object_pixel(face_id: np.ndarray, xy: np.ndarray, radius_px: float = MASK_RADIUS_PX) -> np.ndarray:
+    """bool [M]: some pixel centre within ``radius_px`` of each point ``xy`` [M, 2] sees the object.
+
+    A part thinner than the pixel grid (a fin tip seen edge-on) can be the first surface along the ray through a
+    point and still cover no pixel centre near it: the view shows background there, so the point is not seen.
+    """
+    H, W = face_id.shape
+    cx, cy = np.rint(xy[:, 0]).astype(np.int64), np.rint(xy[:, 1]).astype(np.int64)
+    near = np.zeros(len(xy), bool)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            qx, qy = cx + dx, cy + dy
+            inside = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
+            seen = inside & (face_id[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)] >= 0)
+            near |= seen & ((qx - xy[:, 0]) ** 2 + (qy - xy[:, 1]) ** 2 <= radius_px**2)
+    return near
 
 
 def _raster_occlusion(dst: ViewSurface, xi: np.ndarray, zi: np.ndarray, fi: np.ndarray) -> np.ndarray:

@@ -31,17 +31,25 @@ def fake_sample(config: RenderConfig, shard_index: int, j: int) -> dict[str, Any
     shift = rng.uniform(-3, 3, 2).astype(np.float32)
     corr = np.stack([xx + shift[0], yy + shift[1]], -1)
     depth = np.where(status > 0, 1.5 + 0.01 * xx, 0).astype(np.float32)
-    kps = rng.uniform(0, w - 1, (len(KEYPOINT_NAMES), 2)).astype(np.float32)
+    # view 1 shows the same band moved by the shift, so every matched target lands on its object
+    src_x = np.clip(np.rint(xx - shift[0]), 0, w - 1).astype(np.int64)
+    src_y = np.clip(np.rint(yy - shift[1]), 0, h - 1).astype(np.int64)
+    status1 = status[src_y, src_x]
+    depth1 = np.where(status1 > 0, 1.5 + 0.01 * xx, 0).astype(np.float32)
+    # keypoints on the unoccluded part of the band, away from its edges by a pixel where it is that wide
+    lo = np.array([w / 3 + 1, min(r0 + 1, (r0 + r1) / 2)])
+    hi = np.array([3 * w / 4 - 2, max(r1 - 1, (r0 + r1) / 2)])
+    kps = rng.uniform(lo, hi, (len(KEYPOINT_NAMES), 2)).astype(np.float32)
     return {
         "__key__": f"s{shard_index:06d}_{j:05d}",
         "image0": rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
         "image1": rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
         "status_0to1": status,
-        "status_1to0": status.copy(),
+        "status_1to0": status1,
         "corr_0to1": corr,
         "corr_1to0": np.stack([xx - shift[0], yy - shift[1]], -1),
         "depth0": depth,
-        "depth1": depth.copy(),
+        "depth1": depth1,
         "K0": np.eye(3, dtype=np.float32),
         "K1": np.eye(3, dtype=np.float32),
         "T_cam0_from_world": np.eye(4, dtype=np.float32),

@@ -46,37 +46,101 @@ def test_cycle_exact_for_inverse_fields_and_fails_when_shifted():
     good = invariants.cycle(s)
     assert good["n_cycle"] > 1000
     assert good["cycle_frac_within_1.5px"] == 1.0 and good["cycle_median_px"] < 1e-3
+    assert good["cycle_frac_within_1.5px_smooth"] == 1.0  # no depth: every all-valid block counts as smooth
     bad = dict(s)
     bad["corr_0to1"] = s["corr_0to1"] + np.float32(2.5)  # every match off by 2.5 px in x and y
     m = invariants.cycle(bad)
-    assert m["cycle_frac_within_1.5px"] < 0.05 and m["cycle_frac_within_1.5px_scaled"] < 0.55
+    assert m["cycle_frac_within_1.5px"] < 0.05 and m["cycle_frac_within_1.5px_smooth"] < 0.05
     assert invariants.failures(m)
+
+
+def test_cycle_smooth_figure_leaves_out_blocks_across_a_depth_step():
+    s = _affine_pair(np.eye(2), np.zeros(2), hole=False)
+    h, w = s["valid_0to1"].shape
+    for v in (0, 1):
+        depth = np.full((h, w), 2.0, np.float32)
+        depth[:, 41:] = 3.0  # an occlusion edge between columns 40 and 41
+        s[f"depth{v}"] = depth
+    s["corr_0to1"] = s["corr_0to1"] + np.float32([0.5, 0.0])  # lands between pixel centres
+    s["corr_1to0"] = s["corr_1to0"] - np.float32([0.5, 0.0])
+    m = invariants.cycle(s)
+    assert m["n_cycle_smooth"] < m["n_cycle"]  # the blocks straddling columns 40/41 are not smooth
+    raw_only = m["n_cycle"] - m["n_cycle_smooth"]
+    assert 0 < raw_only < 0.1 * m["n_cycle"]
+
+
+def _plane_pair(field_0to1, h=48, w=64, z=2.0):
+    """Two identical cameras looking at planes at depth ``z``; ``field_0to1(xy) -> xy'`` the map, its inverse
+    derived numerically by a dense nearest search (the stretch check only reads the 0->1 direction here)."""
+    K = np.array([[60.0, 0.0, (w - 1) / 2], [0.0, 60.0, (h - 1) / 2], [0.0, 0.0, 1.0]], np.float32)
+    T = np.eye(4, dtype=np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    xy = np.stack([xx, yy], -1).reshape(-1, 2)
+    c01 = field_0to1(xy).reshape(h, w, 2).astype(np.float32)
+    valid = np.ones((h, w), bool)
+    valid[:, :2] = valid[:, -2:] = valid[:2] = valid[-2:] = False
+    s = {
+        "corr_0to1": c01,
+        "valid_0to1": valid & (c01[..., 0] >= 0) & (c01[..., 0] <= w - 1) & (c01[..., 1] >= 0) & (c01[..., 1] <= h - 1),
+        "corr_1to0": np.zeros((h, w, 2), np.float32),
+        "valid_1to0": np.zeros((h, w), bool),
+        "depth0": np.full((h, w), z, np.float32),
+        "depth1": np.full((h, w), z, np.float32),
+        "K0": K,
+        "K1": K,
+        "T_cam0_from_world": T,
+        "T_cam1_from_world": T,
+    }
+    return s
+
+
+def test_stretch_check_passes_scaled_and_sheared_maps_and_catches_a_collapse():
+    w = 64
+    scaled = _plane_pair(lambda p: 0.6 * p + np.array([5.0, 4.0]))
+    m = invariants.distortion(scaled)
+    assert m["n_stretch"] > 1000 and m["collapse_frac"] == 0.0
+    assert abs(m["stretch_scale"] - 0.6) < 0.01  # metres of B per metre of A: same depth, same camera
+    sheared = _plane_pair(lambda p: p @ np.array([[1.0, 0.0], [0.4, 1.0]]) * 0.7)
+    assert invariants.distortion(sheared)["collapse_frac"] == 0.0
+
+    def collapsing(p):  # the left third of the image squeezed onto a 0.2 px wide strip
+        q = p.copy()
+        left = p[:, 0] < w / 3
+        q[left, 0] = w / 3 + 0.01 * (p[left, 0] - w / 3)
+        return q
+
+    c = invariants.distortion(_plane_pair(collapsing))
+    assert 0.25 < c["collapse_frac"] < 0.4  # the squeezed third, not the rest
+    assert invariants.failures(c)
+
+
+def test_target_on_mask_flags_targets_off_the_other_object():
+    s = _affine_pair(np.eye(2), np.zeros(2), hole=False)
+    for v, d in ((0, "0to1"), (1, "1to0")):
+        s[f"mask{v}"] = s[f"valid_{d}"].copy()
+    assert invariants.target_on_mask(s)["off_mask_frac"] == 0.0
+    s["corr_0to1"] = s["corr_0to1"] + np.float32([0.0, 4.0])  # 4 px down: the lowest rows land off the ellipse
+    m = invariants.target_on_mask(s)
+    assert 0 < m["off_mask_frac"] < 0.2 and m["off_mask_max_px"] > 2.0
 
 
 def test_aggregate_is_pixel_weighted():
     rows = [
-        {
-            "same": False,
-            "n_cycle": 900,
-            "n_cycle_scaled": 900,
-            "cycle_frac_within_1.5px": 1.0,
-            "cycle_frac_within_1.5px_scaled": 1.0,
-        },
-        {
-            "same": False,
-            "n_cycle": 120,
-            "n_cycle_scaled": 100,
-            "cycle_frac_within_1.5px": 0.2,
-            "cycle_frac_within_1.5px_scaled": 0.3,
-        },  # 20 pixels on slivers: undecided in the scaled criterion
+        {"same": False, "n_cycle": 900, "n_cycle_smooth": 900, "cycle_frac_within_1.5px": 1.0,
+         "cycle_frac_within_1.5px_smooth": 1.0, "parts_stretch": {"top": [600, 0]}},
+        {"same": False, "n_cycle": 120, "n_cycle_smooth": 100, "cycle_frac_within_1.5px": 0.2,
+         "cycle_frac_within_1.5px_smooth": 0.3, "parts_stretch": {"top": [400, 30]}},
         {"same": True, "n_object": 10, "valid_agreement": 0.9, "n_cycle": 5, "cycle_frac_within_1.5px": 0.0},
-    ]
+    ]  # fmt: skip
     agg = invariants.aggregate(rows)
     assert agg["n_cycle"] == 1020 and agg["cycle_frac_within_1.5px"] == (900 + 0.2 * 120) / 1020
-    assert agg["n_cycle_scaled"] == 1000 and agg["cycle_frac_within_1.5px_scaled"] == 0.93
+    assert agg["n_cycle_smooth"] == 1000 and agg["cycle_frac_within_1.5px_smooth"] == 0.93
     assert agg["valid_agreement"] == 0.9
+    assert agg["part_collapse_frac"] == 0.03 and agg["part_collapse_worst"] == "top"
     assert invariants.aggregate_failures(agg) == [
-        "cycle_frac_within_1.5px_scaled = 0.93 over the sampled pairs (limit >= 0.95)",
+        "cycle_frac_within_1.5px_smooth = 0.93 over the sampled pairs (limit >= 0.97)",
+        "cycle_frac_within_1.5px = 0.9059 over the sampled pairs (limit >= 0.93)",
+        "part_collapse_frac = 0.03 (part top) over the sampled pairs (limit <= 0.02)",
         "valid_agreement = 0.9 over the sampled pairs (limit >= 0.995)",
     ]
 

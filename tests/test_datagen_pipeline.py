@@ -86,27 +86,23 @@ def test_same_instance_pairs_reproject_and_visibility_agrees(samples):
     assert max(errs) < 0.05  # only the 1/32 px storage step remains
 
 
-def test_cross_instance_cycle_keypoints_left_right(samples):
-    # The criterion reads the reverse field between pixel centres in units of its local gain (datagen.invariants);
-    # the raw fraction of this flat-faced family (table tops seen at grazing angles) is ~0.95 +- 0.025.
-    within, raw, total, judged, n_lr = 0.0, 0.0, 0, 0, 0
+def test_cross_instance_cycle_keypoints_left_right_stretch(samples):
+    # Raw bilinear reads of the reverse field, no gain scaling (DESIGN §5); the smooth figure leaves out landing
+    # blocks across an occlusion edge. Pooled over the cross-instance pairs, as datagen verify does.
+    rows = []
     for s, _, d in samples:
         if s["meta"]["same_instance"]:
             continue
-        c = invariants.cycle(d)
-        within += c.get("cycle_frac_within_1.5px_scaled", 0.0) * c["n_cycle_scaled"]
-        judged += c["n_cycle_scaled"]
-        raw += c["cycle_frac_within_1.5px"] * c["n_cycle"]
-        total += c["n_cycle"]
-        k = invariants.keypoints_vs_dense(d)
-        if k["n_kp"]:
-            assert k["kp_dense_median_px"] <= 1.0, k
-        lr = invariants.left_right(d)
-        assert lr["lr_violations"] == 0
-        n_lr += lr["n_lr"]
-    assert judged > 0.95 * total and within / judged >= 0.95, (within / judged, judged / total)
-    assert raw / total >= 0.85, raw / total
-    assert n_lr > 10
+        row = {**invariants.cycle(d), **invariants.distortion(d), **invariants.keypoints_vs_dense(d)}
+        row.update(invariants.left_right(d))
+        row.update(invariants.target_on_mask(d))
+        assert row["lr_violations"] == 0 and row["off_mask_frac"] == 0.0, row
+        rows.append(row)
+    agg = invariants.aggregate(rows)
+    assert agg["cycle_frac_within_1.5px_smooth"] >= 0.97, agg
+    assert agg["cycle_frac_within_1.5px"] >= 0.93, agg
+    assert agg["n_stretch"] > 1000 and agg["collapse_frac"] <= 0.01, agg
+    assert agg["kp_frac_within_0.05"] >= 0.99 and agg["n_lr"] > 10, agg
 
 
 def test_missing_part_has_no_counterpart(samples):

@@ -265,6 +265,6 @@ def test_family_camera_defaults_go_into_the_recorded_config():
         ns.update(extra)
         return _build_config(argparse.Namespace(category=category, **ns))
 
-    assert config("table").camera.elevation_deg == (8.0, 45.0)  # no edge-on table tops
+    assert config("table").camera.elevation_deg == (15.0, 50.0)  # no near edge-on table tops
     assert config("chair").camera.elevation_deg == (-5.0, 45.0)
     assert config("table", max_azimuth_gap=30.0).camera.max_pair_azimuth_gap_deg == 30.0

@@ -123,8 +123,27 @@ def test_verify_names_a_sample_that_breaks_the_invariants(copy, capsys):
     _rewrite_shard(copy, 0, shift_back_field)
     code, out = _verify(copy, capsys)
     assert code == 1
-    assert "pairs-000000.tar: sample s000000_00001: DESIGN §5: cycle_frac_within_1.5px_scaled = 0 (limit >= 0.5)" in out
-    assert "DESIGN §5: cycle_frac_within_1.5px_scaled = " in out  # the dataset-level criterion fails too
+    assert "pairs-000000.tar: sample s000000_00001: DESIGN §5: cycle_frac_within_1.5px_smooth = 0 (limit >= 0.5)" in out
+    assert "DESIGN §5: cycle_frac_within_1.5px_smooth = " in out  # the dataset-level criterion fails too
+
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def test_verify_fails_the_old_collapsing_table_map(tmp_path, capsys):
+    """Shards written by datagen 0.1.0, whose table tops mapped fan triangle to fan triangle (a rectangle's four
+    big sectors onto slivers of a round top): the raw and smooth cycle, the stretch check (per part: the top) and
+    the keypoint transfer all fail, where the old gain-scaled cycle passed them."""
+    root = tmp_path / "old"
+    shutil.copytree(ASSETS / "old_table_map", root)
+    code, out = _verify(root, capsys, "--samples", "6")
+    assert code == 1, out
+    assert "DESIGN §5: cycle_frac_within_1.5px_smooth = " in out
+    assert "DESIGN §5: collapse_frac = " in out
+    report = verify_dataset(root, samples=6, progress=False)
+    agg = report.aggregate
+    assert agg["cycle_frac_within_1.5px"] < 0.5 and agg["collapse_frac"] > 0.3
+    assert agg["kp_frac_within_0.05"] < 0.9
 
 
 def test_verify_bad_input(tmp_path, capsys):
