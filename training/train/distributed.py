@@ -76,11 +76,12 @@ def _pick_device(preference: str, local_rank: int) -> torch.device:
 
 
 def init_distributed(spec: DistributedSpec, device: str = "auto", timeout_s: float = 600.0) -> DistEnv:
-    """Create the process group when launched by torchrun (``WORLD_SIZE > 1``), pick this rank's device."""
+    """Create the process group when launched by torchrun (one rank too: ``torchrun --nproc-per-node 1`` runs the
+    DDP/NCCL path on one GPU, the check before a multi-GPU job), pick this rank's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = _pick_device(device, local_rank)
-    if world <= 1:
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return DistEnv(0, 1, 0, dev, None)
     backend = spec.backend if spec.backend != "auto" else ("nccl" if dev.type == "cuda" else "gloo")
     if backend == "nccl" and dev.type != "cuda":
