@@ -5,12 +5,14 @@ run as the baseline, so ratios are meaningful on noisy machines.
 
     python scripts/bench_model.py                          # CPU: tiny@224, tiny@518, small@224
     python scripts/bench_model.py --device cuda --full     # GPU: VGGT-1B matcher at 518x518, bf16 autocast, MFU
+    python scripts/speed_ladder.py                         # GPU: the speed options one by one (training step)
 
 Prints a table and writes JSON (``--json``, default ``out/bench_model.json``). Peak memory: CUDA
 ``max_memory_allocated``; CPU peak RSS of the process (VmHWM, reset per measurement; includes the weights).
 FLOPs come from ``torch.utils.flop_counter`` (matmuls, convolutions, attention) and are model FLOPs (the forward
-recomputed by activation checkpointing is not counted); MFU = achieved / peak dense bf16 rate of the card
-(``--peak-tflops`` overrides the built-in table).
+recomputed by activation checkpointing is not counted; attention as its fused CUDA kernel, see
+``training.model.flops``); MFU = achieved / peak dense bf16 rate of the card (``--peak-tflops`` overrides the
+built-in table). ``scripts/speed_ladder.py`` switches the speed options on one after another.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.model import MatcherConfig, SemanticMatcher, VGGTConfig  # noqa: E402
-
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
+from training.model.flops import PEAK_BF16_TFLOPS  # noqa: E402
+from training.model.flops import count_flops as _count_flops  # noqa: E402
 
 
 def reset_peak(device: torch.device) -> None:
@@ -75,12 +77,7 @@ def timed(fn, device: torch.device, warmup: int, iters: int) -> tuple[float, flo
 
 
 def count_flops(fn) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return counter.get_total_flops()
+    return int(_count_flops(fn))
 
 
 def peak_tflops(device: torch.device, override: float | None) -> float | None:

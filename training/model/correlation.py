@@ -13,7 +13,8 @@ refiner sees the frame's DPT features, the other frame's features sampled at tha
 peak probability, and adds a residual (grid offset in ``grid_sample`` units, confidence logit) to the DPT
 head's own output. Both last convs are zero-initialised, so an untrained fine stage is exactly the coarse grid.
 
-All of it runs in fp32 (the matcher's head runs with autocast off).
+All of it runs in fp32 (the matcher's head runs with autocast off), except, with ``head_dtype="bfloat16"``, the
+refiner's body (its last conv stays fp32).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.geometry import pixel_grid, px_to_norm
+from training.model.precision import run_fp32
 
 __all__ = [
     "patch_centres_px",
@@ -237,5 +239,6 @@ class CorrelationHead(nn.Module):
         where = px_to_norm(grid_px.detach().flatten(0, 1), height, width)
         warped = F.grid_sample(proj_other, where, mode="bilinear", padding_mode="zeros", align_corners=False)
         peak_up = F.interpolate(peak.flatten(0, 1)[:, None], size=(height, width), mode="bilinear", align_corners=False)
-        out = self.refine(torch.cat((proj, warped, peak_up), dim=1))
+        hidden = self.refine[:-1](torch.cat((proj, warped, peak_up), dim=1))
+        out = run_fp32(self.refine[-1], hidden)  # the residual itself is never rounded to bf16
         return out.view(b, 2, *out.shape[1:])

@@ -45,7 +45,6 @@ softmax over the last axis is the 0 -> 1 match distribution, over the middle axi
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 from pathlib import Path
@@ -57,19 +56,12 @@ from torch import Tensor, nn
 from training.geometry import norm_to_px, pixel_grid, px_to_norm
 from training.model.checkpoint import LoadReport, load_state_dict_checked, read_state_dict
 from training.model.correlation import CorrelationHead, coarse_from_logits, upsample_coarse_grid
-from training.model.dpt import DPTHead
+from training.model.dpt import DPTHead, activate_head
 from training.model.matcher_config import MatcherConfig
+from training.model.precision import autocast_ctx, run_fp32
 from training.model.vggt import VGGT
 
 __all__ = ["MatcherConfig", "SemanticMatcher", "param_groups"]
-
-
-def autocast_ctx(device_type: str, dtype: str | None):
-    """``torch.autocast`` to ``dtype`` ("bfloat16", ...), or autocast switched off when None; a no-op on devices
-    autocast does not know (the ``meta`` device of FLOP counting)."""
-    if device_type not in ("cuda", "cpu", "xpu", "mps", "hpu"):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype or "bfloat16"), enabled=dtype is not None)
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:
@@ -325,12 +317,21 @@ class SemanticMatcher(nn.Module):
         if self.cfg.symmetric:  # frame 0 of each order: (A, B)[0] = A -> B, (B, A)[0] = B -> A
             tokens = {i: t[:, :1] for i, t in tokens.items()}
         tokens_list = [tokens[i].float() if i in tokens else None for i in range(max(tokens) + 1)]
-        with self._head_autocast(tokens_list[-1].device.type):
-            values, logit = self.semantic_head(tokens_list, image_hw, psi)
-        raw = torch.cat((values, logit[..., None]), dim=-1).float()  # [B', S', H, W, 3]
+        head = self.semantic_head
+        b2, s2 = tokens_list[head.intermediate_layer_idx[0]].shape[:2]
+        with self._head_autocast(tokens_list[-1].device.type):  # DPTHead.forward, with an fp32 last layer
+            feat = head.decode(head.select_tokens(tokens_list, psi), image_hw)
+            values, logit = activate_head(self._head_map(feat), head.activation, head.conf_activation)
+        raw = torch.cat((values, logit[..., None]), dim=-1)  # [B' S', H, W, 3] fp32
+        raw = raw.view(b2, s2, *raw.shape[1:])
         if self.cfg.symmetric:
             raw = torch.stack((raw[:b, 0], raw[b:, 0]), dim=1)
         return raw
+
+    def _head_map(self, feat: Tensor) -> Tensor:
+        """``semantic_head.scratch.output_conv2`` (3x3 conv, ReLU, 1x1 conv) with the last conv in fp32."""
+        conv = self.semantic_head.scratch.output_conv2
+        return run_fp32(conv[2], conv[1](conv[0](feat)))
 
     def _decode(self, raw: Tensor, height: int, width: int) -> dict[str, Tensor]:
         if self.cfg.grid_mode == "offset":
@@ -373,7 +374,7 @@ class SemanticMatcher(nn.Module):
         device_type = tokens_list[-1].device.type
         with self._head_autocast(device_type):  # fp32 (autocast off) unless head_dtype="bfloat16"
             feat = head.decode(head.select_tokens(tokens_list, psi), image_hw)  # [B' S', C, H, W]
-            raw = head.scratch.output_conv2(feat)  # [B' S', 3, H, W]
+            raw = self._head_map(feat)  # [B' S', 3, H, W] fp32
         with autocast_ctx(device_type, None):  # descriptors, correlation and soft-argmax: always fp32
             last = tokens_list[max(self.cfg.layers)][:, :, psi:]  # [B', S', h w, 2 C]
             last = last.reshape(-1, h * w, last.shape[-1])

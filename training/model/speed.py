@@ -26,7 +26,14 @@ from torch import nn
 
 from training.model.layers import Block
 
-__all__ = ["COMPILE_REGIONS", "compiled", "enable_compile", "set_channels_last", "apply_speed_options"]
+__all__ = [
+    "COMPILE_REGIONS",
+    "compiled",
+    "enable_compile",
+    "set_channels_last",
+    "apply_speed_options",
+    "redraw_zero_inits",
+]
 
 COMPILE_REGIONS = ("none", "blocks", "blocks+head")
 _RECOMPILE_LIMIT = 64  # graphs per code object: blocks x shapes x grad modes x trainable sets (train + eval)
@@ -94,3 +101,24 @@ def apply_speed_options(model: nn.Module, compile: str = "none", channels_last: 
         set_channels_last(model)
     enable_compile(model, compile)
     return model
+
+
+@torch.no_grad()
+def redraw_zero_inits(model: nn.Module, std: float = 0.02, generator: torch.Generator | None = None) -> int:
+    """Redraw the matcher's zero-initialised last layers (normal, ``std``) for accuracy checks of these options:
+    with them at zero an untrained head's output does not depend on its precision or compilation at all.
+
+    Returns:
+        the number of tensors redrawn.
+    """
+    head = model.semantic_head
+    layers = [head.scratch.output_conv2[2]]
+    match = getattr(head, "match", None)
+    if match is not None:
+        layers += [m for m in (match.refine[-1], match.feat_desc) if m is not None]
+    n = 0
+    for layer in layers:
+        for p in (layer.weight, layer.bias):
+            p.copy_(torch.randn(p.shape, generator=generator, device=p.device if generator is None else "cpu") * std)
+            n += 1
+    return n

@@ -13,8 +13,8 @@ Definitions (per log window of ``n`` steps and wall time ``T``, evaluation and c
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
+from time import perf_counter
 
 import torch
 
@@ -44,7 +44,7 @@ class StepMeter:
         """Start a new window (and a new peak-memory high-water mark)."""
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        self.t0 = time.perf_counter()
+        self.t0 = perf_counter()
         self.waited = 0.0
         self.excluded = 0.0
         self.steps = 0
@@ -52,22 +52,22 @@ class StepMeter:
     @contextlib.contextmanager
     def wait(self) -> Iterator[None]:
         """Time spent blocked on the data stream."""
-        t = time.perf_counter()
+        t = perf_counter()
         try:
             yield
         finally:
-            self.waited += time.perf_counter() - t
+            self.waited += perf_counter() - t
 
     @contextlib.contextmanager
     def excluding(self) -> Iterator[None]:
         """Time (evaluation, checkpoints) left out of the window's wall time."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # the steps queued before belong to the window
-        t = time.perf_counter()
+        t = perf_counter()
         try:
             yield
         finally:
-            self.excluded += time.perf_counter() - t
+            self.excluded += perf_counter() - t
 
     def step(self) -> None:
         self.steps += 1
@@ -76,7 +76,7 @@ class StepMeter:
         """The window's rates; call at a log step (synchronises the GPU), then :meth:`reset`."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        wall = max(time.perf_counter() - self.t0 - self.excluded, 1e-9)
+        wall = max(perf_counter() - self.t0 - self.excluded, 1e-9)
         n = max(self.steps, 1)
         out = {
             "pairs_per_s": self.pairs_per_step * self.steps / wall,
