@@ -1,8 +1,11 @@
 """``python -m loaders``: look at a data manifest before training.
 
-* ``stats MANIFEST``: the sources (weights, shards, samples), the mixture actually drawn over ``-k`` samples of
+* ``stats DATA``: the sources (weights, shards, samples), the mixture actually drawn over ``-k`` samples of
   the resampled stream, and decoded (+ transformed) pairs/s in this process.
-* ``verify MANIFEST``: check every shard against its ``dataset.json`` (size and sha256).
+* ``verify DATA``: check every shard against its ``dataset.json`` (size and sha256).
+
+``DATA`` is a YAML data manifest, or one or more dataset folders (with ``dataset.json``) and shard specs (tar
+files, brace patterns, globs): each folder is a source of its own, the loose shards together form one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loaders", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     st = sub.add_parser("stats", help="sources, sample counts, drawn mixture and decoding speed of a data manifest")
-    st.add_argument("manifest", help="a YAML data manifest (manifests/data/*.yaml)")
+    st.add_argument("data", nargs="+", help="a data manifest (manifests/data/*.yaml), dataset folders or shards")
     st.add_argument("--data-root", default=None, help="override the manifest's data_root")
     st.add_argument("-k", "--samples", type=int, default=1000, help="draws for the mixture (default 1000)")
     st.add_argument("--decode", type=int, default=32, help="pairs to decode for the speed (default 32; 0 skips)")
@@ -29,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.set_defaults(func=_stats)
     ve = sub.add_parser("verify", help="check shards against their dataset.json (size, sha256)")
-    ve.add_argument("manifest")
+    ve.add_argument("data", nargs="+", help="a data manifest, dataset folders or shards")
     ve.add_argument("--data-root", default=None)
     ve.add_argument("--mode", default="sha256", choices=["size", "sha256"])
     ve.set_defaults(func=_verify)
@@ -48,13 +51,36 @@ def _pipeline(name: str):
     )
 
 
+def _sources(specs: list[str], data_root: str | None) -> tuple[list, str]:
+    """The sources of ``DATA`` (see the module doc) and a header line saying where they come from."""
+    from pathlib import Path
+
+    from loaders.data_manifest import DataManifest, Source
+    from loaders.sources import expand_spec
+
+    if len(specs) == 1 and specs[0].endswith((".yaml", ".yml")):
+        manifest = DataManifest.load(specs[0], data_root=data_root)
+        return manifest.resolve(), f"manifest  {specs[0]}\ndata_root {manifest.data_root}"
+    if any(s.endswith((".yaml", ".yml")) for s in specs):
+        raise ValueError("give one data manifest, or dataset folders and shards, not both")
+    sources, loose = [], []
+    for spec in specs:
+        path = Path(data_root or "", spec)
+        if path.is_dir() or path.name == "dataset.json":
+            folder = path if path.is_dir() else path.parent
+            sources.append(Source(name=folder.resolve().name, shards=expand_spec(spec, base=data_root)))
+        else:
+            loose += expand_spec(spec, base=data_root)
+    if loose:
+        sources.append(Source(name="shards", shards=loose))
+    return sources, f"data      {' '.join(specs)}"
+
+
 def _stats(args: argparse.Namespace) -> int:
-    from loaders.data_manifest import DataManifest
     from loaders.stream import PairStream
 
-    manifest = DataManifest.load(args.manifest, data_root=args.data_root)
-    sources = manifest.resolve()
-    print(f"manifest  {args.manifest}\ndata_root {manifest.data_root}\n")
+    sources, header = _sources(args.data, args.data_root)
+    print(header + "\n")
     total_w = sum(s.weight for s in sources)
     print(f"{'source':<16}{'weight':>8}{'share':>8}{'shards':>8}{'samples':>10}  first shard")
     for s in sources:
@@ -96,11 +122,10 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from loaders.data_manifest import DataManifest
     from loaders.sources import verify_shards
 
     problems = []
-    for s in DataManifest.load(args.manifest, data_root=args.data_root).resolve():
+    for s in _sources(args.data, args.data_root)[0]:
         problems += verify_shards(s.shards, args.mode)
     for p in problems:
         print(p, file=sys.stderr)

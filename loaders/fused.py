@@ -10,7 +10,6 @@ transforms themselves. The result equals decoding the sample, transforming it an
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +19,8 @@ import numpy as np
 from loaders.augment import jitter_image
 from loaders.dense import DenseBlob, _scratch, decode_view_into, raster_plan, value_plan
 from loaders.pending import Pending, dense_header
-from loaders.schema import SchemaError, decode_image, decode_mask
+from loaders.schema import SchemaError, decode_image, decode_mask, malformed, sample_where
 from loaders.warp import DIRECTIONS, _Raster
-
-try:
-    from zstandard import ZstdError
-except ImportError:  # pragma: no cover
-    ZstdError = zlib.error
 
 __all__ = ["write_planned"]
 
@@ -93,13 +87,13 @@ def write_planned(
     Raises:
         SchemaError: naming the sample when a member does not decode or disagrees with ``pair.json``.
     """
-    where = f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
+    where = sample_where(members)
     try:
         _write(arrays, i, sample, members, corr_dirty)
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
-    except (KeyError, ValueError, OSError, zlib.error, cv2.error, ZstdError) as e:
-        raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
+    except Exception as e:  # corrupt bytes reach the decoders (zstd, OpenCV, numpy) as any exception type
+        raise malformed(where, e) from e
 
 
 def _write(

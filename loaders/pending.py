@@ -17,7 +17,6 @@ pairs without dense fields may be warped by any affine map: those operations are
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,15 +65,11 @@ def is_pending(x: Any) -> bool:
     return isinstance(x, Pending)
 
 
-def dense_header(blob: bytes) -> dict[str, Any]:
-    """The JSON header of a ``dense.bin`` container (see :func:`loaders.schema.encode_dense`)."""
-    if bytes(blob[:4]) != schema._DENSE_MAGIC:
-        raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 4 container)")
-    hlen = int.from_bytes(blob[4:8], "little")
-    header = json.loads(bytes(blob[8 : 8 + hlen]))
-    header["_body_offset"] = 8 + hlen
-    if len(header.get("views", ())) != 2:
-        raise SchemaError(f"dense.bin: {len(header.get('views', ()))} views, a pair has 2")
+def dense_header(blob: bytes, sizes: list | None = None) -> dict[str, Any]:
+    """The checked JSON header of a pair's ``dense.bin`` (:func:`loaders.schema.read_dense_header`): two views."""
+    header = schema.read_dense_header(blob, sizes)
+    if len(header["views"]) != 2:
+        raise SchemaError(f"dense.bin: {len(header['views'])} views, a pair has 2")
     return header
 
 
@@ -106,7 +101,7 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
         for v in (0, 1):
             shadow[f"image{v}"] = _blank((*sizes[v], 3), "u1")
         if "dense.bin" in members:
-            header = dense_header(members["dense.bin"])
+            header = dense_header(members["dense.bin"], sizes)
             for v, d in ((0, "0to1"), (1, "1to0")):
                 entry = header["views"][v]
                 hw = (int(entry["h"]), int(entry["w"]))
@@ -124,8 +119,8 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
                 shadow[f"mask{v}"] = _blank(sizes[v], "|b1")
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
-    except (KeyError, ValueError, TypeError, OSError) as e:
-        raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
+    except Exception as e:  # corrupt bytes reach the parsers as any exception type
+        raise schema.malformed(where, e) from e
     try:
         schema.check_sample(shadow)
     except SchemaError as e:

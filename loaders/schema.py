@@ -81,6 +81,10 @@ __all__ = [
     "decode_sample",
     "encode_dense",
     "decode_dense",
+    "read_dense_header",
+    "malformed",
+    "meta_sizes",
+    "sample_where",
     "check_sample",
     "has_dense",
     "encode_plane",
@@ -384,14 +388,67 @@ def encode_dense(views: list[Mapping[str, np.ndarray | None]], level: int = 3, c
     return _DENSE_MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
 
 
-def decode_dense(blob: bytes) -> list[dict[str, np.ndarray]]:
-    """Decode ``dense.bin``: per view ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (NaN where not stored)
-    and, where stored, ``depth`` float32 [H, W] (0 on background). All arrays are writable and contiguous."""
-    if blob[:4] != _DENSE_MAGIC:
+def read_dense_header(blob: bytes, sizes: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
+    """The JSON header of a ``dense.bin`` container, checked before anything is allocated from it.
+
+    Args:
+        blob: the ``dense.bin`` bytes.
+        sizes: the ``(H, W)`` of each view as ``pair.json`` says (``meta.image_size0/1``), or None (then 1 or 2
+            views of any size are accepted).
+
+    Returns:
+        The header dict plus ``_body_offset`` (where the compressed blobs start).
+
+    Raises:
+        SchemaError: bad magic, a header that is not the container's, a view size that disagrees with ``sizes``,
+            or a box or blob span outside the view or the file.
+    """
+    if bytes(blob[:4]) != _DENSE_MAGIC:
         raise SchemaError(f"dense.bin: bad magic {bytes(blob[:4])!r} (expected the schema version 4 container)")
+    if len(blob) < 8:
+        raise SchemaError("dense.bin: truncated")
     (hlen,) = struct.unpack("<I", blob[4:8])
-    header = json.loads(blob[8 : 8 + hlen])
-    body = memoryview(blob)[8 + hlen :]
+    if 8 + hlen > len(blob):
+        raise SchemaError(f"dense.bin: header length {hlen} runs past the end ({len(blob)} bytes)")
+    try:
+        header = json.loads(bytes(blob[8 : 8 + hlen]))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise SchemaError(f"dense.bin: header is not JSON ({e})") from None
+    n_body = len(blob) - 8 - hlen
+    views = header.get("views") if isinstance(header, dict) else None
+    n_views = 2 if sizes is None else len(sizes)
+    if not isinstance(views, list) or not 1 <= len(views) <= 2 or (sizes is not None and len(views) != n_views):
+        raise SchemaError(f"dense.bin: header needs a list of {n_views} views (1 or 2 in a bare container)")
+
+    def ints(x: Any, n: int) -> bool:
+        return isinstance(x, list) and len(x) == n and all(type(v) is int and v >= 0 for v in x)
+
+    for v, e in enumerate(views):
+        if not isinstance(e, dict) or not ints([e.get("h"), e.get("w")], 2) or not ints(e.get("box"), 4):
+            raise SchemaError(f"dense.bin: view {v}: malformed size or box in the header")
+        h, w = e["h"], e["w"]
+        if sizes is not None and [h, w] != [int(x) for x in sizes[v]]:
+            raise SchemaError(f"dense.bin: view {v} is {h}x{w}, pair.json says {sizes[v][0]}x{sizes[v][1]}")
+        y0, y1, x0, x1 = e["box"]
+        if not (y0 <= y1 <= h and x0 <= x1 <= w):
+            raise SchemaError(f"dense.bin: view {v}: box {e['box']} is outside the {h}x{w} view")
+        for k in ("status", "planes", "escapes"):
+            if not ints(e.get(k), 2) or sum(e[k]) > n_body:
+                raise SchemaError(f"dense.bin: view {v}: {k} span {e.get(k)} is outside the file")
+        if not ints(e.get("n_escapes"), 2 if e.get("depth") else 1):
+            raise SchemaError(f"dense.bin: view {v}: malformed escape counts")
+    header["_body_offset"] = 8 + hlen
+    return header
+
+
+def decode_dense(blob: bytes, sizes: Sequence[Sequence[int]] | None = None) -> list[dict[str, np.ndarray]]:
+    """Decode ``dense.bin``: per view ``status`` uint8 [H, W], ``corr`` float32 [H, W, 2] (NaN where not stored)
+    and, where stored, ``depth`` float32 [H, W] (0 on background). All arrays are writable and contiguous.
+
+    ``sizes``: each view's ``(H, W)`` from ``pair.json``; the header must agree (checked before allocating).
+    """
+    header = read_dense_header(blob, sizes)
+    body = memoryview(blob)[header["_body_offset"] :]
     codec = header.get("codec", "zlib")
     step_px = float(header["corr_step_px"])
     out = []
@@ -560,6 +617,20 @@ def encode_sample(sample: Mapping[str, Any]) -> dict[str, bytes | str]:
     return members
 
 
+def meta_sizes(meta: Mapping[str, Any]) -> list[list[int]] | None:
+    """``[[H0, W0], [H1, W1]]`` from ``meta.image_size0/1``, or None when either is missing or not two integers."""
+    sizes = [meta.get(f"image_size{v}") for v in (0, 1)]
+    if all(isinstance(x, list) and len(x) == 2 and all(type(i) is int for i in x) for x in sizes):
+        return sizes
+    return None
+
+
+def malformed(where: str, err: BaseException) -> SchemaError:
+    """The one error for a sample whose bytes do not decode, whatever the decoder raised: it names the sample and
+    shard (``where``, from :func:`sample_where`) and the original error."""
+    return SchemaError(f"{where}: malformed sample ({type(err).__name__}: {err})")
+
+
 def sample_where(members: Mapping[str, Any]) -> str:
     """``"sample KEY in URL"``: how errors name a sample."""
     return f"sample {members.get('__key__', '?')}" + (f" in {members['__url__']}" if "__url__" in members else "")
@@ -603,7 +674,7 @@ def decode_sample(members: Mapping[str, Any], check: bool = True) -> dict[str, A
         sample["image0"] = decode_image(members["img0.jpg"])
         sample["image1"] = decode_image(members["img1.jpg"])
         if "dense.bin" in members:
-            views = decode_dense(members["dense.bin"])
+            views = decode_dense(members["dense.bin"], meta_sizes(sample["meta"]))
             for v, d in ((0, "0to1"), (1, "1to0")):
                 view = views[v]
                 sample[f"status_{d}"] = view["status"]
@@ -617,8 +688,8 @@ def decode_sample(members: Mapping[str, Any], check: bool = True) -> dict[str, A
                 sample[f"mask{v}"] = decode_mask(members[f"mask{v}.png"])
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
-    except (KeyError, ValueError, OSError, zlib.error, struct.error, cv2.error) as e:
-        raise SchemaError(f"{where}: malformed sample ({type(e).__name__}: {e})") from e
+    except Exception as e:  # corrupt bytes reach the decoders (JSON, zstd, OpenCV, numpy) as any exception type
+        raise malformed(where, e) from e
     if check:
         try:
             check_sample(sample)

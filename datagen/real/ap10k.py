@@ -48,8 +48,10 @@ def read_ap10k_image(path: Path) -> dict:
         raise DatasetFormatError(path, f"'keypoints' must hold 17 x [x, y, v], got {raw.size} numbers")
     raw = raw.reshape(17, 3)
     box = np.asarray(data["bbox"], np.float64).ravel()
-    if box.shape != (4,) or (box[2:] < 0).any():
-        raise DatasetFormatError(path, f"'bbox' must be [left, top, width, height], got {data['bbox']!r}")
+    if box.shape != (4,) or not np.isfinite(box).all() or (box[2:] <= 0).any():
+        raise DatasetFormatError(
+            path, f"'bbox' must be [left, top, width, height] with width, height > 0, got {data['bbox']!r}"
+        )
     return {
         "kps": raw[:, :2].astype(np.float32),
         "vis": raw[:, 2] > 0,

@@ -77,6 +77,8 @@ def read_pfpascal_mat(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         bbox = np.asarray(mat["bbox"], np.float64).ravel()
         if bbox.shape != (4,):
             raise DatasetFormatError(path, f"'bbox' must hold x1, y1, x2, y2, got shape {bbox.shape}")
+        if not np.isfinite(bbox).all() or bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
+            raise DatasetFormatError(path, f"'bbox' must have x1 < x2 and y1 < y2, got {bbox.tolist()}")
     return np.nan_to_num(kps).astype(np.float32), vis, bbox
 
 

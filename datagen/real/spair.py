@@ -6,11 +6,15 @@ Layout under ``root``::
     ImageAnnotation/<category>/<name>.json   # "kps": {"0": [x, y] | null, ...}, "bndbox", "image_width", ...
     PairAnnotation/{trn,val,test}/<pair>:<category>.json
     Segmentation/<category>/<name>.png       # optional object masks
+    Layout/large/{trn,val,test}.txt          # optional: the pair names of each split, one per line
 
 A pair file names its two images (``src_imname``, ``trg_imname``), their sizes (``src_imsize`` = W, H, C) and
-boxes (``src_bndbox`` = x1, y1, x2, y2). Keypoints come from the image annotations (every id, with visibility),
-as peers read them; when an image annotation is absent the pair's own ``src_kps``/``trg_kps`` at ``kps_ids``
-(the mutually visible points) are used instead.
+boxes (``src_bndbox`` = x1, y1, x2, y2, with positive width and height). Keypoints come from the image annotations
+(every id, with visibility), as peers read them; when an image annotation is absent the pair's own
+``src_kps``/``trg_kps`` at ``kps_ids`` (the mutually visible points) are used instead. Where both exist they must
+agree: every ``kps_ids`` point visible in both image annotations, at the pair file's position within
+:data:`KPS_AGREE_PX`. When ``Layout/large/<split>.txt`` exists (peers iterate it), it must list exactly the split's
+pair files.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datagen.real.tables import SPAIR_CATEGORIES, spair_table
 __all__ = ["read_spair", "load_json"]
 
 SPLITS = ("trn", "val", "test")
+KPS_AGREE_PX = 1.0  # a pair file's src_kps/trg_kps against its image annotations
 _EXTRA_FIELDS = ("viewpoint_variation", "scale_variation", "truncation", "occlusion", "mirror")
 
 
@@ -49,8 +54,8 @@ def _field(data: dict, key: str, path: Path) -> Any:
 
 def _box(value: Any, path: Path, key: str) -> np.ndarray:
     box = np.asarray(value, dtype=np.float64).ravel() if isinstance(value, list) else np.zeros(0)
-    if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
-        raise DatasetFormatError(path, f"{key} must be [x1, y1, x2, y2] with x1 <= x2, y1 <= y2, got {value!r}")
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+        raise DatasetFormatError(path, f"{key} must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, got {value!r}")
     return box
 
 
@@ -79,8 +84,11 @@ def _image_keypoints(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def _pair_keypoints(data: dict, side: str, path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    ids = [int(i) for i in _field(data, "kps_ids", path)]
-    pts = np.asarray(_field(data, f"{side}_kps", path), np.float32).reshape(-1, 2)
+    try:
+        ids = [int(i) for i in _field(data, "kps_ids", path)]
+        pts = np.asarray(_field(data, f"{side}_kps", path), np.float32).reshape(-1, 2)
+    except (TypeError, ValueError) as e:
+        raise DatasetFormatError(path, f"kps_ids / {side}_kps must be integer ids and [x, y] points ({e})") from None
     if len(ids) != len(pts) or any(not 0 <= i < n for i in ids):
         raise DatasetFormatError(path, f"kps_ids and {side}_kps disagree or name ids outside 0..{n - 1}")
     kps = np.zeros((n, 2), np.float32)
@@ -88,6 +96,39 @@ def _pair_keypoints(data: dict, side: str, path: Path, n: int) -> tuple[np.ndarr
     kps[ids] = pts
     vis[ids] = True
     return kps, vis
+
+
+def _check_pair_keypoints(
+    data: dict, side: str, path: Path, n: int, kps: np.ndarray, vis: np.ndarray, anno_path: Path
+) -> None:
+    """The pair file's ``{side}_kps`` at ``kps_ids`` must be visible in the image annotation, at the same place."""
+    own, own_vis = _pair_keypoints(data, side, path, n)
+    for i in np.flatnonzero(own_vis):
+        if not vis[i]:
+            raise DatasetFormatError(path, f"kps_ids has keypoint {i}, which {anno_path.name} marks absent")
+        if np.abs(own[i] - kps[i]).max() > KPS_AGREE_PX:
+            raise DatasetFormatError(
+                path, f"{side}_kps puts keypoint {i} at {own[i].tolist()}, {anno_path.name} at {kps[i].tolist()}"
+            )
+
+
+def _check_layout(layout: Path, pair_dir: Path, files: list[Path], subset: bool) -> None:
+    """When the split's layout list exists, it and the pair files name the same pairs (``subset``: the files
+    were filtered by category, so only they must be listed)."""
+    if not layout.is_file():
+        return
+    listed = {ln.strip().removesuffix(".json") for ln in layout.read_text().splitlines() if ln.strip()}
+    present = {f.stem for f in files}
+    unlisted = sorted(present - listed)
+    if unlisted:
+        raise DatasetFormatError(
+            layout, f"does not list {len(unlisted)} pair file(s) of {pair_dir} (first: {unlisted[0]}.json)"
+        )
+    missing = sorted(listed - present)
+    if missing and not subset:
+        raise DatasetFormatError(
+            layout, f"lists {len(missing)} pair(s) with no file in {pair_dir} (first: {missing[0]})"
+        )
 
 
 def read_spair(root: str | Path, split: str = "test", categories: list[str] | None = None) -> list[RealPair]:
@@ -114,6 +155,7 @@ def read_spair(root: str | Path, split: str = "test", categories: list[str] | No
         files = [f for f in files if f.stem.rsplit(":", 1)[-1] in wanted]
     if not files:
         raise DatasetFormatError(pair_dir, "holds no pair annotation files (*.json)")
+    _check_layout(root / "Layout" / "large" / f"{split}.txt", pair_dir, files, categories is not None)
     cache: dict[Path, tuple[np.ndarray, np.ndarray, dict]] = {}
     pairs = []
     for path in tqdm(files, desc=f"spair {split}", unit="pair", leave=False):
@@ -136,6 +178,8 @@ def read_spair(root: str | Path, split: str = "test", categories: list[str] | No
                     cache[anno_path] = _image_keypoints(anno_path, table.n)
                 kps, vis, anno = cache[anno_path]
                 where = anno_path
+                if "kps_ids" in data:
+                    _check_pair_keypoints(data, side, path, table.n, kps, vis, anno_path)
             else:
                 kps, vis = _pair_keypoints(data, side, path, table.n)
                 anno, where = {}, path

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="seed of --per-category sampling")
     p.add_argument("--out", type=Path, help="output folder (default eval-<dataset|shards>-<split>)")
+    p.add_argument("--skip-bad", action="store_true", help="shards: pass over (and count) samples that do not read")
     p.set_defaults(func=run)
 
 
@@ -55,11 +56,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from datagen.real import DatasetFormatError, read_pairs
-    from training.eval.benchmark import evaluate_pairs, subsample_pairs
-    from training.eval.matchers import describe_matcher, load_eval_matcher
+    from loaders.dataset_manifest import ManifestError
+    from loaders.schema import SchemaError
+    from loaders.sources import ShardError
+    from training.eval.benchmark import subsample_pairs
+    from training.eval.matchers import load_eval_matcher
     from training.eval.pck import DEFAULT_ALPHAS, DEFAULT_THRESHOLD
-    from training.eval.report import markdown_table, plot_pck_curve, write_json
-    from training.eval.synthetic import evaluate_shards
 
     name = args.dataset or "shards"
     alphas = tuple(args.alpha or DEFAULT_ALPHAS.get(name, (0.01, 0.05, 0.1)))
@@ -79,7 +81,20 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetFormatError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"semmatch eval: {e}", file=sys.stderr)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _evaluate(args, name, alphas, threshold, device, out, pairs, matcher)
+    except (DatasetFormatError, SchemaError, ShardError, ManifestError, OSError) as e:  # bad data met on the way
+        print(f"semmatch eval: {e}", file=sys.stderr)
+        return 2
+
+
+def _evaluate(args, name, alphas, threshold, device, out, pairs, matcher) -> int:
+    from training.eval.benchmark import evaluate_pairs
+    from training.eval.matchers import describe_matcher
+    from training.eval.report import markdown_table, plot_pck_curve, write_json
+    from training.eval.synthetic import evaluate_shards
+
     t0 = time.perf_counter()
     record: dict = {
         "checkpoint": args.checkpoint,
@@ -97,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
         with open(out / "pairs.jsonl", "w") as f:
             f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in per_pair)
     else:
-        acc, dense = evaluate_shards(matcher, args.shards, threshold, args.size, args.resize, device, args.limit)
+        acc, dense = evaluate_shards(
+            matcher, args.shards, threshold, args.size, args.resize, device, args.limit, skip_bad=args.skip_bad
+        )
         record["dense"] = dense.summary()
+        record["skipped_samples"] = len(dense.skipped)
+        if dense.skipped:
+            print(f"skipped {len(dense.skipped)} bad sample(s); the first: {dense.skipped[0]}", file=sys.stderr)
     record["seconds"] = round(time.perf_counter() - t0, 2)
     summary = acc.summary(alphas, args.average)
     record["summary"] = summary

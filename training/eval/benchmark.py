@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 from tqdm import tqdm
 
-from datagen.real.pair import RealPair
+from datagen.real.pair import DatasetFormatError, RealPair
 from training.eval.pck import PCKAccumulator, threshold_length
 from training.eval.predict import Matcher, predict_points
 
@@ -30,6 +30,20 @@ def subsample_pairs(pairs: list[RealPair], per_category: int, seed: int = 0) -> 
         idx = by_cat[cat]
         keep += sorted(rng.choice(idx, size=min(per_category, len(idx)), replace=False).tolist())
     return [pairs[i] for i in sorted(keep)]
+
+
+def _threshold(pair: RealPair, kind: str) -> float:
+    """The pair's PCK threshold length ``L``; a pair without a usable one is named (``DatasetFormatError``)."""
+    try:
+        length = threshold_length(kind, pair.bboxes[1], pair.image_sizes[1])
+    except ValueError as e:
+        raise DatasetFormatError(pair.image_paths[1], f"pair {pair.pair_id} ({pair.category}): {e}") from None
+    if not length > 0:
+        box = None if pair.bboxes[1] is None else [float(v) for v in pair.bboxes[1]]
+        raise DatasetFormatError(
+            pair.image_paths[1], f"pair {pair.pair_id} ({pair.category}): target box {box} has zero size"
+        )
+    return length
 
 
 def evaluate_pairs(
@@ -57,7 +71,7 @@ def evaluate_pairs(
     for pair in tqdm(pairs, desc="eval", unit="pair", disable=not progress):
         image0, image1 = pair.load_images()
         pred, conf = predict_points(matcher, image0, image1, pair.kps[0], size, resize, device)
-        length = threshold_length(threshold, pair.bboxes[1], pair.image_sizes[1])
+        length = _threshold(pair, threshold)
         acc.add(pair.category, pred, pair.kps[1], pair.vis[0], pair.vis[1], length, pair.table.sym_groups)
         both = pair.vis[0] & pair.vis[1]
         records.append(

@@ -42,7 +42,12 @@ def _zero_shot(weights: str, device: torch.device):
     if not weights or not Path(weights).is_file():
         raise FileNotFoundError(f"zero-shot:{weights}: no such VGGT weights file (or use zero-shot:tiny)")
     model = NearestNeighbourMatcher(NNBaselineConfig())
-    model.load_vggt_weights(weights)
+    try:
+        model.load_vggt_weights(weights)
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as e:  # a truncated or corrupted file: torch and safetensors raise their own types
+        raise ValueError(f"{weights}: not readable VGGT weights ({type(e).__name__}: {e})") from e
     return model
 
 
@@ -63,10 +68,23 @@ def load_eval_matcher(spec: str, device: str | torch.device = "cpu"):
             raise FileNotFoundError(
                 f"{path}: no such checkpoint (or use 'sift' / 'identity' / 'zero-shot:<weights|tiny>')"
             )
-        from training.model.io import load_matcher
-
-        model = load_matcher(path, map_location=device)
+        model = _load_checkpoint(path, device)
     return model.to(device).eval()
+
+
+def _load_checkpoint(path: Path, device: torch.device):
+    """``load_matcher``, with a damaged file named in one line (a ``ValueError``) whatever its reader raised."""
+    from training.model.checkpoint import CheckpointMismatchError
+    from training.model.io import CONFIG_NAME, WEIGHTS_NAME, load_matcher
+
+    try:
+        return load_matcher(path, map_location=device)
+    except (FileNotFoundError, CheckpointMismatchError):
+        raise
+    except Exception as e:  # a truncated or corrupted file: SafetensorError, JSONDecodeError, KeyError, ...
+        in_weights = type(e).__name__ == "SafetensorError" or isinstance(e, (OSError, RuntimeError))
+        bad = (path if path.is_dir() else path.parent) / (WEIGHTS_NAME if in_weights else CONFIG_NAME)
+        raise ValueError(f"{bad}: not a readable matcher checkpoint ({type(e).__name__}: {e})") from e
 
 
 def describe_matcher(spec: str) -> str:

@@ -8,7 +8,7 @@ else the bounding box of view 1's object mask.
 
 from __future__ import annotations
 
-import tarfile
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,39 +17,66 @@ import numpy as np
 from tqdm import tqdm
 
 from loaders.dataset_manifest import DatasetManifest
-from loaders.schema import decode_sample
+from loaders.schema import SchemaError, decode_sample
+from loaders.sources import ShardError, ShardReader
 from training.eval.pck import PCKAccumulator, threshold_length
 from training.eval.predict import Matcher, predict_dense
 
 __all__ = ["iter_shard_samples", "sample_bbox", "DenseStats", "evaluate_shards", "EPE_THRESHOLDS_PX"]
 
 EPE_THRESHOLDS_PX = (1.0, 3.0, 5.0, 10.0)
+log = logging.getLogger("semmatch.eval")
 
 
-def iter_shard_samples(directory: str | Path, limit: int | None = None) -> Iterator[dict]:
-    """Decoded samples of every shard listed in ``directory/dataset.json``, in shard and key order."""
+def iter_shard_samples(
+    directory: str | Path, limit: int | None = None, skip_bad: bool = False, skipped: list[str] | None = None
+) -> Iterator[dict]:
+    """Decoded samples of every shard listed in ``directory/dataset.json``, in shard and key order.
+
+    Args:
+        directory: a dataset folder.
+        limit: stop after this many samples.
+        skip_bad: pass over a sample that does not decode, and the rest of a shard that stops reading, instead of
+            raising; each sample lost this way is logged and its error appended to ``skipped``.
+        skipped: collects one message per sample lost (with ``skip_bad``).
+
+    Raises:
+        SchemaError, ShardError: without ``skip_bad``, naming the shard and sample.
+    """
     manifest = DatasetManifest.load(directory)
     count = 0
-    for path in manifest.shard_paths(directory):
-        members: dict = {}
-        with tarfile.open(path) as tar:
-            for info in tar:
-                if not info.isfile():
+    lost = skipped if skipped is not None else []
+    for entry, path in zip(sorted(manifest.shards, key=lambda s: s.index), manifest.shard_paths(directory)):
+        with ShardReader(str(path)) as reader:
+            while True:
+                try:
+                    members = reader.next_sample()
+                except ShardError as e:
+                    if not skip_bad:
+                        raise
+                    rest = max(1, entry.samples - reader.index)  # nothing after the damage can be read
+                    _lose(lost, [str(e)] * rest)
+                    break
+                if members is None:
+                    break
+                try:
+                    sample = decode_sample(members)
+                except SchemaError as e:
+                    if not skip_bad:
+                        raise
+                    _lose(lost, [str(e)])
                     continue
-                key, _, name = info.name.partition(".")
-                if members and members["__key__"] != key:
-                    yield decode_sample(members)
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
-                    members = {}
-                members["__key__"], members["__url__"] = key, str(path)
-                members[name] = tar.extractfile(info).read()
-        if members:
-            yield decode_sample(members)
-            count += 1
-            if limit is not None and count >= limit:
-                return
+                yield sample
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+
+def _lose(lost: list[str], errors: list[str]) -> None:
+    for e in errors:
+        lost.append(e)
+        if len(lost) <= 10:
+            log.warning("skipping bad data (%d so far): %s", len(lost), e)
 
 
 def sample_bbox(sample: dict, view: int) -> list[float] | None:
@@ -79,9 +106,10 @@ def _bilinear(field: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 @dataclass
 class DenseStats:
-    """Pixel errors pooled per category (both directions)."""
+    """Pixel errors pooled per category (both directions), and the bad samples passed over (``skip_bad``)."""
 
     errors: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     def add(self, category: str, err: np.ndarray) -> None:
         self.errors.setdefault(category, []).append(np.asarray(err, np.float32))
@@ -113,10 +141,13 @@ def evaluate_shards(
     device="cpu",
     limit: int | None = None,
     progress: bool = True,
+    skip_bad: bool = False,
 ) -> tuple[PCKAccumulator, DenseStats]:
-    """Dense EPE (where the sample has dense ground truth) and keypoint PCK of a matcher on a shard folder."""
+    """Dense EPE (where the sample has dense ground truth) and keypoint PCK of a matcher on a shard folder.
+    ``skip_bad``: bad samples are passed over and listed in ``DenseStats.skipped`` instead of raising."""
     acc, dense = PCKAccumulator(), DenseStats()
-    for sample in tqdm(iter_shard_samples(directory, limit), desc="eval shards", unit="pair", disable=not progress):
+    samples = iter_shard_samples(directory, limit, skip_bad, dense.skipped)
+    for sample in tqdm(samples, desc="eval shards", unit="pair", disable=not progress):
         meta = sample["meta"]
         corr01, _, corr10, _ = predict_dense(matcher, sample["image0"], sample["image1"], size, resize, device)
         if "valid_0to1" in sample:

@@ -45,6 +45,11 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
+    @property
+    def n_skipped(self) -> int:
+        """Bad samples the source skipped on this rank so far (``data.skip_bad``; 0 for sources that never skip)."""
+        return int(getattr(self.source, "n_skipped", 0))
+
     def state_dict(self) -> dict:
         return self.source.state_dict()
 
@@ -106,7 +111,9 @@ def build_eval_batches(manifest: RunManifest, env: DistEnv) -> list[dict]:
         return [batches[i] for i in mine]
     from training.train import loaders_bridge
 
-    batches = loaders_bridge.eval_batches(spec.source, spec.resolution, spec.batch_size, n_batches)
+    batches = loaders_bridge.eval_batches(
+        spec.source, spec.resolution, spec.batch_size, n_batches, skip_bad=manifest.data.skip_bad
+    )
     return [batches[i] for i in mine if i < len(batches)]
 
 

@@ -72,6 +72,10 @@ class _Loader:
     def __len__(self) -> int:
         return len(self.loader)
 
+    @property
+    def n_skipped(self) -> int:
+        return self.loader.n_skipped
+
     def state_dict(self) -> dict:
         return self.loader.state_dict()
 
@@ -111,8 +115,12 @@ def train_loader(specs, mix, data, resolution, batch_size, seed, rank, world_siz
     return _Loader(loader)
 
 
-def eval_batches(spec, resolution: tuple[int, int], batch_size: int, n_batches: int) -> list[dict]:
-    """The first ``n_batches`` held-out batches (every sample once, in order; resized by ``Fit``), whole set."""
+def eval_batches(
+    spec, resolution: tuple[int, int], batch_size: int, n_batches: int, skip_bad: bool = False
+) -> list[dict]:
+    """The first ``n_batches`` held-out batches (every sample once, in order; resized by ``Fit``), whole set.
+    ``skip_bad``: a bad sample is logged and left out (its slot becomes a padding repeat, which evaluation ignores).
+    """
     from loaders.augment import Fit
     from loaders.loader import PairLoader
     from loaders.stream import PairStream
@@ -126,6 +134,7 @@ def eval_batches(spec, resolution: tuple[int, int], batch_size: int, n_batches: 
         rank=0,
         world_size=1,
         progress=False,
+        skip_bad=skip_bad,
     )
     loader = PairLoader(stream, batch_size=batch_size, num_workers=0, uint8_images=True, fields=FIELDS)
     out = []

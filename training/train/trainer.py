@@ -109,6 +109,7 @@ class Trainer:
         self.bf16 = manifest.precision == "bf16" and self.env.device.type == "cuda"
         self.global_step = 0
         self.skipped_steps = 0
+        self.skipped_samples_before = 0  # bad samples this rank skipped in earlier stages (data.skip_bad)
         self.ckpt = CheckpointManager(self.run_dir / "checkpoints", self.env, keep=manifest.checkpoint.keep)
         self.logger: MetricsLogger | None = None
         self.model: nn.Module | None = None
@@ -222,7 +223,8 @@ class Trainer:
             "scheduler": scheduler.state_dict(),
             "skipped_steps": self.skipped_steps,
         }
-        rank_state = {"rng": capture_rng(), "data": stream.state_dict()}
+        skipped = self.skipped_samples_before + stream.n_skipped  # this rank's bad samples in the run so far
+        rank_state = {"rng": capture_rng(), "data": stream.state_dict(), "skipped_samples": skipped}
         config = self.hooks.config(unwrap_model(self.model))
         path = self.ckpt.save(self.global_step, self.wrapped, optimizer, trainer_state, rank_state, config)
         self._last_saved = self.global_step
@@ -322,6 +324,8 @@ class Trainer:
                 scheduler.load_state_dict(self.ckpt.load_trainer_state(resume_from)["scheduler"])
                 stream.load_state_dict(rank_state["data"])
             restore_rng(rank_state["rng"])
+            skipped = int(rank_state.get("skipped_samples", 0))  # the run's so far; a restored stream holds its own
+            self.skipped_samples_before = skipped - (stream.n_skipped if first_step > 0 else 0)
         elif si == 0 and first_step == 0 and m.eval.every > 0:
             self._evaluate(stage.name)  # the untrained model (and the baseline) at step 0
 
@@ -346,6 +350,7 @@ class Trainer:
                 mean = all_reduce_mean(env, {k: v / n_window for k, v in window.items()})
                 mean["steps_per_s"] = n_window / max(time.time() - t0, 1e-9)
                 mean["skipped_steps"] = self.skipped_steps
+                mean["skipped_samples"] = self._skipped_samples(stream)
                 rates = meter.summary()
                 speed = _speed_postfix(rates)
                 self.logger.log(self.global_step, "train", mean | rates, stage=stage.name)
@@ -366,7 +371,13 @@ class Trainer:
                 return False
         if self._last_saved != self.global_step and si < len(m.stages) - 1:
             self._save(si, stage.steps, optimizer, scheduler, stream)  # stage boundaries are resumable points
+        self.skipped_samples_before += stream.n_skipped
         return True
+
+    def _skipped_samples(self, stream: BatchStream) -> float:
+        """Bad samples skipped so far in the run, over all ranks (``data.skip_bad``; a collective call)."""
+        mine = float(self.skipped_samples_before + stream.n_skipped)
+        return round(all_reduce_mean(self.env, {"n": mine})["n"] * self.env.world_size)
 
     def _step_meter(self, stage) -> StepMeter:
         """The log windows' throughput meter of a stage (model FLOPs per step counted once, for the MFU)."""
