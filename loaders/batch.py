@@ -57,7 +57,7 @@ __all__ = [
     "ARRAY_KEYS",
 ]
 
-MAX_KEYPOINTS = 32
+MAX_KEYPOINTS = 40  # >= every datagen family (aeroplane: 33) and SPair-71k category
 BATCH_KEYS = (
     "images",
     "corr",

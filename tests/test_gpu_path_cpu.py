@@ -317,6 +317,10 @@ def test_gpu_recipe_data_commands_make_exactly_the_folders_it_reads(name):
     read = {s.path for s in m.data.sources.values()} | {m.eval.source.path}
     assert made == read
     assert set(categories) <= set(family_names())
+    from datagen.families import get_family
+    from loaders.batch import MAX_KEYPOINTS
+
+    assert all(len(get_family(c).keypoints) <= MAX_KEYPOINTS for c in categories)  # the loader pads to this
     for src_name, src in m.data.sources.items():  # each synthetic source is named after its category
         if src.path.startswith("data/") and "spair" not in src.path:
             assert src_name in family_names(), src_name
