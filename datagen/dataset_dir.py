@@ -207,13 +207,24 @@ class DatasetDir:
         )
 
     def claim(self) -> None:
-        """Create the folder and its manifest, or join a folder that holds this same dataset."""
-        for sub in ("locks", "receipts", "tmp"):
-            (self.internal / sub).mkdir(parents=True, exist_ok=True)
-        with file_lock(self.internal / "lock"):
-            if (self.root / MANIFEST_NAME).exists():
-                self._check_same_dataset(self._load_manifest())
-            self._rebuild_manifest()
+        """Create the folder and its manifest, or join a folder that holds this same dataset.
+
+        Raises:
+            OutputFolderError: the folder cannot be created or written (``/proc``, ``/sys``, a read-only mount,
+                a full disk), naming it and the system's reason; or it holds another dataset.
+        """
+        try:
+            for sub in ("locks", "receipts", "tmp"):
+                (self.internal / sub).mkdir(parents=True, exist_ok=True)
+            with file_lock(self.internal / "lock"):
+                if (self.root / MANIFEST_NAME).exists():
+                    self._check_same_dataset(self._load_manifest())
+                self._rebuild_manifest()
+        except OSError as e:
+            where = e.filename if e.filename else self.root
+            raise OutputFolderError(
+                f"{self.root}: cannot write the dataset here ({e.strerror or e} at {where}); choose another --out"
+            ) from None
 
     # ----------------------------------------------------------------------------------------------------------
     # shards
