@@ -97,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
         out = args.out.expanduser().absolute()
         dataset = DatasetDir(out, generator_record(pairs, cfg, len(items)), root_seed=cfg.seed, n_shards=len(shards))
         dataset.check(list(range(len(shards))), args.resume)  # read-only: refuse before any work
+        dataset.claim()
     except (DatasetFormatError, OutputFolderError, ValueError) as e:
         return _error(str(e))
 
-    dataset.claim()
     done = dataset.completed(list(range(len(shards))), checksums=True) if args.resume else {}
     todo = [i for i in range(len(shards)) if i not in done]
     mode = f"warp pairs ({cfg.warps} per image, {cfg.warp_kind})" if cfg.warp else f"pairs (+{cfg.augment} augmented)"
