@@ -15,12 +15,22 @@ accepted, 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 __all__ = ["register", "run_ingest", "run_report"]
 
 PROG = "datagen meshes"
+
+
+class _AxisParser(argparse.ArgumentParser):
+    """An argument parser that reads ``-x``, ``-y``, ``-z`` as values (``--front -z``), not as unknown options."""
+
+    def _parse_optional(self, arg_string):
+        if re.fullmatch(r"-[xyzXYZ]", arg_string):
+            return None
+        return super()._parse_optional(arg_string)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]).replace("``", "").replace("::", ":"),
     )
-    sub = p.add_subparsers(dest="meshes_command", required=True, metavar="ACTION")
+    sub = p.add_subparsers(dest="meshes_command", required=True, metavar="ACTION", parser_class=_AxisParser)
     ing = sub.add_parser(
         "ingest",
         help="read, check, repair and normalise a collection into LIB",

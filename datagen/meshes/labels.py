@@ -2,8 +2,9 @@
 
 A sidecar is ``<stem>.labels.txt`` next to the mesh file: one label name per line, one line per face, in the
 file's face order. For OBJ files a line may label a polygon (as the file writes it) or a triangle (after fan
-triangulation, see :mod:`datagen.meshes.obj`); for the other formats it labels a triangle as trimesh reads it,
-which is the file's order for triangle-only files. An empty line or ``-`` leaves the face unlabelled.
+triangulation, see :mod:`datagen.meshes.obj`); for the other formats it labels a triangle as trimesh reads it
+(scene nodes in name order), which is the file's order for one-node, triangle-only files. An empty line or ``-``
+leaves the face unlabelled.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every node that holds a triangle mesh contributes its faces, moved by the node's world transform; a node whose
 transform mirrors (negative determinant) has its triangles' corner order reversed, as glTF prescribes, so faces
-keep their facing. Nodes holding anything else (lines, points) are left out with a note. The group of a face is
+keep their facing. Nodes are taken in the order of their names (deterministic; the faces of a one-node file keep
+the file's order). Nodes holding anything else (lines, points) are left out with a note. The group of a face is
 its node's name.
 
 Materials: a glTF material gives its base-colour factor and texture (the factor multiplies the texture, per the
@@ -91,7 +92,7 @@ def read_scene(path: Path, max_texture_side: int = MAX_TEXTURE_SIDE) -> RawMesh:
     offset = 0
     skipped = 0
     any_uv = False
-    for node in scene.graph.nodes_geometry:
+    for node in sorted(scene.graph.nodes_geometry):  # name order: deterministic whatever the graph's
         transform, geom_name = scene.graph[node]
         geom = scene.geometry[geom_name]
         if not isinstance(geom, trimesh.Trimesh):
