@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "render" and getattr(args, "backend", None) == "pyrender":
+        from datagen.glcheck import pyopengl_problem
+
+        problem = pyopengl_problem()
+        if problem is not None:  # before any work: a later pip install can break the GL stack (see glcheck)
+            print(f"datagen render: error: {problem}", file=sys.stderr)
+            return 2
     return int(args.func(args) or 0)
 
 
