@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # One-command setup: a virtual environment in .venv with the project and its test tools installed.
-# Usage: bash scripts/setup.sh        (re-running it is safe and quick)
+# Usage: bash scripts/setup.sh                       (re-running it is safe and quick)
+#        EXTRAS=cluster bash scripts/setup.sh        also an extra (cluster, photoreal; comma-separated)
+# Install extras this way, or re-run this script after any pip install: pip puts back pyrender's PyOpenGL pin
+# (3.1.0), which this project's GL rendering cannot use (`datagen render` then says so and what to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,7 +12,7 @@ PY=${PYTHON:-python3}
 python -m pip install -q --upgrade pip
 # torch is pinned: a bare `torch` requirement can pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[dev]"
+python -m pip install -q -e ".[dev${EXTRAS:+,$EXTRAS}]"
 # pyrender 0.1.45 pins PyOpenGL==3.1.0, which cannot drive OSMesa; 3.1.10 works with EGL and OSMesa.
 python -m pip install -q --no-deps PyOpenGL==3.1.10
 # Optional software-GL fallback (EGL through Mesa needs nothing extra). Never fatal.
