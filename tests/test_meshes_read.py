@@ -42,6 +42,19 @@ def test_obj_polygons_negative_indices_groups_and_order(tmp_path):
     assert raw.corner_uv is None and len(raw.materials) == 1
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_obj_corner_forms_fast_and_slow_paths_agree(tmp_path, mixed):
+    """``v//vn`` corners have no texture coordinates; a file mixing corner forms takes the corner-by-corner path
+    and reads the same triangles; a polygon with any corner lacking coordinates has none."""
+    head = ["v 0 0 0", "v 1 0 0", "v 1 1 0", "v 0 1 0", "vt 0 0", "vt 1 0", "vt 1 1", "vn 0 0 1"]
+    faces = ["f 1/1/1 2/2/1 3/3/1", "f 1//1 3//1 4//1"] if not mixed else ["f 1/1 2/2 3/3", "f 1/1 3 4//1"]
+    (tmp_path / "c.obj").write_text("\n".join(head + faces))
+    raw = read_mesh(tmp_path / "c.obj")
+    np.testing.assert_array_equal(raw.faces, [[0, 1, 2], [0, 2, 3]])
+    np.testing.assert_allclose(raw.corner_uv[0], [[0, 1], [1, 1], [1, 0]])
+    assert np.isnan(raw.corner_uv[1]).all()
+
+
 @pytest.mark.parametrize(
     "body, message",
     [
