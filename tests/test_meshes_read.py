@@ -42,6 +42,16 @@ def test_obj_polygons_negative_indices_groups_and_order(tmp_path):
     assert raw.corner_uv is None and len(raw.materials) == 1
 
 
+def test_obj_whitespace_and_short_faces(tmp_path):
+    """Tabs, runs of spaces, leading and trailing blanks, CRLF and short face lines read like plain ones."""
+    text = "v 0 0 0\r\n  v\t1 0 0\r\nv 1  1 0 \r\nv 0 1 0\r\nf 1 2\r\nf  1\t2   3 \r\n\tf 1 3 4\r\nf \r\n"
+    (tmp_path / "w.obj").write_bytes(text.encode())
+    raw = read_mesh(tmp_path / "w.obj")
+    np.testing.assert_array_equal(raw.faces, [[0, 1, 2], [0, 2, 3]])
+    np.testing.assert_array_equal(raw.vertices[2], [1, 1, 0])
+    assert raw.notes == ["2 face lines with fewer than 3 corners skipped"]
+
+
 @pytest.mark.parametrize("mixed", [False, True])
 def test_obj_corner_forms_fast_and_slow_paths_agree(tmp_path, mixed):
     """``v//vn`` corners have no texture coordinates; a file mixing corner forms takes the corner-by-corner path

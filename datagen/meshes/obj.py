@@ -19,7 +19,7 @@ number that does not parse makes the file unreadable (:class:`~datagen.meshes.ra
 
 from __future__ import annotations
 
-from itertools import chain
+import re
 from pathlib import Path
 
 import numpy as np
@@ -148,15 +148,27 @@ def _slashes_uniform(joined: str, n: int, k: int) -> bool:
     return bool((per_token == k).all())
 
 
-def _raw_corners(polygons: list[list[str]], lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(vertex index, texture index) int64 [C] of every corner as written (1-based or negative; 0 = none).
+def _corner_text(lines: list[str], f_at: np.ndarray) -> tuple[str, np.ndarray]:
+    """(every corner token of the face lines, single-space separated; int64 [P] corners per line)."""
+    if not len(f_at):
+        return "", np.zeros(0, np.int64)
+    body = "\n".join([lines[i][2:] for i in f_at])
+    if "  " in body or " \n" in body or "\n " in body or body[:1] == " " or body[-1:] == " ":
+        body = re.sub(r" *\n *", "\n", re.sub(" +", " ", body)).strip(" ")
+    b = np.frombuffer(body.encode("ascii", errors="replace"), np.uint8)
+    line_end = np.append(np.flatnonzero(b == 10), len(b))
+    spaces = np.searchsorted(np.flatnonzero(b == 32), line_end)  # spaces before each line's end
+    counts = np.diff(np.concatenate([[0], spaces])) + 1
+    empty = np.diff(np.concatenate([[-1], line_end])) == 1  # an "f " line with nothing after it
+    return body.replace("\n", " "), np.where(empty, 0, counts)
+
+
+def _raw_corners(joined: str, n: int, owner: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vertex index, texture index) int64 [n] of every corner as written (1-based or negative; 0 = none).
 
     One numpy parse when every corner has the same form (``v``, ``v/vt``, ``v//vn`` or ``v/vt/vn``), else corner
     by corner, naming the line of a corner that is not an index.
     """
-    tokens = list(chain.from_iterable(polygons))
-    n = len(tokens)
-    joined = " ".join(tokens)
     k = joined.count("/") // max(n, 1)
     double = joined.count("//")
     if k <= 2 and double in (0, n) and _slashes_uniform(joined, n, k):
@@ -170,8 +182,7 @@ def _raw_corners(polygons: list[list[str]], lines: np.ndarray) -> tuple[np.ndarr
             return arr[:, 0], (arr[:, 1] if k >= 1 else np.zeros(n, np.int64))
     v = np.zeros(n, np.int64)
     t = np.zeros(n, np.int64)
-    owner = np.repeat(np.arange(len(polygons)), [len(p) for p in polygons])
-    for i, tok in enumerate(tokens):
+    for i, tok in enumerate(joined.split(" ")):
         fields = tok.split("/")
         try:
             v[i] = int(fields[0])
@@ -194,14 +205,18 @@ def _resolve(raw: np.ndarray, defined: np.ndarray, what: str, lines: np.ndarray,
     return idx
 
 
-def _triangulate(polygons: list[list[str]], info: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _triangulate(joined: str, counts: np.ndarray, info: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fan triangles of the polygons: (vertex int64 [T, 3], texture int64 [T, 3] with -1 where a polygon lacks
-    coordinates, polygon int64 [T]). ``info`` int64 [P, 3]: line number, vertices and texture coordinates
-    defined before the polygon's line."""
+    coordinates, polygon int64 [T]).
+
+    Args:
+        joined: the corner tokens of all polygons, single-space separated.
+        counts: int64 [P] corners per polygon (at least 3).
+        info: int64 [P, 3]: line number, vertices and texture coordinates defined before the polygon's line.
+    """
     lines, nv, nt = info[:, 0], info[:, 1], info[:, 2]
-    counts = np.fromiter(map(len, polygons), np.int64, len(polygons))
-    owner = np.repeat(np.arange(len(polygons)), counts)
-    raw_v, raw_t = _raw_corners(polygons, lines)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    raw_v, raw_t = _raw_corners(joined, int(counts.sum()), owner, lines)
     vi = _resolve(raw_v, nv[owner], "vertex", lines, owner)
     has_t = raw_t != 0
     ti = np.full(len(raw_t), -1, np.int64)
@@ -212,7 +227,7 @@ def _triangulate(polygons: list[list[str]], info: np.ndarray) -> tuple[np.ndarra
     missing = np.minimum.reduceat(ti, start) < 0
     ti[missing[owner]] = -1
     n_tri = counts - 2
-    poly = np.repeat(np.arange(len(polygons)), n_tri)
+    poly = np.repeat(np.arange(len(counts)), n_tri)
     k = np.arange(len(poly)) - np.repeat(np.cumsum(n_tri) - n_tri, n_tri) + 1
     c = np.stack([start[poly], start[poly] + k, start[poly] + k + 1], axis=1)
     return vi[c], ti[c], poly
@@ -233,11 +248,11 @@ def read_obj(path: Path, max_texture_side: int = MAX_TEXTURE_SIDE) -> RawMesh:
     lines = text.replace("\t", " ").splitlines()
     if any(ln[:1] == " " for ln in lines):
         lines = [ln.lstrip() for ln in lines]
-    # one pass per statement kind (comprehensions: far faster than one loop with branches)
-    v_at = np.asarray([i for i, ln in enumerate(lines) if ln[:2] == "v "], np.int64)
-    vt_at = np.asarray([i for i, ln in enumerate(lines) if ln[:3] == "vt "], np.int64)
-    f_at = [i for i, ln in enumerate(lines) if ln[:2] == "f "]
-    state_at = [i for i, ln in enumerate(lines) if ln[:1] in ("u", "m", "g", "o")]
+    head = np.array([ln[:2] for ln in lines], dtype="U2")  # statement kinds, classified in bulk
+    v_at = np.flatnonzero(head == "v ")
+    vt_at = np.flatnonzero(head == "vt")
+    f_at = np.flatnonzero(head == "f ")
+    state_at = np.flatnonzero(np.isin(head.astype("U1"), ["u", "m", "g", "o"]))
 
     # material, group and object in force after each state line
     mtllibs: list[str] = []
@@ -266,23 +281,22 @@ def read_obj(path: Path, max_texture_side: int = MAX_TEXTURE_SIDE) -> RawMesh:
             continue
         changes.append((i, *cur))
 
-    polygons = [lines[i].split()[1:] for i in f_at]
-    keep = [len(p) >= 3 for p in polygons]
-    short_faces = len(keep) - sum(keep)
+    joined, counts = _corner_text(lines, f_at)
+    short_faces = int((counts < 3).sum())
     if short_faces:
-        polygons = [p for p, k in zip(polygons, keep) if k]
-        f_at = [i for i, k in zip(f_at, keep) if k]
-    f_pos = np.asarray(f_at, np.int64)
+        f_at = f_at[counts >= 3]
+        joined, counts = _corner_text(lines, f_at)
+    f_pos = f_at
     poly_info = np.stack([f_pos + 1, np.searchsorted(v_at, f_pos), np.searchsorted(vt_at, f_pos)], axis=1)
     table = np.asarray([(-1, -1, -1, -1), *changes], np.int64)
     poly_state = table[np.searchsorted(table[1:, 0], f_pos), 1:]  # [P, 3]: material, g, o
 
     vertices = _numbers([lines[i][2:] for i in v_at], 3, "vertex", v_at + 1)
     notes: list[str] = []
-    if not polygons:  # an empty mesh is the checks' to report, not a read error
+    if not len(f_pos):  # an empty mesh is the checks' to report, not a read error
         empty = MeshMaterial(DEFAULT_MATERIAL, np.asarray(DEFAULT_COLOR))
         return RawMesh(vertices, np.zeros((0, 3), np.int64), np.zeros(0, np.int32), [empty], notes=notes)
-    tri, uv_idx, tri_poly = _triangulate(polygons, poly_info)
+    tri, uv_idx, tri_poly = _triangulate(joined, counts, poly_info)
     state = poly_state[tri_poly]  # [T, 3]: material, g, o
     if short_faces:
         notes.append(f"{short_faces} face lines with fewer than 3 corners skipped")
