@@ -13,9 +13,10 @@ import pytest
 from meshes_files import box, checker, sphere, textured_box, write_obj
 
 from datagen.meshes.discover import DiscoveryError, discover
-from datagen.meshes.ingest import ingest, library_options
+from datagen.meshes.ingest import ingest, ingest_collection, library_options
 from datagen.meshes.intake import IntakeOptions, intake_file
 from datagen.meshes.library import LibraryError, MeshLibrary, load_mesh, save_mesh
+from datagen.meshes.normalize import reference_size
 from datagen.meshes.stages import STAGES, Stage
 
 # ---- discovery ----------------------------------------------------------------------------------------------
@@ -196,6 +197,18 @@ def test_changed_source_is_redone_and_other_options_refused(tmp_path):
     assert (other / "keep.txt").read_text() == "mine"
     with pytest.raises(LibraryError, match="not a mesh library"):
         MeshLibrary(other)
+
+
+def test_ingest_collection_in_one_call(tmp_path):
+    _collection(tmp_path / "src", n=2)
+    report = ingest_collection(tmp_path / "src", tmp_path / "lib", "bottle", max_faces=100, workers=1, progress=False)
+    assert report.count("repaired") == 2 and report.count("rejected") == 1  # decimated spheres, the empty file
+    library = MeshLibrary(tmp_path / "lib")
+    assert library.ids == ["s0", "s1"] and library.info["max_faces"] == 100
+    assert library.reference_size_m == pytest.approx(reference_size("bottle"))
+    assert library.load("s0").n_faces <= 100
+    with pytest.raises(ValueError, match="max_faces must be at least 4"):
+        ingest_collection(tmp_path / "src", tmp_path / "lib", "bottle", max_faces=3)
 
 
 def test_leftover_temporaries_are_cleared(tmp_path):

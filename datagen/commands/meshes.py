@@ -81,37 +81,27 @@ def _error(action: str, message: str) -> int:
 
 def run_ingest(args: argparse.Namespace) -> int:
     from datagen.families import family_names
-    from datagen.meshes.axes import canonical_rotation
-    from datagen.meshes.discover import DiscoveryError, discover
-    from datagen.meshes.ingest import default_workers, ingest, library_options
-    from datagen.meshes.intake import DEFAULT_MAX_FACES
+    from datagen.meshes.discover import DiscoveryError
+    from datagen.meshes.ingest import default_workers, ingest, plan_collection
     from datagen.meshes.library import INTAKE_FILE, LibraryError, read_json
-    from datagen.meshes.normalize import reference_size
     from datagen.meshes.report import format_summary
-    from datagen.meshes.textures import MAX_TEXTURE_SIDE
 
     known = family_names()
     if args.category not in known:
         return _error("ingest", f"unknown category {args.category!r}; known categories: {', '.join(known)}")
     if args.workers is not None and args.workers < 1:
         return _error("ingest", f"--workers must be at least 1, got {args.workers}")
-    max_faces = DEFAULT_MAX_FACES if args.max_faces is None else args.max_faces
-    if max_faces < 4:
-        return _error("ingest", f"--max-faces must be at least 4, got {max_faces}")
-    if not args.source.exists():
-        return _error("ingest", f"{args.source}: no such folder or file")
+    if args.max_faces is not None and args.max_faces < 4:
+        return _error("ingest", f"--max-faces must be at least 4, got {args.max_faces}")
     try:
-        collection = discover(args.source, args.category)
-        up = args.up or collection.default_up
-        front = args.front or collection.default_front
-        canonical_rotation(up, front)
+        collection, options = plan_collection(
+            args.source, args.category, args.up, args.front, args.max_faces, args.parts
+        )
     except DiscoveryError as e:
         return _error("ingest", str(e))
     except ValueError as e:
         return _error("ingest", f"--up/--front: {e}")
-    options = library_options(
-        args.category, collection, up, front, max_faces, args.parts, MAX_TEXTURE_SIDE, reference_size(args.category)
-    )
+    up, front = options["up"], options["front"]
     workers = args.workers or default_workers()
     print(
         f"{PROG} ingest: {len(collection.sources)} {args.category} files ({collection.layout} layout, up {up}, "

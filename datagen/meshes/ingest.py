@@ -32,7 +32,15 @@ from datagen.meshes.library import (
 )
 from datagen.meshes.stages import STAGES, Stage
 
-__all__ = ["IngestReport", "ingest", "library_options", "STATUSES"]
+__all__ = [
+    "IngestReport",
+    "ingest",
+    "ingest_collection",
+    "plan_collection",
+    "library_options",
+    "process_mesh",
+    "STATUSES",
+]
 
 STATUSES = ("accepted", "repaired", "rejected")
 # options that change what a stage makes: a library refuses a run with different values
@@ -307,3 +315,59 @@ def ingest(
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def plan_collection(
+    source: Path,
+    category: str,
+    up: str | None = None,
+    front: str | None = None,
+    max_faces: int | None = None,
+    parts: str = "auto",
+) -> tuple[Collection, dict[str, Any]]:
+    """List ``source`` and resolve the library options: (collection, ``library.json`` options).
+
+    ``up``/``front`` default to the layout's axes (see :mod:`datagen.meshes.axes`), ``max_faces`` to
+    :data:`~datagen.meshes.intake.DEFAULT_MAX_FACES`.
+
+    Raises:
+        DiscoveryError: nothing to ingest at ``source``. KeyError: unknown category. ValueError: malformed
+        ``up``/``front``, ``max_faces`` below 4, or an unknown ``parts`` mode.
+    """
+    from datagen.meshes.axes import canonical_rotation
+    from datagen.meshes.discover import discover
+    from datagen.meshes.intake import DEFAULT_MAX_FACES
+    from datagen.meshes.labels import PART_MODES
+    from datagen.meshes.normalize import reference_size
+    from datagen.meshes.textures import MAX_TEXTURE_SIDE
+
+    if parts not in PART_MODES:
+        raise ValueError(f"unknown part-label mode {parts!r}; choose one of {', '.join(PART_MODES)}")
+    faces = DEFAULT_MAX_FACES if max_faces is None else int(max_faces)
+    if faces < 4:
+        raise ValueError(f"max_faces must be at least 4, got {faces}")
+    size = reference_size(category)
+    collection = discover(source, category)
+    up, front = up or collection.default_up, front or collection.default_front
+    canonical_rotation(up, front)
+    return collection, library_options(category, collection, up, front, faces, parts, MAX_TEXTURE_SIDE, size)
+
+
+def ingest_collection(
+    source: Path,
+    lib_dir: Path,
+    category: str,
+    up: str | None = None,
+    front: str | None = None,
+    max_faces: int | None = None,
+    parts: str = "auto",
+    workers: int | None = None,
+    progress: bool = True,
+    stages: list[Stage] | None = None,
+) -> IngestReport:
+    """:func:`plan_collection` then :func:`ingest`: what ``datagen meshes ingest`` does, in one call.
+
+    ``workers`` defaults to all cores. Raises what those two raise.
+    """
+    collection, options = plan_collection(source, category, up, front, max_faces, parts)
+    return ingest(collection, lib_dir, options, workers or default_workers(), progress, stages)
