@@ -103,6 +103,9 @@ def test_missing_source_empty_folder_and_foreign_out(tmp_path, capsys):
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep me"
     code, _, err = run(capsys, "report", str(tmp_path / "mine"))
     assert code == 2 and "no intake.json" in err
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run(capsys, "ingest", str(tmp_path / "src"), "--category", "chair", "--out", str(tmp_path / "afile"))
+    assert code == 2 and "is a file, not a folder" in err
 
 
 def test_csv_listing_with_axes_scale_and_negative_axis_options(tmp_path, capsys):

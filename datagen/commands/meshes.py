@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 __all__ = ["register", "run_ingest", "run_report"]
@@ -116,6 +117,13 @@ def run_ingest(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG} ingest: interrupted; finished meshes are kept. Re-run the same command to finish")
         return 130
+    except BrokenProcessPool:
+        print(
+            f"{PROG} ingest: error: a worker process died (out of memory on a huge mesh?); finished meshes are kept. "
+            "Re-run the same command to finish (fewer --workers, or a lower --max-faces, if memory is short)",
+            file=sys.stderr,
+        )
+        return 1
     print(format_summary(read_json(report.lib_dir / INTAKE_FILE), "all" if args.all_rows else "problems"))
     if report.mesh_seconds:
         per = sorted(report.mesh_seconds)

@@ -114,6 +114,8 @@ def _check_library(lib_dir: Path, options: dict[str, Any]) -> None:
             what = ", ".join(f"{k} {old.get(k)!r} (now {options.get(k)!r})" for k in diff)
             raise LibraryError(f"{lib_dir} holds a library made with {what}; use the same options or another --out")
         return
+    if lib_dir.exists() and not lib_dir.is_dir():
+        raise LibraryError(f"{lib_dir} is a file, not a folder; choose a folder for the library")
     if lib_dir.exists() and any(p for p in lib_dir.iterdir() if not p.name.startswith(".")):
         raise LibraryError(f"{lib_dir} exists and is not a mesh library (no {LIBRARY_FILE}); choose an empty --out")
     lib_dir.mkdir(parents=True, exist_ok=True)
