@@ -124,6 +124,20 @@ def test_obj_missing_texture_is_a_note_not_a_failure(tmp_path):
     assert any("texture 'nowhere.png' not found" in n for n in raw.notes)
 
 
+def test_obj_texture_in_shapenet_images_folder_with_a_foreign_path(tmp_path):
+    """ShapeNet keeps textures in <model>/images; an MTL may name them by a path from the author's machine."""
+    models, images = tmp_path / "model" / "models", tmp_path / "model" / "images"
+    images.mkdir(parents=True)
+    Image.fromarray(checker(8, 4)).save(images / "texture0.jpg", quality=95)
+    (models / "model_normalized.mtl").parent.mkdir(parents=True)
+    (models / "model_normalized.mtl").write_text("newmtl a\nmap_Kd C:\\Users\\x\\texture0.jpg\n")
+    body = ["mtllib model_normalized.mtl", "usemtl a", *(f"v {x} {y} {z}" for x, y, z in SQUARE)]
+    (models / "model_normalized.obj").write_text("\n".join([*body, "vt 0 0", "f 1/1 2/1 3/1"]))
+    raw = read_mesh(models / "model_normalized.obj")
+    assert raw.materials[0].texture is not None and raw.materials[0].texture.shape == (8, 8, 3)
+    assert not raw.notes
+
+
 def test_trimesh_obj_export_round_trip(tmp_path):
     """An OBJ + MTL + PNG as trimesh writes it: the texture and every face's coordinates come back."""
     mesh = textured_box()

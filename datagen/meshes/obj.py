@@ -10,8 +10,8 @@ takes what the intake needs and nothing else:
 - ``usemtl``, ``mtllib`` (one or more files), ``g`` and ``o`` (the group of a face is its ``g`` name when the file
   has ``g`` lines, else its ``o`` name);
 - MTL: ``newmtl``, ``Kd`` and ``map_Kd`` (texture options such as ``-s 1 1 1`` are skipped; Windows separators
-  are accepted). The texture replaces ``Kd`` on textured faces, as common OBJ viewers (and ShapeNet's own
-  renderer) draw it.
+  are accepted; a texture not found where the MTL says is looked for by its base name beside the MTL and in
+  ``../images``, ShapeNet's folder). The texture replaces ``Kd`` on textured faces, as common OBJ viewers draw it.
 
 Lines, points, curves and everything else are ignored. Errors name the line: a vertex index out of range or a
 number that does not parse makes the file unreadable (:class:`~datagen.meshes.raw.MeshReadError`).
@@ -99,7 +99,7 @@ def read_mtl(path: Path, max_texture_side: int = MAX_TEXTURE_SIDE) -> tuple[dict
                 notes.append(f"material {name!r}: Kd {' '.join(parts[1:4])!r} is not a colour; grey used")
         elif key == "map_kd" and len(parts) >= 2:
             file = _map_file(parts[1:])
-            found = _find_asset(file, [path.parent])
+            found = _find_asset(file, [path.parent, path.parent.parent / "images"])  # ShapeNet: <model>/images
             if found is None:
                 notes.append(f"material {name!r}: texture {file!r} not found; its base colour is used")
                 continue
