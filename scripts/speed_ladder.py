@@ -35,7 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.model import MatcherConfig, SemanticMatcher, VGGTConfig  # noqa: E402
 from training.model.flops import matcher_flops, peak_flops  # noqa: E402
-from training.model.speed import enable_compile, redraw_zero_inits, set_channels_last  # noqa: E402
+from training.model.speed import (  # noqa: E402
+    disable_compile,
+    enable_compile,
+    redraw_zero_inits,
+    set_channels_last,
+)
 
 
 def surrogate_loss(out: dict) -> torch.Tensor:
@@ -112,11 +117,16 @@ class Ladder:
             self.flops[batch] = matcher_flops(self.model, (self.args.size, self.args.size), batch)
         return self.flops[batch]
 
+    def forward(self, images: torch.Tensor) -> dict:
+        """The model call as the trainer makes it (inside its bf16 autocast on CUDA)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            return self.model(images)
+
     def fwd_bwd(self, batch: int) -> Callable[[], None]:
         images = self.images(batch)
 
         def fn() -> None:
-            surrogate_loss(self.model(images)).backward()
+            surrogate_loss(self.forward(images)).backward()
             self.model.zero_grad(set_to_none=True)
 
         return fn
@@ -127,7 +137,7 @@ class Ladder:
         images = self.images(batch)
 
         def fn() -> None:
-            loss = surrogate_loss(self.model(images))
+            loss = surrogate_loss(self.forward(images))
             if host_syncs:
                 _ = bool(torch.isfinite(loss)), float(loss.detach())
             optimizer.zero_grad(set_to_none=True)
@@ -163,6 +173,20 @@ def bf16_head_accuracy(ladder: Ladder, batch: int = 2) -> dict[str, float]:
     }
 
 
+def profile(fn: Callable[[], None], device: torch.device, steps: int, rows: int = 25) -> str:
+    """torch.profiler over ``steps`` calls: the operators with the most device (or CPU) self time, as a table."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        for _ in range(steps):
+            fn()
+        sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60)
+
+
 def print_row(row: dict) -> None:
     mfu = f"{100 * row['mfu']:.1f}%" if row.get("mfu") is not None else "-"
     print(
@@ -184,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--budget-s", type=float, default=0, help="skip the big-batch rung past this many seconds")
+    parser.add_argument("--profile", type=int, default=0, help="profile this many steps of the last rung's step")
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--json", default="out/speed_ladder.json")
@@ -221,16 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     reference: list[float] = []
 
-    def rung(name: str, batch: int, fn: Callable[[], None]) -> None:
+    def rung(name: str, batch: int, fn: Callable[[], None]) -> bool:
         try:
             timing = time_fn(fn, device, args.warmup, args.iters)
-        except torch.OutOfMemoryError as e:
-            print(f"{name:44} {batch:>5} out of memory ({str(e).splitlines()[0][:60]})", flush=True)
-            result["rows"].append({"rung": name, "batch": batch, "error": "out of memory"})
+        except Exception as e:  # out of memory, or a compilation failure: recorded, and the ladder goes on
+            kind = "out of memory" if isinstance(e, torch.OutOfMemoryError) else f"{type(e).__name__}"
+            print(f"{name:44} {batch:>5} FAILED: {kind}: {str(e).splitlines()[0][:200] if str(e) else ''}", flush=True)
+            result["rows"].append({"rung": name, "batch": batch, "error": f"{kind}: {str(e)[:2000]}"})
             ladder.model.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
             save()
-            return
+            return False
         sec = timing["median_s"]
         flops = ladder.step_flops(batch)
         ms_pair = 1e3 * sec / batch
@@ -250,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         result["rows"].append(row)
         print_row(row)
         save()
+        return True
 
     b, rb = args.batch, args.ref_batch
     rung("reference: ckpt, fp32 head, eager", rb, ladder.fwd_bwd(rb))
@@ -261,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     set_channels_last(ladder.model)
     rung("+ channels-last head", b, ladder.fwd_bwd(b))
     enable_compile(ladder.model, "blocks", backend=args.compile_backend)
-    rung("+ compiled blocks", b, ladder.fwd_bwd(b))
-    enable_compile(ladder.model, "blocks+head", backend=args.compile_backend)
-    rung("+ compiled head", b, ladder.fwd_bwd(b))
+    if not rung("+ compiled blocks", b, ladder.fwd_bwd(b)):
+        disable_compile(ladder.model)  # the full steps below then run eager
+    else:
+        enable_compile(ladder.model, "blocks+head", backend=args.compile_backend)
+        if not rung("+ compiled head", b, ladder.fwd_bwd(b)):
+            disable_compile(ladder.model)
+            enable_compile(ladder.model, "blocks", backend=args.compile_backend)
     fused = device.type == "cuda"
     foreach = torch.optim.AdamW(ladder.params, lr=1e-6, foreach=True)
     rung("full step: + clip + AdamW (foreach)", b, ladder.full_step(b, foreach, host_syncs=False))
@@ -271,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(ladder.params, lr=1e-6, fused=fused)
     rung(f"full step: AdamW {'fused' if fused else '(no fused kernel on CPU)'}", b, ladder.full_step(b, opt, False))
     rung("full step: + the trainer's host syncs", b, ladder.full_step(b, opt, host_syncs=True))
+    if args.profile:
+        table = profile(ladder.full_step(b, opt, host_syncs=False), device, args.profile)
+        result["profile"] = table
+        print(f"profile of {args.profile} full steps at {b} pairs (self device time):")
+        print(table, flush=True)
+        save()
     if args.big_batch:
         if args.budget_s and time.perf_counter() - start > args.budget_s:
             print(f"skipped the {args.big_batch}-pair rung: past the {args.budget_s:.0f} s budget", flush=True)

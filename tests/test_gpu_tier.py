@@ -248,7 +248,11 @@ def test_30_steps_at_518_loss_falls_and_checkpoint_reloads_bit_exactly(tmp_path)
 
 def test_torchrun_one_rank_with_nccl(tmp_path):
     d = _gpu_run_manifest(tmp_path / "run", 4)
-    d["model"] = {"preset": "tiny", "split_index": 2, "matcher": {"head_init": "random", "geometry_heads": False}}
+    d["model"] = {
+        "preset": "tiny",
+        "split_index": 2,
+        "matcher": {"grid_mode": "correlation", "head_init": "random", "geometry_heads": False},
+    }
     d["stages"][0]["resolution"] = [56, 56]
     d["distributed"] = {"backend": "nccl"}
     d["log"] = {"every": 2, "tensorboard": False}

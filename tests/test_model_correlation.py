@@ -291,7 +291,7 @@ def test_the_refiner_reads_the_other_frame_at_the_coarse_match():
     feat = torch.randn(1, 2, match.refine_proj.in_channels, 14, 14)
     grid = torch.rand(1, 2, 14, 14, 2) * 13
     seen = {}
-    handle = match.refine.register_forward_hook(lambda mod, args, out: seen.__setitem__("x", args[0]))
+    handle = match.refine[0].register_forward_hook(lambda mod, args, out: seen.__setitem__("x", args[0]))
     out = match.refine_residual(feat, grid, torch.rand(1, 2, 1, 1))
     handle.remove()
     assert out.shape == (1, 2, 3, 14, 14)

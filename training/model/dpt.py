@@ -58,9 +58,12 @@ def uv_sincos_embedding(height: int, width: int, channels: int, aspect_ratio: fl
 
 
 def add_uv_embedding(x: Tensor, image_hw: tuple[int, int], ratio: float = 0.1) -> Tensor:
-    """x [N, C, h, w] + ratio * UV embedding at x's resolution (aspect ratio of the image)."""
-    emb = uv_sincos_embedding(x.shape[-2], x.shape[-1], x.shape[1], image_hw[1] / image_hw[0], x.dtype, x.device)
-    return x + (emb * ratio)[None]
+    """x [N, C, h, w] + ratio * UV embedding at x's resolution (aspect ratio of the image).
+
+    The embedding's grid is built in fp32 whatever x's dtype (in bf16, 518 pixel coordinates in [-0.7, 0.7]
+    would collapse onto ~180 values), then added in x's dtype; for fp32 x this is upstream's computation."""
+    emb = uv_sincos_embedding(x.shape[-2], x.shape[-1], x.shape[1], image_hw[1] / image_hw[0], torch.float32, x.device)
+    return x + (emb * ratio).to(x.dtype)[None]
 
 
 class ResidualConvUnit(nn.Module):

@@ -30,6 +30,7 @@ __all__ = [
     "COMPILE_REGIONS",
     "compiled",
     "enable_compile",
+    "disable_compile",
     "set_channels_last",
     "apply_speed_options",
     "redraw_zero_inits",
@@ -85,6 +86,15 @@ def enable_compile(model: nn.Module, regions: str, backend: str = "inductor") ->
             raise ValueError(f"{type(model).__name__} has no compilable head")
         model.compiled_head = True
     return n
+
+
+def disable_compile(model: nn.Module) -> None:
+    """Undo :func:`enable_compile` (blocks run their eager forward again; the head too)."""
+    for module in model.modules():
+        if isinstance(module, Block):
+            module._compiled_call_impl = None
+    if hasattr(model, "compiled_head"):
+        model.compiled_head = False
 
 
 def set_channels_last(model: nn.Module) -> int:

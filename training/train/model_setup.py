@@ -158,11 +158,19 @@ def check(spec: ModelSpec) -> list[str]:
     return problems
 
 
+_FLOPS_CACHE: dict[tuple, int] = {}
+
+
 def step_flops(model: nn.Module, image_hw: tuple[int, int], pairs: int) -> int:
-    """Model FLOPs of one training step on this rank (``training.model.flops.matcher_flops``)."""
+    """Model FLOPs of one training step on this rank (``training.model.flops.matcher_flops``; counted once per
+    configuration, resolution, batch and trainable set)."""
     from training.model.flops import matcher_flops
 
-    return matcher_flops(model, image_hw, pairs)
+    trainable = tuple(n for n, p in model.named_parameters() if p.requires_grad)
+    key = (model.cfg, tuple(image_hw), pairs, trainable)
+    if key not in _FLOPS_CACHE:
+        _FLOPS_CACHE[key] = matcher_flops(model, image_hw, pairs)
+    return _FLOPS_CACHE[key]
 
 
 def hooks() -> ModelHooks:
