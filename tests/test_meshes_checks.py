@@ -155,6 +155,16 @@ def test_naive_mirror_turns_winding_inward_and_is_repaired(tmp_path):
     assert any("wound inward" in t and "mirror" in t for t in r.repairs)
 
 
+def test_boxes_touching_along_an_edge_stay_closed(tmp_path):
+    """An edge shared by four faces (two closed parts touching) is non-manifold but bounds no hole."""
+    a, b = box(center=(0.5, 0.5, 0.5)), box(center=(1.5, 1.5, 0.5))
+    write_obj(tmp_path / "touch.obj", np.vstack([a.vertices, b.vertices]), np.vstack([a.faces, b.faces + 8]))
+    r = intake(tmp_path / "touch.obj")
+    assert r.status == "accepted" and not r.mesh.two_sided, texts(r)
+    assert "1 non-manifold edges (shared by more than two faces) kept" in texts(r)
+    assert "multi-body" not in texts(r)  # one component through the shared edge
+
+
 def test_open_surface_is_kept_two_sided(tmp_path):
     m = sphere(2)
     keep = m.triangles_center[:, 1] < 0.2  # a bowl

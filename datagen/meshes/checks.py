@@ -210,9 +210,9 @@ def face_components(faces: np.ndarray) -> tuple[int, np.ndarray]:
 def make_winding_consistent(s: Surface) -> list[Note]:
     """Reverse faces so that every two faces sharing a manifold edge traverse it in opposite directions.
 
-    Each connected component keeps the winding of the majority of its area (the file's intent where it was
-    mostly right); which way a closed component faces is :func:`orient`'s job. Components that cannot be made
-    consistent (non-orientable) keep a spanning tree's choice.
+    Each part connected through manifold edges keeps the winding of the majority of its area (the file's intent
+    where it was mostly right); which way a closed component faces is :func:`orient`'s job. Parts that cannot be
+    made consistent (non-orientable) keep a spanning tree's choice.
     """
     F = s.n_faces
     edge, counts, forward = _edges(s.faces)
@@ -228,8 +228,10 @@ def make_winding_consistent(s: Surface) -> list[Note]:
     _, first = np.unique(lo * F + hi, return_index=True)  # one edge per face pair
     first = first[lo[first] != hi[first]]
     fa, fb, parity = fa[first], fb[first], parity[first]
-    # a spanning forest of the face graph, grown from a virtual root (node F) joined to one face per component
-    n_comp, labels = face_components(s.faces)
+    # a spanning forest of the graph of faces joined by manifold edges, grown from a virtual root (node F)
+    # joined to one face of each of its components
+    pairs = sp.csr_matrix((np.ones(len(fa)), (fa, fb)), shape=(F, F))
+    n_comp, labels = csgraph.connected_components(pairs, directed=False)
     seeds = np.unique(labels, return_index=True)[1]
     rows = np.concatenate([fa, fb, np.full(len(seeds), F)])
     cols = np.concatenate([fb, fa, seeds])
@@ -279,6 +281,8 @@ def decimate(s: Surface, max_faces: int) -> list[Note]:
     points, faces = fast_simplification.simplify(s.vertices, s.faces.astype(np.int64), target_count=max_faces)
     points = np.asarray(points, np.float64)
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
+    if not len(faces):
+        return [Note("warning", f"decimation left no faces; all {n0} faces kept")]
     old_tri = s.vertices[s.faces]  # [F0, 3, 3]
     _, nearest = cKDTree(old_tri.mean(1)).query(points[faces].mean(1))
     new = Surface(points, faces, s.face_material[nearest])
@@ -312,14 +316,15 @@ def _barycentric(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
 def orient(s: Surface) -> tuple[bool, list[Note]]:
     """Face closed components outward and find open ones: (two_sided, notes).
 
-    A component is closed when each of its edges is shared by exactly two faces. A closed component with
+    A component is closed when each of its edges is shared by an even number of faces (two; four where two
+    sheets touch along an edge, as decimation can leave them), so it bounds a volume. A closed component with
     negative signed volume is wound inward and is flipped. A naive mirror (x -> -x) of a mesh also turns its
     winding inward, and flipping does not undo the mirror: the note says so, for the orientation check.
     """
     notes: list[Note] = []
     n_comp, labels = face_components(s.faces)
     edge, counts, _ = _edges(s.faces)
-    face_open = (counts[edge] != 2).any(1)
+    face_open = (counts[edge] % 2 == 1).any(1)
     comp_open = np.bincount(labels, face_open, n_comp) > 0
     tri = s.vertices[s.faces]
     centre = s.vertices.mean(0)
@@ -339,11 +344,14 @@ def orient(s: Surface) -> tuple[bool, list[Note]]:
         )
     if n_comp > 1:
         notes.append(Note("info", f"multi-body: {n_comp} connected components (kept)"))
+    n_nonmanifold = int((counts > 2).sum())
+    if n_nonmanifold:
+        notes.append(Note("info", f"{n_nonmanifold} non-manifold edges (shared by more than two faces) kept"))
     two_sided = bool(comp_open.any())
     if two_sided:
-        n_boundary = int((counts == 1).sum())
-        n_nonmanifold = int((counts > 2).sum())
-        what = f"{n_boundary} boundary edges" + (f", {n_nonmanifold} non-manifold edges" if n_nonmanifold else "")
+        n_boundary = int((counts % 2 == 1).sum())
         scope = "" if n_comp == 1 else f" in {int(comp_open.sum())} of {n_comp} components"
-        notes.append(Note("info", f"open surface (not watertight: {what}{scope}): kept, rendered two-sided"))
+        notes.append(
+            Note("info", f"open surface (not watertight: {n_boundary} boundary edges{scope}): kept, rendered two-sided")
+        )
     return two_sided, notes
