@@ -58,6 +58,13 @@ class RenderConfig:
     pairs_per_group: int = 50
     camera: CameraConfig = field(default_factory=CameraConfig)
     jpeg_quality: int = 95
+    # A user's mesh library (``datagen meshes ingest``): instances are drawn from it with probability
+    # ``mesh_fraction`` (the rest are procedural), rendered with ``mesh_appearance`` (file / random / auto).
+    # ``meshes_fingerprint`` pins the library's content: a resumed run must see the same meshes and registrations.
+    meshes: str | None = None
+    mesh_fraction: float = 1.0
+    mesh_appearance: str = "auto"
+    meshes_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_pairs <= 0:
@@ -70,6 +77,10 @@ class RenderConfig:
             raise ValueError("instances_per_group, views_per_instance and pairs_per_group must be positive")
         if not 0.0 <= self.same_instance_fraction <= 1.0:
             raise ValueError(f"same_instance_fraction must lie in [0, 1], got {self.same_instance_fraction}")
+        if not 0.0 <= self.mesh_fraction <= 1.0:
+            raise ValueError(f"mesh_fraction must lie in [0, 1], got {self.mesh_fraction}")
+        if self.mesh_appearance not in ("file", "random", "auto"):
+            raise ValueError(f"mesh_appearance must be file, random or auto, got {self.mesh_appearance!r}")
 
     @property
     def n_shards(self) -> int:

@@ -99,6 +99,7 @@ class ViewSurface:
     plane_n: np.ndarray
     plane_d: np.ndarray
     raycaster: MeshRaycaster | None = field(default=None, repr=False)
+    two_sided: bool = False  # an open surface: seen from both sides, a triangle's facing hides nothing
 
     @property
     def depth64(self) -> np.ndarray:
@@ -121,7 +122,12 @@ class ViewSurface:
 
 
 def view_surface(
-    vertices: np.ndarray, faces: np.ndarray, view: View, face_id: np.ndarray, raycaster: MeshRaycaster | None = None
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    view: View,
+    face_id: np.ndarray,
+    raycaster: MeshRaycaster | None = None,
+    two_sided: bool = False,
 ) -> ViewSurface:
     """Exact surface points of a view from its face-id raster.
 
@@ -131,6 +137,7 @@ def view_surface(
         view: the camera that produced ``face_id``.
         face_id: int32 [H, W], -1 on background.
         raycaster: the instance's ray caster, kept on the surface for :func:`visibility`.
+        two_sided: the mesh is open (a user's mesh that is not watertight): back faces are visible surface.
 
     Returns:
         The :class:`ViewSurface`. Pixels whose ray is (numerically) parallel to the reported triangle or meets
@@ -172,7 +179,9 @@ def view_surface(
     points_world = np.einsum("nk,nkd->nd", bary, np.asarray(vertices, np.float64)[faces[face]])
     depth = np.zeros(H * W, np.float32)
     depth[pix] = t
-    return ViewSurface(view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d, raycaster)
+    return ViewSurface(
+        view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d, raycaster, two_sided
+    )
 
 
 def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +218,9 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
     xi, zi, fi = xy[idx], z[idx], face[idx]
     T = view.T_cam_from_world
     p_cam = points_world[idx] @ T[:3, :3].T + T[:3, 3]
-    occluded = np.einsum("md,md->m", dst.plane_n[fi], p_cam) > 0  # faces away from the camera
+    occluded = np.einsum("md,md->m", dst.plane_n[fi], p_cam) > 0  # faces away from the camera (closed meshes)
+    if dst.two_sided:
+        occluded[:] = False
     if dst.raycaster is not None:
         H, W = dst.face_id.shape
         x0, y0 = np.floor(xi[:, 0]).astype(np.int64), np.floor(xi[:, 1]).astype(np.int64)

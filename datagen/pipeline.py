@@ -21,17 +21,11 @@ import numpy as np
 
 from datagen import __version__
 from datagen.camera import View, admissible_pair, sample_views
+from datagen.canonical import CanonicalSurface, ProceduralSurface, counterparts
 from datagen.config import RenderConfig
-from datagen.families import Family, Instance, face_map, get_family
-from datagen.gt import (
-    MeshRaycaster,
-    ViewSurface,
-    correspondence,
-    counterpart_points,
-    keypoint_surface,
-    project_keypoints,
-    view_surface,
-)
+from datagen.families import Family, get_family
+from datagen.gt import MeshRaycaster, ViewSurface, correspondence, project_keypoints, view_surface
+from datagen.meshes.source import MeshSource, mesh_source
 from datagen.render import Renderer, get_renderer
 from datagen.render.appearance import Appearance, composite, sample_appearance, sample_background, sample_lighting
 from datagen.render.mesh import RenderMesh, prepare_mesh
@@ -81,7 +75,10 @@ def _instance_id(category: str, params: dict) -> str:
 
 @dataclass
 class _GroupInstance:
-    inst: Instance
+    instance_id: str
+    params: dict | None  # the procedural instance's shape parameters; None for a user's mesh
+    source: str  # "procedural" or "meshes"
+    surface: CanonicalSurface
     mesh: RenderMesh
     appearance: Appearance
     kp_world: np.ndarray
@@ -102,10 +99,11 @@ class _GroupView:
 
 
 def _draw_pairs(
-    rng: np.random.Generator, views: list[_GroupView], count: int, config: RenderConfig
+    rng: np.random.Generator, views: list[_GroupView], count: int, config: RenderConfig, instance_ids: list[str]
 ) -> list[tuple[int, int, bool]]:
     """``count`` ordered pairs (view index 0, view index 1, same instance) within the viewpoint-gap limits.
 
+    Two views are of the same instance when their instances have the same id (a user's mesh can be drawn twice).
     Candidates are unordered view pairs, used without repetition until exhausted (so a pair and its reverse only
     both appear once every candidate has been used), each put in a random order; if no candidate of the wanted
     kind fits the gap limits, the closest-in-azimuth ones are used instead.
@@ -114,7 +112,7 @@ def _draw_pairs(
     kinds: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
     for a in range(n):
         for b in range(a + 1, n):
-            kinds[views[a].instance == views[b].instance].append((a, b))
+            kinds[instance_ids[views[a].instance] == instance_ids[views[b].instance]].append((a, b))
     pools = {}
     for same, cands in kinds.items():
         ok = [c for c in cands if admissible_pair(views[c[0]].view, views[c[1]].view, config.camera)]
@@ -147,14 +145,11 @@ class _Group:
         self.shard_index, self.g = shard_index, g
         rng = group_rng(config.seed, shard_index, g)
         self.instances: list[_GroupInstance] = []
+        source = mesh_source(config.meshes, family) if config.meshes else None
         with _timed(timings, "mesh"):
             for _ in range(config.instances_per_group):
-                params = _jsonable(family.sample_params(rng))
-                inst = family.build(params, _instance_id(family.name, params))
-                mesh = prepare_mesh(inst, family)
-                appearance = sample_appearance(rng, len(mesh.group_names))
-                kp_world, kp_face = keypoint_surface(family, inst)
-                self.instances.append(_GroupInstance(inst, mesh, appearance, kp_world, kp_face))
+                use_mesh = source is not None and rng.random() < config.mesh_fraction
+                self.instances.append(self._user_instance(source, rng) if use_mesh else self._procedural(rng))
         cam = config.camera
         anchor = float(rng.uniform(*cam.azimuth_deg))
         self.views: list[_GroupView] = []
@@ -163,9 +158,30 @@ class _Group:
             size, n = config.size, config.views_per_instance
             for view in sample_views(rng, cam, center, radius, size, size, n, anchor):
                 self.views.append(_GroupView(k, view, int(rng.integers(2**63))))
-        self.face_maps: dict[tuple[int, int], np.ndarray] = {}
+        self.canonical: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # view -> its points' canonical coordinates
         self.counterparts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.rng = rng
+
+    def _procedural(self, rng: np.random.Generator) -> _GroupInstance:
+        family = self.family
+        params = _jsonable(family.sample_params(rng))
+        inst = family.build(params, _instance_id(family.name, params))
+        mesh = prepare_mesh(inst, family)
+        appearance = sample_appearance(rng, len(mesh.group_names))
+        surface = ProceduralSurface(family, inst)
+        kp_world, kp_face = surface.keypoints()
+        return _GroupInstance(inst.instance_id, params, "procedural", surface, mesh, appearance, kp_world, kp_face)
+
+    def _user_instance(self, source: MeshSource, rng: np.random.Generator) -> _GroupInstance:
+        # without replacement within a group while the library lasts (a mesh drawn twice pairs with itself:
+        # those pairs are same-instance pairs, see _draw_pairs)
+        used = {gi.instance_id for gi in self.instances}
+        free = [m for m in source.ids if m not in used] or source.ids
+        mesh_id = free[int(rng.integers(len(free)))]
+        user = source.get(mesh_id)
+        mesh, appearance = user.render(self.config.mesh_appearance, rng)
+        kp_world, kp_face = user.surface.keypoints()
+        return _GroupInstance(mesh_id, None, "meshes", user.surface, mesh, appearance, kp_world, kp_face)
 
     def _instance(self, k: int) -> _GroupInstance:
         gi = self.instances[k]
@@ -191,7 +207,9 @@ class _Group:
         with _timed(self.timings, "gt"):
             if gi.raycaster is None:
                 gi.raycaster = MeshRaycaster(gi.mesh.vertices, gi.mesh.faces)
-            gv.surface = view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id, gi.raycaster)
+            gv.surface = view_surface(
+                gi.mesh.vertices, gi.mesh.faces, gv.view, face_id, gi.raycaster, two_sided=gi.mesh.two_sided
+            )
             gv.kps = project_keypoints(gv.surface, gi.kp_world, gi.kp_face)
         gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta()}
         return gv
@@ -203,15 +221,17 @@ class _Group:
             ia, ib = s.instance, d.instance
             key = (src, ib)
             if key not in self.counterparts:
+                surf = s.surface
                 if same:
-                    fmap = None
+                    self.counterparts[key] = (surf.face, surf.points_world)
                 else:
-                    if (ia, ib) not in self.face_maps:
-                        a_inst, b_inst = self.instances[ia].inst, self.instances[ib].inst
-                        self.face_maps[(ia, ib)] = face_map(self.family, a_inst, b_inst)
-                    fmap = self.face_maps[(ia, ib)]
-                mb = self.instances[ib].mesh
-                self.counterparts[key] = counterpart_points(s.surface, fmap, mb.vertices, mb.faces)
+                    a, b = self.instances[ia].surface, self.instances[ib].surface
+                    canonical = None
+                    if not isinstance(a, ProceduralSurface):  # a closest-point search: once per view
+                        if src not in self.canonical:
+                            self.canonical[src] = a.to_canonical(surf.face, surf.bary, surf.points_world)
+                        canonical = self.canonical[src]
+                    self.counterparts[key] = counterparts(a, b, surf.face, surf.bary, surf.points_world, canonical)
             f, pts = self.counterparts[key]
             return correspondence(s.surface, d.surface, f, pts)
 
@@ -244,7 +264,9 @@ def generate_shard(config: RenderConfig, shard_index: int, timings: dict | None 
         count = min(config.pairs_per_group, n - j)
         group = _Group(config, family, renderer, shard_index, g, timings)
         try:
-            for k, (a, b, same) in enumerate(_draw_pairs(group.rng, group.views, count, config)):
+            for k, (a, b, same) in enumerate(
+                _draw_pairs(group.rng, group.views, count, config, [gi.instance_id for gi in group.instances])
+            ):
                 sample = _make_sample(group, a, b, same, k)
                 sample["__key__"] = sample_key(shard_index, j)
                 check_sample(sample)
@@ -261,9 +283,11 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
     v0, v1 = group.view(a), group.view(b)
     i0, i1 = group.instances[v0.instance], group.instances[v1.instance]
     fam, cfg = group.family, group.config
+    sources = [i0.source, i1.source]
     meta = {
         "schema_version": SCHEMA_VERSION,
-        "source": "procedural",
+        "source": "meshes" if "meshes" in sources else "procedural",
+        "instance_sources": sources,
         "category": fam.name,
         "image_size0": [v0.view.height, v0.view.width],
         "image_size1": [v1.view.height, v1.view.width],
@@ -272,8 +296,8 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
         META_FLIP_PERM: fam.flip_permutation,
         META_SYM_GROUPS: [list(map(int, s)) for s in fam.symmetric_groups],
         "same_instance": bool(same),
-        "instance_ids": [i0.inst.instance_id, i1.inst.instance_id],
-        "shape_params": [i0.inst.params, i1.inst.params],
+        "instance_ids": [i0.instance_id, i1.instance_id],
+        "shape_params": [i0.params, i1.params],
         "views": [v0.meta, v1.meta],
         "materials": [i0.appearance.meta(), i1.appearance.meta()],
         "seeds": {
@@ -284,6 +308,7 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
             "group_seed_sequence": [cfg.seed, group.shard_index, group.g],
         },
         "renderer": group.renderer.settings,
+        **({"mesh_library": cfg.meshes, "meshes_fingerprint": cfg.meshes_fingerprint} if cfg.meshes else {}),
         "generator": GENERATOR,
         "generator_version": __version__,
         "config_fingerprint": cfg.fingerprint(),

@@ -6,6 +6,7 @@ Examples::
     datagen render --category car --n 2000 --size 256 --out /scratch/car --workers 8
     datagen render --category chair --n 50000 --shards 10:20    # only shards 10..19 (cluster fan-out)
     datagen render --category chair --n 50000 --resume          # finish a killed run
+    datagen render --category chair --n 5000 --meshes ~/ShapeNet/03001627   # a user's meshes (ingested once)
 
 Shard ``i`` is a pure function of the content settings (category, n, size, shard size, seed, backend, ...), so
 runs with ``--shards`` on different machines into one shared folder add up to the same dataset as one run.
@@ -73,6 +74,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DEG",
         help="largest elevation difference between a pair's two views, degrees; default 40",
     )
+    p.add_argument(
+        "--meshes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a user's meshes of the category: a folder (ShapeNet layout, mesh files or a CSV; intake and template "
+        "registration are cached under <out>/.datagen/meshes) or a library made by `datagen meshes ingest`",
+    )
+    p.add_argument(
+        "--mesh-fraction", type=float, default=1.0, help="with --meshes: share of user meshes among the instances"
+    )
+    p.add_argument(
+        "--mesh-appearance",
+        default="auto",
+        choices=("auto", "file", "random"),
+        help="with --meshes: the file's materials and textures, a random look, or the file's where it has one",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
@@ -137,9 +155,40 @@ def _build_config(args: argparse.Namespace):
             seed=args.seed,
             backend=args.backend,
             same_instance_fraction=args.same_instance_fraction,
+            mesh_fraction=getattr(args, "mesh_fraction", 1.0),
+            mesh_appearance=getattr(args, "mesh_appearance", "auto"),
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _with_meshes(config, args: argparse.Namespace, out: Path):
+    """The config with the user's mesh library: ``--meshes`` as given when it is a library, else a library made
+    (or finished: the ingest resumes) under ``<out>/.datagen/meshes``; its content fingerprint pinned."""
+    import dataclasses
+
+    from datagen.meshes.ingest import ingest_collection
+    from datagen.meshes.library import INTAKE_FILE, LIBRARY_FILE, read_json
+    from datagen.meshes.report import format_summary
+    from datagen.meshes.source import REQUIRED_STAGES, MeshSource, library_fingerprint
+
+    src = args.meshes.expanduser().absolute()
+    if not src.exists():
+        raise UsageError(f"--meshes {src}: no such file or folder")
+    if (src / LIBRARY_FILE).is_file():
+        lib = src
+    else:
+        lib = out / ".datagen" / "meshes"
+        print(f"{PROG}: taking the meshes of {src} into {lib} (intake and template registration; resumable)")
+        ingest_collection(src, lib, config.category, workers=args.workers, progress=not args.no_progress)
+        print(format_summary(read_json(lib / INTAKE_FILE), rows="problems"))
+    from datagen.families import get_family
+
+    source = MeshSource(lib, get_family(config.category))  # raises LibraryError: wrong category, nothing usable
+    print(
+        f"{PROG}: {len(source.ids)} registered {config.category} meshes in {lib} (stages {', '.join(REQUIRED_STAGES)})"
+    )
+    return dataclasses.replace(config, meshes=str(lib), meshes_fingerprint=library_fingerprint(lib))
 
 
 def check_backend(backend: str) -> None:
@@ -174,6 +223,14 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
             return 0
         return _error(str(e))
     out = (args.out or Path("data") / config.category).expanduser().absolute()
+    if getattr(args, "meshes", None) is not None:
+        from datagen.meshes.discover import DiscoveryError
+        from datagen.meshes.library import LibraryError
+
+        try:
+            config = _with_meshes(config, args, out)
+        except (UsageError, DiscoveryError, LibraryError) as e:
+            return _error(str(e))
     try:
         render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
         if runner is None:

@@ -90,4 +90,11 @@ def intake_stage(lib_dir: Path, mesh_id: str, category: str, options: dict[str, 
     return record
 
 
-STAGES: list[Stage] = [Stage("intake", intake_stage)]
+def register_stage(lib_dir: Path, mesh_id: str, category: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Fit the category's template to the mesh (:func:`datagen.meshes.register.register_stage`)."""
+    from datagen.meshes.register import register_stage as run
+
+    return run(lib_dir, mesh_id, category, options)
+
+
+STAGES: list[Stage] = [Stage("intake", intake_stage), Stage("register", register_stage)]

@@ -1,0 +1,164 @@
+"""The shared canonical surface of a category: where a point of an instance lies on it, and back (DESIGN.md §5).
+
+A canonical surface point is ``(canonical face, barycentric)``: the face's id in the family's canonical face index
+space (``Family.slot_offsets[slot] + local face``) and a barycentric position in it. Every family instance carries
+these coordinates exactly (its faces are the template's faces moved); Φ between two instances is "the point with the
+same canonical coordinates", or none when the other instance lacks the part (DESIGN.md §5).
+
+* :class:`ProceduralSurface`: a procedural instance; both directions are exact table look-ups.
+* :class:`RegisteredSurface`: a user's mesh with its fitted template ``T`` (:mod:`datagen.meshes.register`). A
+  point of the mesh takes the canonical coordinates of its closest point on ``T``; a canonical point is placed on
+  ``T`` and then on the mesh's surface by the closest point. A point farther than ``NO_COUNTERPART_REL`` of the
+  mesh's size from the other surface (geometry the template does not explain, or a template part the mesh lacks)
+  has no counterpart.
+
+:func:`counterparts` composes the two: Φ from one surface's points onto another surface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from datagen.families import Family, Instance
+from datagen.meshes.proximity import SurfaceIndex
+from datagen.meshes.register import NO_COUNTERPART_REL, Registration
+
+__all__ = ["CanonicalSurface", "ProceduralSurface", "RegisteredSurface", "counterparts"]
+
+
+class CanonicalSurface(ABC):
+    """One instance's rendered surface with its canonical coordinates.
+
+    Attributes:
+        family: the category family.
+        vertices: float64 [V, 3] the rendered mesh (the instance's canonical frame, metres); faces: int [F, 3].
+    """
+
+    family: Family
+    vertices: np.ndarray
+    faces: np.ndarray
+
+    @abstractmethod
+    def to_canonical(self, face: np.ndarray, bary: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Canonical coordinates of surface points ``points`` [N, 3] on rendered faces ``face`` [N] with
+        barycentrics ``bary`` [N, 3]: (canonical face int64 [N], -1 where the point has none; bary [N, 3])."""
+
+    @abstractmethod
+    def from_canonical(self, canonical_face: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rendered surface's points at canonical coordinates: (face int64 [N], -1 where this instance has no
+        such point; points float64 [N, 3], NaN there)."""
+
+    def keypoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """The family's keypoints on this surface: world positions [K, 3] (NaN where absent) and faces [K] (-1)."""
+        fam = self.family
+        k = len(fam.keypoints)
+        if k == 0:
+            return np.zeros((0, 3)), np.zeros(0, np.int64)
+        offs = fam.slot_offsets
+        canon = np.array([offs[fam.slot_index(kp.slot)] + kp.local_face for kp in fam.keypoints], np.int64)
+        bary = np.array([kp.bary for kp in fam.keypoints], np.float64)
+        face, pts = self.from_canonical(canon, bary)
+        return pts, face
+
+
+class ProceduralSurface(CanonicalSurface):
+    """A procedural instance: its faces are canonical faces (exact)."""
+
+    def __init__(self, family: Family, inst: Instance):
+        self.family, self.instance = family, inst
+        self.vertices = np.asarray(inst.vertices, np.float64)
+        self.faces = np.asarray(inst.faces, np.int64)
+        self.canonical_face = family.canonical_face(inst)
+        self._lut = np.full(int(family.slot_offsets[-1]), -1, np.int64)
+        self._lut[self.canonical_face] = np.arange(inst.n_faces)
+
+    def to_canonical(self, face, bary, points):
+        return self.canonical_face[face], np.asarray(bary, np.float64)
+
+    def from_canonical(self, canonical_face, bary):
+        cf = np.asarray(canonical_face, np.int64)
+        f = np.where(cf >= 0, self._lut[np.maximum(cf, 0)], -1)
+        pts = np.full((len(f), 3), np.nan)
+        has = f >= 0
+        pts[has] = np.einsum("nk,nkd->nd", np.asarray(bary, np.float64)[has], self.vertices[self.faces[f[has]]])
+        return f, pts
+
+
+class RegisteredSurface(CanonicalSurface):
+    """A user's mesh placed on the canonical surface by its fitted template.
+
+    Args:
+        family: the category family.
+        vertices, faces: the user's mesh (as rendered).
+        registration: its :class:`~datagen.meshes.register.Registration` (template vertices in the same frame).
+    """
+
+    def __init__(self, family: Family, vertices: np.ndarray, faces: np.ndarray, registration: Registration):
+        self.family = family
+        self.vertices = np.asarray(vertices, np.float64)
+        self.faces = np.asarray(faces, np.int64)
+        self.registration = registration
+        self.template = registration.instance()
+        self.template_vertices = np.asarray(registration.template_vertices, np.float64)
+        self.max_distance = NO_COUNTERPART_REL * float(np.linalg.norm(np.ptp(self.vertices, axis=0)))
+        present = registration.slot_present[self.template.face_slot]
+        self._canonical_face = np.where(present, family.canonical_face(self.template), -1)
+        self._lut = np.full(int(family.slot_offsets[-1]), -1, np.int64)
+        self._lut[family.canonical_face(self.template)[present]] = np.flatnonzero(present)
+        self._template_index: SurfaceIndex | None = None
+        self._mesh_index: SurfaceIndex | None = None
+
+    @property
+    def template_index(self) -> SurfaceIndex:
+        if self._template_index is None:
+            self._template_index = SurfaceIndex(self.template_vertices, self.template.faces)
+        return self._template_index
+
+    @property
+    def mesh_index(self) -> SurfaceIndex:
+        if self._mesh_index is None:
+            self._mesh_index = SurfaceIndex(self.vertices, self.faces)
+        return self._mesh_index
+
+    def to_canonical(self, face, bary, points):
+        f_t, b_t, _, dist = self.template_index.closest(np.asarray(points, np.float64))
+        cf = self._canonical_face[f_t]
+        cf = np.where(dist <= self.max_distance, cf, -1)
+        return cf, b_t
+
+    def from_canonical(self, canonical_face, bary):
+        cf = np.asarray(canonical_face, np.int64)
+        f_t = np.where(cf >= 0, self._lut[np.maximum(cf, 0)], -1)
+        face = np.full(len(cf), -1, np.int64)
+        pts = np.full((len(cf), 3), np.nan)
+        has = np.flatnonzero(f_t >= 0)
+        if has.size:
+            on_t = np.einsum("nk,nkd->nd", np.asarray(bary, np.float64)[has],
+                             self.template_vertices[self.template.faces[f_t[has]]])  # fmt: skip
+            f_m, _, p_m, dist = self.mesh_index.closest(on_t)
+            near = dist <= self.max_distance
+            face[has[near]], pts[has[near]] = f_m[near], p_m[near]
+        return face, pts
+
+
+def counterparts(
+    src: CanonicalSurface,
+    dst: CanonicalSurface,
+    face: np.ndarray,
+    bary: np.ndarray,
+    points: np.ndarray,
+    canonical: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Φ of ``src``'s surface points onto ``dst``: faces of ``dst`` int64 [N] (-1 = no counterpart) and points
+    float64 [N, 3] (NaN there). ``canonical`` passes ``src.to_canonical`` of the points when already computed."""
+    if isinstance(src, ProceduralSurface) and isinstance(dst, ProceduralSurface) and canonical is None:
+        return dst.from_canonical(src.canonical_face[face], bary)
+    cf, cb = canonical if canonical is not None else src.to_canonical(face, bary, points)
+    out_face = np.full(len(cf), -1, np.int64)
+    out_pts = np.full((len(cf), 3), np.nan)
+    has = np.flatnonzero(cf >= 0)
+    if has.size:
+        out_face[has], out_pts[has] = dst.from_canonical(cf[has], cb[has])
+    return out_face, out_pts

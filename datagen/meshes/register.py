@@ -1,0 +1,533 @@
+"""Canonical-surface registration: fit the category's template to a user's mesh, so that every point of the mesh
+gets a place on the family's shared canonical surface (DESIGN.md §5, "a user's category-aligned meshes").
+
+The family's template surface is not one fixed mesh but the family itself: every procedural instance carries the
+same canonical coordinates ``(slot, local face, barycentric)``. Registration therefore
+
+1. draws a fixed pool of instances (:func:`candidate_pool`) and picks the one whose surface, scaled per axis to
+   the mesh's bounding box, is nearest to the mesh (symmetric mean closest-point distance), trying the mesh as
+   given and turned front/back, upside down and both: an orientation that fits clearly better than the file's is
+   reported and applied, a mirror cannot be told from a symmetric family's shapes and is never assumed;
+2. deforms that instance onto the mesh (:func:`deform`): bidirectional closest points (template vertex -> mesh
+   surface, mesh sample -> template vertex, with normal agreement) against a graph-Laplacian smoothness of the
+   displacement, whose weight falls from near-rigid (a translation per part) to local;
+3. scores the result (:class:`Quality`): surface distance both ways, normal agreement, the share of the mesh the
+   template covers, the template's own stretch, and which slots found no counterpart on the mesh.
+
+The fitted template ``T`` has the instance's topology, so a point of the mesh maps to canonical coordinates by its
+closest point on ``T`` and back through :mod:`datagen.canonical`. Keypoints come from the template.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+from scipy.spatial import cKDTree
+
+from datagen.families import Family, Instance, get_family
+from datagen.families.distortion import STRETCH_LIMIT, affine_singular_values
+from datagen.meshes.library import atomic_write_bytes, load_mesh
+
+__all__ = [
+    "Quality",
+    "Registration",
+    "ORIENTATIONS",
+    "candidate_pool",
+    "sample_surface",
+    "fit_template",
+    "deform",
+    "register_stage",
+    "registration_path",
+    "save_registration",
+    "load_registration",
+    "QUALITY_LIMITS",
+]
+
+POOL_SIZE = 400  # template instances tried per mesh
+FINALISTS = 10  # candidates (and the best few as given) compared on all samples
+POOL_SEED = 20261204
+NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
+# proper rotations tried on the mesh (names are what a file oriented that way got wrong)
+ORIENTATIONS: dict[str, np.ndarray] = {
+    "as given": np.eye(3),
+    "front/back flipped": np.diag([-1.0, 1.0, -1.0]),  # 180 degrees about y
+    "upside down": np.diag([1.0, -1.0, -1.0]),  # 180 degrees about x
+    "upside down and front/back flipped": np.diag([-1.0, -1.0, 1.0]),  # 180 degrees about z
+}
+ORIENTATION_MARGIN = 0.75  # another orientation must fit within this fraction of the given one's distance
+# a registration below any of these is rejected (distances relative to the bounding-box diagonal)
+QUALITY_LIMITS = {
+    "mesh_to_template_p90": 0.05,
+    "coverage": 0.8,
+    "normal_agreement": 0.6,
+}
+
+
+@dataclass
+class Quality:
+    """How well the fitted template explains the mesh (distances as fractions of the mesh's bbox diagonal).
+
+    Attributes:
+        mesh_to_template_mean, mesh_to_template_p90: mesh surface samples to the template surface.
+        template_to_mesh_mean, template_to_mesh_p90: template samples (present slots) to the mesh surface.
+        coverage: share of the mesh's surface within ``NO_COUNTERPART_REL`` of the template.
+        normal_agreement: mean |cos| between the mesh's and the template's normals at matched points.
+        stretch_frac: share of the template's area deformed beyond ``STRETCH_LIMIT`` of the instance's shape.
+        absent_slots: slots of the instance that found no counterpart on the mesh (mapped as absent).
+        chamfer_as_given, chamfer_best: the search's symmetric distance for the file's orientation and the best.
+    """
+
+    mesh_to_template_mean: float = 0.0
+    mesh_to_template_p90: float = 0.0
+    template_to_mesh_mean: float = 0.0
+    template_to_mesh_p90: float = 0.0
+    coverage: float = 0.0
+    normal_agreement: float = 0.0
+    stretch_frac: float = 0.0
+    absent_slots: list[str] = field(default_factory=list)
+    chamfer_as_given: float = 0.0
+    chamfer_best: float = 0.0
+
+    def problems(self) -> list[str]:
+        """The :data:`QUALITY_LIMITS` this registration breaks, as sentences."""
+        out = []
+        if self.mesh_to_template_p90 > QUALITY_LIMITS["mesh_to_template_p90"]:
+            out.append(
+                f"90 % of the mesh lies within {self.mesh_to_template_p90:.1%} of the bbox diagonal from the fitted "
+                f"template (limit {QUALITY_LIMITS['mesh_to_template_p90']:.0%})"
+            )
+        if self.coverage < QUALITY_LIMITS["coverage"]:
+            out.append(f"the template covers {self.coverage:.0%} of the mesh (limit {QUALITY_LIMITS['coverage']:.0%})")
+        if self.normal_agreement < QUALITY_LIMITS["normal_agreement"]:
+            out.append(f"normals agree to {self.normal_agreement:.2f} (limit {QUALITY_LIMITS['normal_agreement']:.2f})")
+        return out
+
+
+@dataclass
+class Registration:
+    """A mesh's place on the canonical surface.
+
+    Attributes:
+        mesh_id, category: which mesh of which family.
+        params: the template instance's shape parameters (``family.build(params)`` rebuilds its topology).
+        template_vertices: float64 [V, 3] the fitted template ``T``, the instance's vertices moved onto the mesh
+            (the mesh's canonical frame, after ``rotation``).
+        slot_present: bool [n_slots] slots of the instance that have a counterpart on the mesh.
+        rotation: float64 [3, 3] the orientation fix applied to the mesh's vertices (identity when none).
+        orientation: name of that fix (a key of :data:`ORIENTATIONS`).
+        quality: :class:`Quality`.
+        seconds: time the fit took.
+    """
+
+    mesh_id: str
+    category: str
+    params: dict[str, Any]
+    template_vertices: np.ndarray
+    slot_present: np.ndarray
+    rotation: np.ndarray
+    orientation: str
+    quality: Quality
+    seconds: float = 0.0
+
+    def instance(self) -> Instance:
+        """The template instance (undeformed)."""
+        return _build(self.category, json.dumps(self.params, sort_keys=True), f"template-{self.mesh_id}")
+
+
+@functools.lru_cache(maxsize=16)
+def _build(category: str, params_json: str, instance_id: str) -> Instance:
+    return get_family(category).build(json.loads(params_json), instance_id)
+
+
+# ---- sampling ----------------------------------------------------------------------------------------------------
+def sample_surface(
+    vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` points uniformly over a mesh's area: points [n, 3], unit face normals [n, 3], faces [n]."""
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces)]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = np.linalg.norm(cross, axis=1)
+    f = rng.choice(len(area), size=n, p=area / area.sum())
+    r1, r2 = rng.random(n), rng.random(n)
+    s = np.sqrt(r1)
+    w = np.stack([1 - s, s * (1 - r2), s * r2], 1)
+    pts = np.einsum("nk,nkd->nd", w, tri[f])
+    nrm = cross[f] / np.maximum(area[f], 1e-300)[:, None]
+    return pts, nrm, f
+
+
+def _rest(points: np.ndarray) -> np.ndarray:
+    """The translation putting points on y = 0 with their bbox centred in x and z (the intake's placement)."""
+    lo, hi = points.min(0), points.max(0)
+    return -np.array([0.5 * (lo[0] + hi[0]), lo[1], 0.5 * (lo[2] + hi[2])])
+
+
+# ---- the candidate pool ------------------------------------------------------------------------------------------
+@dataclass
+class _Candidate:
+    params: dict[str, Any]
+    instance: Instance
+    samples: np.ndarray  # [S, 3] surface samples, instance frame
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def candidate_pool(category: str, size: int = POOL_SIZE, seed: int = POOL_SEED) -> tuple[_Candidate, ...]:
+    """A fixed pool of ``size`` instances of the family (the same in every process), with surface samples."""
+    family = get_family(category)
+    rng = np.random.default_rng(seed)
+    pool = []
+    for i in range(size):
+        params = family.sample_params(rng)
+        inst = family.build(params, f"pool-{i}")
+        pts, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng([seed, i]))
+        pool.append(_Candidate(params, inst, pts, inst.vertices.min(0), inst.vertices.max(0)))
+    return tuple(pool)
+
+
+def _chamfer(a: np.ndarray, tree_a: cKDTree, b: np.ndarray) -> float:
+    """Symmetric mean closest-point distance between point sets ``a`` (with its tree) and ``b``."""
+    d_ba, _ = tree_a.query(b)
+    d_ab, _ = cKDTree(b).query(a)
+    return float(d_ab.mean() + d_ba.mean()) / 2
+
+
+def _axis_scale(c: _Candidate, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis scale and offset taking the candidate's bbox onto ``lo, hi``."""
+    s = (hi - lo) / np.maximum(c.hi - c.lo, 1e-9)
+    return s, lo - c.lo * s
+
+
+# ---- deformation -------------------------------------------------------------------------------------------------
+def _laplacian(n: int, faces: np.ndarray) -> sp.csr_matrix:
+    """Uniform graph Laplacian [n, n] of a triangle mesh (degree on the diagonal, -1 per edge)."""
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    A = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    A = ((A + A.T) > 0).astype(np.float64)
+    return (sp.diags(np.asarray(A.sum(1)).ravel()) - A).tocsr()
+
+
+def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    tri = v[f]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    return vn / np.maximum(np.linalg.norm(vn, axis=1), 1e-300)[:, None]
+
+
+def deform(
+    template_v: np.ndarray,
+    template_f: np.ndarray,
+    target_pts: np.ndarray,
+    target_nrm: np.ndarray,
+    diagonal: float,
+    two_sided: bool,
+    schedule: tuple[float, ...] = (200.0, 60.0, 20.0, 6.0, 2.0, 0.6),
+    iters: int = 3,
+) -> np.ndarray:
+    """Move a template's vertices onto a target surface, smoothly.
+
+    Minimises, per iteration, ``Σ w_i |x_i + d_i - c_i|² + λ |L d|²`` over the displacement ``d``: ``c_i`` the
+    target sample nearest to vertex ``i`` (weight 1 where the normals agree and it lies within the current
+    distance cut-off) and, for every target sample, the template vertex nearest to it pulled towards it (the
+    target's parts the template does not reach yet). ``λ`` follows ``schedule`` (relative to the data weights):
+    large first, so each connected part only translates, then small enough for local fitting.
+
+    Args:
+        template_v: float64 [n, 3] welded template vertices; template_f: int [m, 3].
+        target_pts, target_nrm: float64 [S, 3] samples of the target surface and their unit normals.
+        diagonal: the target's bbox diagonal (distance cut-offs scale with it).
+        two_sided: the target's normals are unreliable in sign (open surfaces): compare |cos|.
+
+    Returns:
+        float64 [n, 3] the deformed vertices.
+    """
+    n = len(template_v)
+    L = _laplacian(n, template_f)
+    LtL = (L.T @ L).tocsc()
+    tree_t = cKDTree(target_pts)
+    d = np.zeros_like(template_v)
+    cutoffs = np.geomspace(0.15, 0.03, len(schedule)) * diagonal
+    for lam, cut in zip(schedule, cutoffs):
+        for _ in range(iters):
+            x = template_v + d
+            vn = _vertex_normals(x, template_f)
+            dist, j = tree_t.query(x)
+            cos = np.einsum("nd,nd->n", vn, target_nrm[j])
+            agree = np.abs(cos) > 0.3 if two_sided else cos > 0.3
+            w = ((dist < cut) & agree).astype(np.float64)
+            rhs = w[:, None] * (target_pts[j] - template_v)
+            # target samples -> nearest template vertex
+            dist_b, k = cKDTree(x).query(target_pts)
+            cos_b = np.einsum("nd,nd->n", vn[k], target_nrm)
+            ok_b = (dist_b < cut) & ((np.abs(cos_b) > 0.3) if two_sided else (cos_b > 0.3))
+            wb = np.bincount(k[ok_b], minlength=n).astype(np.float64)
+            pull = np.zeros_like(template_v)
+            for c in range(3):
+                pull[:, c] = np.bincount(k[ok_b], weights=target_pts[ok_b, c], minlength=n)
+            scale_b = 0.5 / np.maximum(wb, 1.0)  # each vertex's backward pull counts at most half a forward term
+            rhs += (pull - wb[:, None] * template_v) * scale_b[:, None]
+            diag = w + wb * scale_b
+            A = (sp.diags(diag + 1e-6) + lam * LtL).tocsc()
+            d = splu(A).solve(rhs + 1e-6 * d)
+    return template_v + d
+
+
+# ---- the fit -----------------------------------------------------------------------------------------------------
+def fit_template(
+    mesh_id: str,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    category: str,
+    two_sided: bool = False,
+    seed: int = 0,
+) -> Registration:
+    """Fit the family's template to a mesh (see the module docstring).
+
+    Args:
+        vertices: float64 [V, 3] the mesh in the canonical frame (the intake's output); faces: int [F, 3].
+        category: family name.
+        two_sided: the mesh is open (its normals' signs carry no meaning).
+    """
+    t0 = time.perf_counter()
+    family = get_family(category)
+    rng = np.random.default_rng(seed)
+    v = np.asarray(vertices, np.float64)
+    diagonal = float(np.linalg.norm(np.ptp(v, axis=0)))
+    pts, nrm, _ = sample_surface(v, faces, 4000, rng)
+    pool = candidate_pool(category)
+    # coarse: every orientation x every candidate on a few hundred points; fine: the best few on all of them
+    coarse: list[tuple[float, str, int]] = []
+    placed: dict[str, tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray]] = {}
+    for name, R in ORIENTATIONS.items():
+        p = pts @ R.T
+        p = p + _rest(p)
+        placed[name] = (p, cKDTree(p), p.min(0), p.max(0))
+        few, few_tree = p[:500], cKDTree(p[:500])
+        for i, c in enumerate(pool):
+            sc, o = _axis_scale(c, placed[name][2], placed[name][3])
+            coarse.append((_chamfer(few, few_tree, c.samples[:400] * sc + o), name, i))
+    scores: dict[str, tuple[float, int]] = dict.fromkeys(ORIENTATIONS, (np.inf, -1))
+    finalists = sorted(coarse)[:FINALISTS] + sorted(x for x in coarse if x[1] == "as given")[:FINALISTS]
+    for _, name, i in finalists:
+        p, tree, lo, hi = placed[name]
+        sc, o = _axis_scale(pool[i], lo, hi)
+        scores[name] = min(scores[name], (_chamfer(p, tree, pool[i].samples * sc + o), i))
+    given = scores["as given"][0]
+    orientation = "as given"
+    alt = min((k for k in scores if k != "as given"), key=lambda k: scores[k][0])  # inf where none was a finalist
+    if scores[alt][0] < ORIENTATION_MARGIN * given:
+        orientation = alt
+    R = ORIENTATIONS[orientation]
+    v = v @ R.T
+    v = v + _rest(v)
+    pts, nrm, _ = sample_surface(v, faces, 20000, rng)
+    if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
+        raise AssertionError("improper orientation fix")
+    cand = _discrete_refine(family, pool[scores[orientation][1]], placed[orientation], scores[orientation][0])
+    s, o = _axis_scale(cand, v.min(0), v.max(0))
+    inst = cand.instance
+    start = inst.vertices * s + o
+    welded, inverse = _weld_index(start)
+    wf = inverse[inst.faces]
+    deformed = deform(welded, wf, pts, nrm, diagonal, two_sided)
+    template_vertices = deformed[inverse]
+    quality, slot_present = _quality(family, inst, start, template_vertices, v, faces, pts, nrm, diagonal, two_sided)
+    quality.chamfer_as_given = given / diagonal
+    quality.chamfer_best = scores[orientation][0] / diagonal
+    return Registration(
+        mesh_id=mesh_id,
+        category=category,
+        params=cand.params,
+        template_vertices=template_vertices,
+        slot_present=slot_present,
+        rotation=R,
+        orientation=orientation,
+        quality=quality,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _discrete_refine(
+    family: Family, cand: _Candidate, placed: tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray], score: float
+) -> _Candidate:
+    """Coordinate descent over the candidate's discrete parameters (booleans, integers, strings: which optional
+    parts it has, how many slats or windows), each tried at every value the pool shows, the rest kept, by the
+    symmetric distance to the mesh. The pool's shapes decide proportions well; counts of small repeated parts
+    (slats, windows) it leaves to chance, and they decide which slots correspond."""
+    pool = candidate_pool(family.name)
+    keys = [k for k, v in cand.params.items() if isinstance(v, bool | int | str) and not isinstance(v, float)]
+    values = {k: sorted({c.params[k] for c in pool}, key=repr) for k in keys}
+    p, tree, lo, hi = placed
+    best = (score, cand)
+    for _ in range(2):
+        improved = False
+        for k in keys:
+            for value in values[k]:
+                if value == best[1].params[k]:
+                    continue
+                params = {**best[1].params, k: value}
+                try:
+                    inst = family.build(params, "refine")
+                except (ValueError, KeyError, IndexError):
+                    continue
+                samples, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng(0))
+                c = _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
+                sc, o = _axis_scale(c, lo, hi)
+                d = _chamfer(p, tree, c.samples * sc + o)
+                if d < best[0] * (1 - 1e-3):
+                    best, improved = (d, c), True
+        if not improved:
+            break
+    return best[1]
+
+
+def _weld_index(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Welded vertices and, per original vertex, its welded index (coincident vertices merged)."""
+    key = np.round(v / 1e-7).astype(np.int64)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return v[first], inverse.reshape(-1)
+
+
+def _quality(
+    family: Family,
+    inst: Instance,
+    start: np.ndarray,
+    template_v: np.ndarray,
+    mesh_v: np.ndarray,
+    mesh_f: np.ndarray,
+    pts: np.ndarray,
+    nrm: np.ndarray,
+    diagonal: float,
+    two_sided: bool,
+) -> tuple[Quality, np.ndarray]:
+    from datagen.meshes.proximity import SurfaceIndex
+
+    rng = np.random.default_rng(1)
+    cut = NO_COUNTERPART_REL * diagonal
+    t_index = SurfaceIndex(template_v, inst.faces)
+    f_t, _, _, d_mt = t_index.closest(pts)
+    tn = np.cross(*(template_v[inst.faces[f_t]][:, k] - template_v[inst.faces[f_t]][:, 0] for k in (1, 2)))
+    tn /= np.maximum(np.linalg.norm(tn, axis=1), 1e-300)[:, None]
+    cos = np.abs(np.einsum("nd,nd->n", tn, nrm))
+    near = d_mt < cut
+    # which template slots reach the mesh: their own samples' distance to the mesh
+    t_pts, _, t_face = sample_surface(template_v, inst.faces, 20000, rng)
+    m_index = SurfaceIndex(mesh_v, mesh_f)
+    _, _, _, d_tm = m_index.closest(t_pts)
+    slot_of_sample = inst.face_slot[t_face]
+    slot_present = np.zeros(len(family.slots), bool)
+    for s in np.unique(inst.face_slot):
+        m = slot_of_sample == s
+        slot_present[s] = m.sum() == 0 or np.mean(d_tm[m] < cut) >= 0.5
+    kept = slot_present[slot_of_sample]
+    sv = affine_singular_values(start[inst.faces], template_v[inst.faces])
+    area = 0.5 * np.linalg.norm(np.cross(start[inst.faces][:, 1] - start[inst.faces][:, 0],
+                                         start[inst.faces][:, 2] - start[inst.faces][:, 0]), axis=1)  # fmt: skip
+    ratio = np.nan_to_num(np.maximum(sv[:, 0], 1.0 / np.maximum(sv[:, 1], 1e-12)), nan=1.0)
+    q = Quality(
+        mesh_to_template_mean=float(d_mt.mean() / diagonal),
+        mesh_to_template_p90=float(np.percentile(d_mt, 90) / diagonal),
+        template_to_mesh_mean=float(d_tm[kept].mean() / diagonal) if kept.any() else 1.0,
+        template_to_mesh_p90=float(np.percentile(d_tm[kept], 90) / diagonal) if kept.any() else 1.0,
+        coverage=float(near.mean()),
+        normal_agreement=float(cos[near].mean()) if near.any() else 0.0,
+        stretch_frac=float(area[ratio > STRETCH_LIMIT].sum() / max(area.sum(), 1e-300)),
+        absent_slots=[family.slots[s].name for s in np.unique(inst.face_slot) if not slot_present[s]],
+    )
+    return q, slot_present
+
+
+# ---- on disk -----------------------------------------------------------------------------------------------------
+def registration_path(lib_dir: Path, mesh_id: str) -> Path:
+    return Path(lib_dir) / "registration" / f"{mesh_id}.npz"
+
+
+def save_registration(lib_dir: Path, reg: Registration) -> Path:
+    """Write ``registration/<mesh_id>.npz`` atomically."""
+    import io
+
+    buf = io.BytesIO()
+    meta = {k: v for k, v in asdict(reg).items() if k not in ("template_vertices", "slot_present", "rotation")}
+    np.savez_compressed(
+        buf,
+        template_vertices=reg.template_vertices.astype(np.float64),
+        slot_present=reg.slot_present,
+        rotation=reg.rotation,
+        meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    )
+    path = registration_path(lib_dir, reg.mesh_id)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_registration(lib_dir: Path, mesh_id: str) -> Registration:
+    """The saved registration of ``mesh_id``."""
+    with np.load(registration_path(lib_dir, mesh_id)) as z:
+        meta = json.loads(z["meta"].tobytes().decode())
+        quality = Quality(**meta.pop("quality"))
+        return Registration(
+            template_vertices=z["template_vertices"],
+            slot_present=z["slot_present"].astype(bool),
+            rotation=z["rotation"],
+            quality=quality,
+            **meta,
+        )
+
+
+def register_stage(lib_dir: Path, mesh_id: str, category: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``register`` stage of ``datagen meshes ingest``: fit, score, save; reject below :data:`QUALITY_LIMITS`.
+
+    An orientation fix is applied to the library's mesh file itself (so every reader sees the corrected mesh) and
+    reported as a repair."""
+    from datagen.meshes.library import save_mesh
+
+    mesh = load_mesh(lib_dir, mesh_id)
+    reg = fit_template(mesh_id, mesh.vertices, mesh.faces, category, two_sided=mesh.two_sided)
+    record: dict[str, Any] = {
+        "status": "accepted",
+        "reason": None,
+        "notes": [],
+        "template_params": reg.params,
+        "orientation": reg.orientation,
+        "quality": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(reg.quality).items()},
+        "register_seconds": round(reg.seconds, 3),
+    }
+    if reg.orientation != "as given":
+        R = reg.rotation
+        v = mesh.vertices @ R.T
+        t = _rest(v)
+        mesh.vertices = v + t
+        M = np.eye(4)
+        M[:3, :3], M[:3, 3] = R, t
+        mesh.transform = M @ mesh.transform
+        mesh.notes = [*mesh.notes, f"orientation: {reg.orientation} against the {category} template; turned"]
+        save_mesh(lib_dir, mesh)
+        reg.rotation = np.eye(3)  # the saved mesh is now the turned one
+        record["status"] = "repaired"
+        record["notes"].append(
+            f"orientation: {reg.orientation} against the {category} template (its fit {reg.quality.chamfer_best:.3f} "
+            f"vs {reg.quality.chamfer_as_given:.3f} of the bbox diagonal as given); turned"
+        )
+    problems = reg.quality.problems()
+    if problems:
+        record["status"] = "rejected"
+        record["reason"] = "quality: " + "; ".join(problems)
+        return record
+    if reg.quality.absent_slots:
+        record["notes"].append(
+            f"template parts without a counterpart on the mesh: {', '.join(reg.quality.absent_slots)}"
+        )
+    save_registration(lib_dir, reg)
+    return record
