@@ -93,7 +93,7 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
         sample = read_record(members)
         for k in ("img0.jpg", "img1.jpg"):
             if k not in members:
-                raise KeyError(k)
+                raise SchemaError(f"missing member {k}")
         sizes = [tuple(int(x) for x in sample["meta"][f"image_size{v}"]) for v in (0, 1)]
         for v in (0, 1):
             sample[f"image{v}"] = Pending("image", v, (*sizes[v], 3))

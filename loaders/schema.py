@@ -549,6 +549,8 @@ def _encode_jpeg_memo(image: np.ndarray) -> bytes:
 
 def decode_image(data: bytes) -> np.ndarray:
     """JPEG/PNG bytes -> uint8 [H, W, 3] RGB (writable). OpenCV's libjpeg-turbo path, ~30 % faster than PIL's."""
+    if not len(data):
+        raise SchemaError("empty image member")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD_RGB)
     if img is None:
         raise SchemaError("not a decodable image")
@@ -569,6 +571,8 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 def decode_mask(data: bytes) -> np.ndarray:
     """PNG bytes -> bool [H, W]."""
+    if not len(data):
+        raise SchemaError("empty mask member")
     mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise SchemaError("not a decodable mask")
@@ -628,7 +632,8 @@ def meta_sizes(meta: Mapping[str, Any]) -> list[list[int]] | None:
 def malformed(where: str, err: BaseException) -> SchemaError:
     """The one error for a sample whose bytes do not decode, whatever the decoder raised: it names the sample and
     shard (``where``, from :func:`sample_where`) and the original error."""
-    return SchemaError(f"{where}: malformed sample ({type(err).__name__}: {err})")
+    text = " ".join(str(err).split())  # one line (OpenCV's messages span several)
+    return SchemaError(f"{where}: malformed sample ({type(err).__name__}: {text})")
 
 
 def sample_where(members: Mapping[str, Any]) -> str:
@@ -644,6 +649,8 @@ def read_record(members: Mapping[str, Any]) -> dict[str, Any]:
         SchemaError: on a schema version mismatch (without the sample's name; callers add it);
         KeyError, ValueError: on a missing or malformed ``pair.json``.
     """
+    if "pair.json" not in members:
+        raise SchemaError("missing member pair.json")
     record = json.loads(members["pair.json"])
     meta = record["meta"]
     version = meta.get("schema_version")
@@ -671,6 +678,9 @@ def decode_sample(members: Mapping[str, Any], check: bool = True) -> dict[str, A
     where = sample_where(members)
     try:
         sample = read_record(members)
+        for k in ("img0.jpg", "img1.jpg"):
+            if k not in members:
+                raise SchemaError(f"missing member {k}")
         sample["image0"] = decode_image(members["img0.jpg"])
         sample["image1"] = decode_image(members["img1.jpg"])
         if "dense.bin" in members:
