@@ -113,3 +113,21 @@ def test_sigterm_to_torchrun_ends_both_ranks_cleanly_within_60s(tmp_path):
         assert r["time"] - sent < 60
     assert any(r["status"] == 143 for r in statuses.values()), statuses  # SIGTERM became a clean exit
     assert "stopped by SIGTERM" in err
+
+
+def test_teardown_watchdog_ends_a_rank_deadlocked_while_holding_the_interpreter_lock():
+    """The hang this guards against: the main thread blocked in C code with the interpreter lock held (as in
+    ``~ProcessGroupGloo`` joining a thread that waits for that lock). No Python-level timer can fire then; the
+    watchdog's C thread must dump the stacks and end the process with status 1."""
+    code = (
+        "import ctypes\n"
+        "from training.train.distributed import teardown_watchdog\n"
+        "with teardown_watchdog(1.0):\n"
+        "    ctypes.PyDLL(None).sleep(60)  # PyDLL keeps the interpreter lock during the call\n"
+    )
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert time.time() - t0 < 30
+    assert "Timeout" in proc.stderr and "<string>" in proc.stderr  # the stack of the stuck thread
