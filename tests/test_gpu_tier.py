@@ -169,9 +169,13 @@ def test_fused_adamw_step_matches_foreach(three_ways):
             p.copy_(s)
             p.grad = None
     moved = max(float((a - s).abs().max()) for a, s in zip(results[0], start))
-    diff = max(float((a - b).abs().max()) for a, b in zip(*results))
-    _report("fused vs foreach AdamW", {"max_update": moved, "max_diff": diff})
-    assert moved > 1e-5 and diff <= 1e-3 * moved
+    # rounding: a few fp32 ulps of the parameters themselves (1.2e-7 at |p| = 1), whatever the update's size
+    ulps = [
+        (a - b).abs() / torch.finfo(torch.float32).eps / s.abs().clamp_min(1e-3) for a, b, s in zip(*results, start)
+    ]
+    worst_ulps = max(float(u.max()) for u in ulps)
+    _report("fused vs foreach AdamW", {"max_update": moved, "max_diff_in_param_ulps": worst_ulps})
+    assert moved > 1e-5 and worst_ulps <= 4
 
 
 def _gpu_run_manifest(out_dir: Path, steps: int) -> dict:
