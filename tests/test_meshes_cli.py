@@ -45,7 +45,8 @@ def _shapenet(root: Path) -> Path:
 
 def test_shapenet_folder_with_an_empty_and_an_unreadable_model(tmp_path, capsys):
     src, lib = _shapenet(tmp_path / "ShapeNetCore.v2"), tmp_path / "lib"
-    code, out, err = run(capsys, "ingest", str(src), "--category", "chair", "--out", str(lib), "--no-progress")
+    args = ["ingest", str(src), "--category", "chair", "--out", str(lib), "--stages", "intake", "--no-progress"]
+    code, out, err = run(capsys, *args)
     assert code == 0, err
     assert "4 chair files (shapenet layout, up +y, front -z)" in out
     assert "2 accepted, 0 repaired, 2 rejected" in out
@@ -56,7 +57,7 @@ def test_shapenet_folder_with_an_empty_and_an_unreadable_model(tmp_path, capsys)
     rows = {r["name"]: r for r in report["meshes"]}
     assert rows["03001627/empty"]["status"] == rows["03001627/bad"]["status"] == "rejected"
     assert rows["03001627/bad"]["file"].endswith("bad/models/model_normalized.obj")
-    library = MeshLibrary(lib)
+    library = MeshLibrary(lib, stages=["intake"])
     assert library.ids == ["plain", "textured"] and library.category == "chair"
     tex = library.load("textured")
     assert tex.corner_uv is not None and any(m.texture is not None for m in tex.materials)
@@ -75,6 +76,7 @@ def test_shapenet_folder_with_an_empty_and_an_unreadable_model(tmp_path, capsys)
         (["--up", "+z", "--front", "-z"], "must be different axes"),
         (["--workers", "0"], "--workers must be at least 1, got 0"),
         (["--max-faces", "2"], "--max-faces must be at least 4, got 2"),
+        (["--stages", "paint"], "--stages 'paint': unknown stage paint"),
     ],
 )
 def test_bad_arguments_are_one_line_with_exit_2(tmp_path, capsys, extra, message):
@@ -116,7 +118,8 @@ def test_csv_listing_with_axes_scale_and_negative_axis_options(tmp_path, capsys)
         "path,category,up,front,scale\nfiles/cm.obj,chair,,,0.01\nfiles/other.obj,car,,,\n"
     )
     lib = tmp_path / "lib"
-    args = ["ingest", str(tmp_path / "list.csv"), "--category", "chair", "--out", str(lib), "--up", "+z"]
+    args = ["ingest", str(tmp_path / "list.csv"), "--category", "chair", "--out", str(lib), "--stages", "intake"]
+    args += ["--up", "+z"]
     code, out, err = run(capsys, *args, "--front", "-y", "--no-progress")
     assert code == 0, err
     assert "2 chair files (csv layout, up +z, front -y)" in out
@@ -145,11 +148,11 @@ def test_parallel_workers_make_the_same_library(tmp_path, capsys):
     for i in range(4):
         m = sphere(2, radius=0.2 + 0.05 * i)
         write_obj(src / f"s{i}.obj", m.vertices, m.faces[: 300 + 5 * i])  # open bowls of different sizes
-    args = ["--category", "bottle", "--no-progress"]
+    args = ["--category", "bottle", "--stages", "intake", "--no-progress"]
     assert run(capsys, "ingest", str(src), "--out", str(tmp_path / "one"), "--workers", "1", *args)[0] == 0
     assert run(capsys, "ingest", str(src), "--out", str(tmp_path / "two"), "--workers", "2", *args)[0] == 0
     assert _records(tmp_path / "one") == _records(tmp_path / "two")
-    for mesh_id in MeshLibrary(tmp_path / "one").ids:
+    for mesh_id in MeshLibrary(tmp_path / "one", stages=["intake"]).ids:
         a = (tmp_path / "one" / "meshes" / f"{mesh_id}.npz").read_bytes()
         assert a == (tmp_path / "two" / "meshes" / f"{mesh_id}.npz").read_bytes()
 
@@ -159,7 +162,19 @@ def test_sigkill_then_rerun_redoes_nothing_finished(tmp_path, capsys):
     for i in range(12):
         m = sphere(4, radius=0.3 + 0.01 * i)  # 5,120 faces each: ~0.05 s per mesh, the kill lands mid-run
         write_obj(src / f"m{i:02d}.obj", m.vertices, m.faces)
-    args = ["meshes", "ingest", str(src), "--category", "bottle", "--out", str(lib), "--workers", "1"]
+    args = [
+        "meshes",
+        "ingest",
+        str(src),
+        "--category",
+        "bottle",
+        "--out",
+        str(lib),
+        "--workers",
+        "1",
+        "--stages",
+        "intake",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "datagen", *args, "--no-progress"],
@@ -190,7 +205,7 @@ def test_sigkill_then_rerun_redoes_nothing_finished(tmp_path, capsys):
     assert f"this run: {12 - len(done)} meshes" in out and f"kept {len(done)} from before" in out
     for p, stamp in stamps.items():
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp, f"{p.name} was redone"
-    assert MeshLibrary(lib).ids == [f"m{i:02d}" for i in range(12)]
+    assert MeshLibrary(lib, stages=["intake"]).ids == [f"m{i:02d}" for i in range(12)]
     assert not list(lib.rglob(".tmp-*"))
     code, out, _ = run(capsys, *args[1:], "--no-progress")
     assert code == 0 and "nothing to do; all 12 files were finished before" in out

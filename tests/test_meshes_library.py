@@ -17,7 +17,9 @@ from datagen.meshes.ingest import ingest, ingest_collection, library_options
 from datagen.meshes.intake import IntakeOptions, intake_file
 from datagen.meshes.library import LibraryError, MeshLibrary, load_mesh, save_mesh
 from datagen.meshes.normalize import reference_size
-from datagen.meshes.stages import STAGES, Stage
+from datagen.meshes.stages import STAGES, Stage, intake_stage, select_stages
+
+INTAKE = [Stage("intake", intake_stage)]  # these tests are the intake's; later stages have their own
 
 # ---- discovery ----------------------------------------------------------------------------------------------
 
@@ -140,7 +142,7 @@ def broken_stage(lib_dir, mesh_id, category, options):
 def test_ingest_with_an_added_stage_resumes_and_reports(tmp_path):
     c = _collection(tmp_path / "src")
     lib = tmp_path / "lib"
-    stages = [*STAGES, Stage("count", count_stage)]
+    stages = [*INTAKE, Stage("count", count_stage)]
     CALLS.clear()
     report = ingest(c, lib, _options(c), workers=1, progress=False, stages=stages)
     assert sorted(CALLS) == ["s0", "s1", "s2"]  # not the rejected empty.obj
@@ -166,34 +168,34 @@ def test_ingest_with_an_added_stage_resumes_and_reports(tmp_path):
 def test_stage_errors_are_reported_not_recorded_and_retried(tmp_path):
     c = _collection(tmp_path / "src", n=1)
     lib = tmp_path / "lib"
-    report = ingest(c, lib, _options(c), workers=1, progress=False, stages=[*STAGES, Stage("broken", broken_stage)])
+    report = ingest(c, lib, _options(c), workers=1, progress=False, stages=[*INTAKE, Stage("broken", broken_stage)])
     row = {e["mesh_id"]: e for e in report.entries}["s0"]
     assert report.failed == ["s0"] and row["status"] == "rejected"
     assert row["reason"] == "not finished: broken: RuntimeError: out of coffee (retried on the next run)"
     assert not (lib / "records" / "s0.broken.json").exists() and (lib / "records" / "s0.intake.json").exists()
     CALLS.clear()
-    ingest(c, lib, _options(c), workers=1, progress=False, stages=[*STAGES, Stage("count", count_stage)])
+    ingest(c, lib, _options(c), workers=1, progress=False, stages=[*INTAKE, Stage("count", count_stage)])
     assert CALLS == ["s0"]  # the intake is kept, the missing stage runs
 
 
 def test_changed_source_is_redone_and_other_options_refused(tmp_path):
     c = _collection(tmp_path / "src", n=2)
     lib = tmp_path / "lib"
-    ingest(c, lib, _options(c), workers=1, progress=False)
+    ingest(c, lib, _options(c), workers=1, progress=False, stages=INTAKE)
     before = {p.name: p.stat().st_mtime_ns for p in (lib / "records").iterdir()}
     m = box()
     write_obj(tmp_path / "src" / "s1.obj", m.vertices, m.faces)  # another file under the same name
-    report = ingest(discover(tmp_path / "src", "bottle"), lib, _options(c), workers=1, progress=False)
+    report = ingest(discover(tmp_path / "src", "bottle"), lib, _options(c), workers=1, progress=False, stages=INTAKE)
     assert report.done_now == ["s1"]
     assert (lib / "records" / "s0.intake.json").stat().st_mtime_ns == before["s0.intake.json"]
     assert MeshLibrary(lib).load("s1").n_faces == 12
     with pytest.raises(LibraryError, match="max_faces 100000 \\(now 500\\)"):
-        ingest(c, lib, _options(c, max_faces=500), workers=1, progress=False)
+        ingest(c, lib, _options(c, max_faces=500), workers=1, progress=False, stages=INTAKE)
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(LibraryError, match="is not a mesh library"):
-        ingest(c, other, _options(c), workers=1, progress=False)
+        ingest(c, other, _options(c), workers=1, progress=False, stages=INTAKE)
     assert (other / "keep.txt").read_text() == "mine"
     with pytest.raises(LibraryError, match="not a mesh library"):
         MeshLibrary(other)
@@ -201,9 +203,10 @@ def test_changed_source_is_redone_and_other_options_refused(tmp_path):
 
 def test_ingest_collection_in_one_call(tmp_path):
     _collection(tmp_path / "src", n=2)
-    report = ingest_collection(tmp_path / "src", tmp_path / "lib", "bottle", max_faces=100, workers=1, progress=False)
+    lib = tmp_path / "lib"
+    report = ingest_collection(tmp_path / "src", lib, "bottle", max_faces=100, workers=1, progress=False, stages=INTAKE)
     assert report.count("repaired") == 2 and report.count("rejected") == 1  # decimated spheres, the empty file
-    library = MeshLibrary(tmp_path / "lib")
+    library = MeshLibrary(lib, stages=["intake"])
     assert library.ids == ["s0", "s1"] and library.info["max_faces"] == 100
     assert library.reference_size_m == pytest.approx(reference_size("bottle"))
     assert library.load("s0").n_faces <= 100
@@ -214,8 +217,18 @@ def test_ingest_collection_in_one_call(tmp_path):
 def test_leftover_temporaries_are_cleared(tmp_path):
     c = _collection(tmp_path / "src", n=1)
     lib = tmp_path / "lib"
-    ingest(c, lib, _options(c), workers=1, progress=False)
+    ingest(c, lib, _options(c), workers=1, progress=False, stages=INTAKE)
     junk = lib / "meshes" / f".tmp-{os.getpid()}-s0.npz"
     junk.write_bytes(b"half")
-    ingest(c, lib, _options(c), workers=1, progress=False)
+    ingest(c, lib, _options(c), workers=1, progress=False, stages=INTAKE)
     assert not junk.exists()
+
+
+def test_select_stages_takes_a_leading_part():
+    assert select_stages(None) == STAGES
+    assert [s.name for s in select_stages("intake")] == ["intake"]
+    with pytest.raises(ValueError, match="unknown stage paint"):
+        select_stages("intake,paint")
+    if len(STAGES) > 1:
+        with pytest.raises(ValueError, match="stages run in order"):
+            select_stages(STAGES[1].name)

@@ -65,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "sidecar", "groups", "none"),
         help="per-face part labels: <stem>.labels.txt, the file's groups/nodes, auto (sidecar, else groups), none",
     )
+    ing.add_argument(
+        "--stages",
+        default=None,
+        metavar="NAMES",
+        help="run only the first stages, comma-separated (e.g. intake: check a collection before the slower "
+        "registration); default all",
+    )
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
     ing.add_argument("--all-rows", action="store_true", help="print every file in the summary (default: problems)")
     ing.set_defaults(func=run_ingest)
@@ -86,6 +93,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     from datagen.meshes.ingest import default_workers, ingest, plan_collection
     from datagen.meshes.library import INTAKE_FILE, LibraryError, read_json
     from datagen.meshes.report import format_summary
+    from datagen.meshes.stages import select_stages
 
     known = family_names()
     if args.category not in known:
@@ -94,6 +102,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         return _error("ingest", f"--workers must be at least 1, got {args.workers}")
     if args.max_faces is not None and args.max_faces < 4:
         return _error("ingest", f"--max-faces must be at least 4, got {args.max_faces}")
+    try:
+        stages = select_stages(args.stages)
+    except ValueError as e:
+        return _error("ingest", str(e))
     try:
         collection, options = plan_collection(
             args.source, args.category, args.up, args.front, args.max_faces, args.parts
@@ -107,11 +119,11 @@ def run_ingest(args: argparse.Namespace) -> int:
     print(
         f"{PROG} ingest: {len(collection.sources)} {args.category} files ({collection.layout} layout, up {up}, "
         f"front {front}) -> {args.out}, reference size {options['reference_size_m']:.3f} m, "
-        f"{workers} worker{'s' * (workers > 1)}",
+        f"stages {', '.join(st.name for st in stages)}, {workers} worker{'s' * (workers > 1)}",
         flush=True,
     )
     try:
-        report = ingest(collection, args.out, options, workers=workers, progress=not args.no_progress)
+        report = ingest(collection, args.out, options, workers=workers, progress=not args.no_progress, stages=stages)
     except LibraryError as e:
         return _error("ingest", str(e))
     except KeyboardInterrupt:

@@ -32,7 +32,7 @@ from typing import Any
 from datagen.meshes.intake import IntakeOptions, intake_file
 from datagen.meshes.library import record_path, save_mesh
 
-__all__ = ["Stage", "StageFn", "STAGES", "intake_stage"]
+__all__ = ["Stage", "StageFn", "STAGES", "intake_stage", "select_stages"]
 
 StageFn = Callable[[Path, str, str, dict[str, Any]], dict[str, Any]]
 
@@ -98,3 +98,26 @@ def register_stage(lib_dir: Path, mesh_id: str, category: str, options: dict[str
 
 
 STAGES: list[Stage] = [Stage("intake", intake_stage), Stage("register", register_stage)]
+
+
+def select_stages(names: str | None) -> list[Stage]:
+    """The first stages of :data:`STAGES` named in ``names`` (comma-separated; None: all).
+
+    Stages run in order, so the selection must be a leading part of :data:`STAGES` (``intake``, or
+    ``intake,register``).
+
+    Raises:
+        ValueError: an unknown name, or a selection that skips a stage before a chosen one.
+    """
+    if names is None:
+        return list(STAGES)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = [s.name for s in STAGES]
+    unknown = [n for n in wanted if n not in known]
+    if unknown or not wanted:
+        raise ValueError(
+            f"--stages {names!r}: unknown stage {', '.join(unknown) or '(none)'}; stages: {', '.join(known)}"
+        )
+    if wanted != known[: len(wanted)]:
+        raise ValueError(f"--stages {names!r}: stages run in order; choose a leading part of {', '.join(known)}")
+    return list(STAGES[: len(wanted)])
