@@ -13,7 +13,7 @@ import pytest
 import webdataset as wds
 from loaders_samples import affine_pair, small_sample, write_dataset
 
-from loaders.batch import collate_pairs, to_item
+from loaders.batch import MAX_KEYPOINTS, collate_pairs, to_item
 from loaders.cli import main as cli_main
 from loaders.data_manifest import DataManifest, DataManifestError
 from loaders.loader import PairLoader
@@ -83,7 +83,8 @@ def test_batch_keys_shapes_and_collate_errors():
     items = [to_item(small_sample(0, i)) for i in range(3)]
     b = collate_pairs(items)
     assert b["images"].shape == (3, 2, 3, 28, 28) and b["images"].dtype.is_floating_point
-    assert b["corr"].shape == (3, 2, 28, 28, 2) and b["kps"].shape == (3, 2, 32, 2) and b["kps_vis"].shape == (3, 2, 32)
+    assert b["corr"].shape == (3, 2, 28, 28, 2) and b["kps"].shape == (3, 2, MAX_KEYPOINTS, 2)
+    assert b["kps_vis"].shape == (3, 2, MAX_KEYPOINTS) and MAX_KEYPOINTS >= 33  # aeroplane's keypoints fit
     assert b["K"].shape == (3, 2, 3, 3) and b["T_cam_from_world"].shape == (3, 2, 4, 4)
     assert b["has_dense"].tolist() == [True] * 3 and b["status"].dtype.is_floating_point is False
     odd = to_item(affine_pair((28, 42), (28, 42)))
