@@ -214,7 +214,10 @@ def run_case(ds: Path, fault: Fault, data: bytes, totals: Counter, original: byt
     if not bad and fault.member is None:  # damage to the tar that no reader noticed must have changed nothing
         assert _same_members(ds / shard, original), f"{where}: the tar changed, yet every sample read"
         totals["harmless"] += 1
-    totals[f"{fault.kind} {fault.member.split('.', 1)[1] if fault.member else 'file'}"] += 1
+    label = f"{fault.kind} {fault.member.split('.', 1)[1] if fault.member else 'file'}"
+    totals[label] += 1
+    if not bad:
+        totals[f"undetected: {label}"] += 1
 
 
 def _restore(ds: Path, original: bytes) -> None:
