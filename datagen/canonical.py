@@ -93,10 +93,19 @@ class RegisteredSurface(CanonicalSurface):
         family: the category family.
         vertices, faces: the user's mesh (as rendered).
         registration: its :class:`~datagen.meshes.register.Registration` (template vertices in the same frame).
+        two_sided: the mesh is open; otherwise closest points keep to faces facing the same way as the query's.
     """
 
-    def __init__(self, family: Family, vertices: np.ndarray, faces: np.ndarray, registration: Registration):
+    def __init__(
+        self,
+        family: Family,
+        vertices: np.ndarray,
+        faces: np.ndarray,
+        registration: Registration,
+        two_sided: bool = False,
+    ):
         self.family = family
+        self.two_sided = two_sided  # an open mesh: face orientation says nothing, closest points ignore it
         self.vertices = np.asarray(vertices, np.float64)
         self.faces = np.asarray(faces, np.int64)
         self.registration = registration
@@ -123,7 +132,8 @@ class RegisteredSurface(CanonicalSurface):
         return self._mesh_index
 
     def to_canonical(self, face, bary, points):
-        f_t, b_t, _, dist = self.template_index.closest(np.asarray(points, np.float64))
+        normals = None if self.two_sided else self.mesh_index.face_normals[np.asarray(face, np.int64)]
+        f_t, b_t, _, dist = self.template_index.closest(np.asarray(points, np.float64), normals=normals)
         cf = self._canonical_face[f_t]
         cf = np.where(dist <= self.max_distance, cf, -1)
         return cf, b_t
@@ -137,7 +147,8 @@ class RegisteredSurface(CanonicalSurface):
         if has.size:
             on_t = np.einsum("nk,nkd->nd", np.asarray(bary, np.float64)[has],
                              self.template_vertices[self.template.faces[f_t[has]]])  # fmt: skip
-            f_m, _, p_m, dist = self.mesh_index.closest(on_t)
+            normals = None if self.two_sided else self.template_index.face_normals[f_t[has]]
+            f_m, _, p_m, dist = self.mesh_index.closest(on_t, normals=normals)
             near = dist <= self.max_distance
             face[has[near]], pts[has[near]] = f_m[near], p_m[near]
         return face, pts

@@ -88,6 +88,15 @@ AGGREGATE_THRESHOLDS = {
     "off_mask_frac": ("<=", 0.0),
     "valid_agreement": (">=", 0.995),  # same-instance pairs
 }
+# Pairs involving a user's mesh carry estimated ground truth (its error is measured by scripts/bench_mesh_gt.py:
+# ~1 % of the object's size): the pool of such pairs is held to these instead where they differ.
+AGGREGATE_THRESHOLDS_MESHES = {
+    "cycle_frac_within_1.5px_smooth": (">=", 0.93),
+    "cycle_frac_within_1.5px": (">=", 0.9),
+    KP_KEY: (">=", 0.95),
+    "collapse_frac": ("<=", 0.02),
+    "part_collapse_frac": ("<=", 0.05),
+}
 RAW_CYCLE_TARGET = 0.97
 PART_MIN_PIXELS = 500
 
@@ -118,6 +127,7 @@ def evaluate(sample: Mapping[str, Any], raycast: bool = True, by_part: bool = Tr
     out.update(keypoints_vs_dense(sample))
     out.update(left_right(sample))
     out.update(target_on_mask(sample))
+    out["meshes"] = sample["meta"].get("source") == "meshes"
     return out
 
 
@@ -194,6 +204,7 @@ def aggregate(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
         judged = [(v["collapse_frac"], k) for k, v in out["parts"].items() if v["n_stretch"] >= PART_MIN_PIXELS]
         if judged:
             out["part_collapse_frac"], out["part_collapse_worst"] = max(judged)
+    out["n_mesh_pairs"] = sum(bool(r.get("meshes")) for r in rows)
     same = [r for r in rows if r.get("same") and r.get("n_object")]
     if same:
         n = sum(r["n_object"] for r in same)
@@ -205,7 +216,10 @@ def aggregate(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
 def aggregate_failures(numbers: Mapping[str, Any]) -> list[str]:
     """The :data:`AGGREGATE_THRESHOLDS` that dataset-level numbers break (empty = all good)."""
     bad = []
-    for key, (op, limit) in AGGREGATE_THRESHOLDS.items():
+    rules = dict(AGGREGATE_THRESHOLDS)
+    if numbers.get("n_mesh_pairs"):
+        rules.update(AGGREGATE_THRESHOLDS_MESHES)
+    for key, (op, limit) in rules.items():
         if key in numbers and _breaks(numbers[key], (op, limit)):
             where = f" (part {numbers['part_collapse_worst']})" if key == "part_collapse_frac" else ""
             bad.append(f"{key} = {numbers[key]:.4g}{where} over the sampled pairs (limit {op} {limit})")

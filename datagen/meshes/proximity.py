@@ -113,23 +113,40 @@ class SurfaceIndex:
         self.sample_face = keep[owner]
         self.tree = cKDTree(pts)
         self.spacing = spacing
+        tri = self.vertices[self.faces]
+        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        self.face_normals = fn / np.maximum(np.linalg.norm(fn, axis=1), 1e-300)[:, None]
 
-    def closest(self, points: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def closest(
+        self, points: np.ndarray, k: int = 8, normals: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The closest surface point of every query point.
 
         Args:
             points: float64 [N, 3].
             k: samples (and so candidate faces) proposed per query.
+            normals: optional unit normals [N, 3] of the surfaces the queries lie on: the closest point is then
+                sought among faces facing the same way (positive dot product), which keeps a point of a thin
+                plate's top on the top and not on the bottom a hair closer; a query with no such candidate takes
+                the closest of all.
 
         Returns:
             ``face`` int64 [N], ``bary`` float64 [N, 3], ``point`` float64 [N, 3], ``dist`` float64 [N].
         """
         p = np.asarray(points, np.float64)
         n = len(p)
+        if normals is not None:
+            k = 2 * k
         k = min(k, len(self.sample_face))
         _, idx = self.tree.query(p, k=k)
         idx = idx.reshape(n, k)
         cand = self.sample_face[idx]  # [N, k]
+        if normals is not None:
+            agree = np.einsum("nkd,nd->nk", self.face_normals[cand], np.asarray(normals, np.float64)) > 0
+            ok = agree.any(axis=1)
+            # queries with an agreeing candidate try only those (others repeat the first agreeing face)
+            first = cand[np.arange(n), np.argmax(agree, axis=1)]
+            cand = np.where(agree | ~ok[:, None], cand, first[:, None])
         best_d = np.full(n, np.inf)
         face = np.zeros(n, np.int64)
         bary = np.zeros((n, 3))

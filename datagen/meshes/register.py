@@ -233,6 +233,7 @@ def deform(
     target_nrm: np.ndarray,
     diagonal: float,
     two_sided: bool,
+    target_index=None,
     schedule: tuple[float, ...] = (200.0, 60.0, 20.0, 6.0, 2.0, 0.6),
     iters: int = 3,
 ) -> np.ndarray:
@@ -263,11 +264,16 @@ def deform(
         for _ in range(iters):
             x = template_v + d
             vn = _vertex_normals(x, template_f)
-            dist, j = tree_t.query(x)
-            cos = np.einsum("nd,nd->n", vn, target_nrm[j])
+            if target_index is None:
+                dist, j = tree_t.query(x)
+                c_pts, c_nrm = target_pts[j], target_nrm[j]
+            else:  # the exact closest surface point (the samples' spacing is no longer an error)
+                f_c, _, c_pts, dist = target_index.closest(x, normals=None if two_sided else vn)
+                c_nrm = target_index.face_normals[f_c]
+            cos = np.einsum("nd,nd->n", vn, c_nrm)
             agree = np.abs(cos) > 0.3 if two_sided else cos > 0.3
             w = ((dist < cut) & agree).astype(np.float64)
-            rhs = w[:, None] * (target_pts[j] - template_v)
+            rhs = w[:, None] * (c_pts - template_v)
             # target samples -> nearest template vertex
             dist_b, k = cKDTree(x).query(target_pts)
             cos_b = np.einsum("nd,nd->n", vn[k], target_nrm)
@@ -336,12 +342,15 @@ def fit_template(
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
     cand = _discrete_refine(family, pool[scores[orientation][1]], placed[orientation], scores[orientation][0])
+    cand = _continuous_refine(family, cand, placed[orientation])
     s, o = _axis_scale(cand, v.min(0), v.max(0))
     inst = cand.instance
     start = inst.vertices * s + o
     welded, inverse = _weld_index(start)
     wf = inverse[inst.faces]
-    deformed = deform(welded, wf, pts, nrm, diagonal, two_sided)
+    from datagen.meshes.proximity import SurfaceIndex
+
+    deformed = deform(welded, wf, pts, nrm, diagonal, two_sided, SurfaceIndex(v, faces))
     template_vertices = deformed[inverse]
     quality, slot_present = _quality(family, inst, start, template_vertices, v, faces, pts, nrm, diagonal, two_sided)
     quality.chamfer_as_given = given / diagonal
@@ -377,13 +386,9 @@ def _discrete_refine(
             for value in values[k]:
                 if value == best[1].params[k]:
                     continue
-                params = {**best[1].params, k: value}
-                try:
-                    inst = family.build(params, "refine")
-                except (ValueError, KeyError, IndexError):
+                c = _candidate(family, {**best[1].params, k: value})
+                if c is None:
                     continue
-                samples, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng(0))
-                c = _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
                 sc, o = _axis_scale(c, lo, hi)
                 d = _chamfer(p, tree, c.samples * sc + o)
                 if d < best[0] * (1 - 1e-3):
@@ -391,6 +396,59 @@ def _discrete_refine(
         if not improved:
             break
     return best[1]
+
+
+def _candidate(family: Family, params: dict[str, Any]) -> _Candidate | None:
+    """A candidate built from ``params`` with its surface samples, or None where the parameters build nothing."""
+    try:
+        inst = family.build(params, "refine")
+    except (ValueError, KeyError, IndexError, RuntimeError, FloatingPointError):
+        return None
+    samples, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng(0))
+    return _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
+
+
+def _continuous_refine(
+    family: Family,
+    cand: _Candidate,
+    placed: tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray],
+    sweeps: int = 3,
+) -> _Candidate:
+    """Coordinate descent over the candidate's continuous parameters (each moved by a fifth of its range in the
+    pool, then a tenth, ...), by the symmetric distance to the mesh: the part proportions a pool of random shapes
+    only approximates (where the wheels sit along a car, how tall a backrest is) decide where canonical
+    coordinates land, which a smooth deformation towards closest points cannot slide into place."""
+    pool = candidate_pool(family.name)
+    keys = [k for k, v in cand.params.items() if isinstance(v, float)]
+    lo = {k: min(c.params[k] for c in pool) for k in keys}
+    hi = {k: max(c.params[k] for c in pool) for k in keys}
+    p, tree, blo, bhi = placed
+    few, few_tree = p[:2000], cKDTree(p[:2000])
+
+    def score(c: _Candidate) -> float:
+        sc, o = _axis_scale(c, blo, bhi)
+        return _chamfer(few, few_tree, c.samples * sc + o)
+
+    best, best_d = cand, score(cand)
+    frac = 0.2
+    for _ in range(sweeps):
+        for k in keys:
+            span = hi[k] - lo[k]
+            if span <= 0:
+                continue
+            for sign in (1.0, -1.0):
+                value = float(np.clip(best.params[k] + sign * frac * span, lo[k], hi[k]))
+                if value == best.params[k]:
+                    continue
+                c = _candidate(family, {**best.params, k: value})
+                if c is None:
+                    continue
+                d = score(c)
+                if d < best_d * (1 - 1e-3):
+                    best, best_d = c, d
+                    break
+        frac /= 2
+    return best
 
 
 def _weld_index(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

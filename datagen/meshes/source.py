@@ -66,7 +66,7 @@ class MeshSource:
         mesh = self.library.load(mesh_id)
         reg = load_registration(self.path, mesh_id)
         vertices = mesh.vertices @ np.asarray(reg.rotation).T  # identity unless a fix was not written back
-        user = UserInstance(mesh, reg, RegisteredSurface(self.family, vertices, mesh.faces, reg))
+        user = UserInstance(mesh, reg, RegisteredSurface(self.family, vertices, mesh.faces, reg, mesh.two_sided))
         self._cache[mesh_id] = user
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
