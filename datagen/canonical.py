@@ -6,9 +6,10 @@ these coordinates exactly (its faces are the template's faces moved); Φ between
 same canonical coordinates", or none when the other instance lacks the part (DESIGN.md §5).
 
 * :class:`ProceduralSurface`: a procedural instance; both directions are exact table look-ups.
-* :class:`RegisteredSurface`: a user's mesh with its fitted template ``T`` (:mod:`datagen.meshes.register`). A
-  point of the mesh takes the canonical coordinates of its closest point on ``T``; a canonical point is placed on
-  ``T`` and then on the mesh's surface by the closest point. A point farther than ``NO_COUNTERPART_REL`` of the
+* :class:`RegisteredSurface`: a user's mesh with its fitted template ``T`` (:mod:`datagen.meshes.register`). Every
+  face of the mesh takes the slot of the template part nearest to it. A point of the mesh takes the canonical
+  coordinates of its closest point on ``T`` among that slot's faces; a canonical point is placed on ``T`` and then
+  on the closest point of the mesh's faces of the same slot. A point farther than ``NO_COUNTERPART_REL`` of the
   mesh's size from the other surface (geometry the template does not explain, or a template part the mesh lacks)
   has no counterpart.
 
@@ -118,6 +119,8 @@ class RegisteredSurface(CanonicalSurface):
         self._lut[family.canonical_face(self.template)[present]] = np.flatnonzero(present)
         self._template_index: SurfaceIndex | None = None
         self._mesh_index: SurfaceIndex | None = None
+        self._mesh_face_slot: np.ndarray | None = None
+        self._slot_indices: dict[tuple[str, int], SurfaceIndex | None] = {}
 
     @property
     def template_index(self) -> SurfaceIndex:
@@ -131,9 +134,52 @@ class RegisteredSurface(CanonicalSurface):
             self._mesh_index = SurfaceIndex(self.vertices, self.faces)
         return self._mesh_index
 
+    @property
+    def mesh_face_slot(self) -> np.ndarray:
+        """int64 [F]: the template slot of every face of the mesh (the slot of the template point nearest to the
+        face's centroid, facing the same way)."""
+        if self._mesh_face_slot is None:
+            centroids = self.vertices[self.faces].mean(axis=1)
+            normals = None if self.two_sided else self.mesh_index.face_normals
+            f_t, _, _, _ = self.template_index.closest(centroids, normals=normals)
+            self._mesh_face_slot = self.template.face_slot[f_t].astype(np.int64)
+        return self._mesh_face_slot
+
+    def _slot_index(self, which: str, slot: int) -> SurfaceIndex | None:
+        """The closest-point index of one slot's faces on the template (``which="template"``) or on the mesh."""
+        key = (which, slot)
+        if key not in self._slot_indices:
+            if which == "template":
+                mask, v, f = self.template.face_slot == slot, self.template_vertices, self.template.faces
+            else:
+                mask, v, f = self.mesh_face_slot == slot, self.vertices, self.faces
+            self._slot_indices[key] = SurfaceIndex(v, f, face_mask=mask) if mask.any() else None
+        return self._slot_indices[key]
+
+    def _closest_by_slot(
+        self, which: str, slots: np.ndarray, points: np.ndarray, normals: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Closest points on the template or the mesh, each query among the faces of its own slot (where that
+        slot has faces there): parts that touch, interpenetrate or lie in layers (a leg's top inside a seat, a
+        label on a bottle, glass on a cabin) keep their own points."""
+        n = len(points)
+        face, bary = np.zeros(n, np.int64), np.zeros((n, 3))
+        pts, dist = np.zeros((n, 3)), np.full(n, np.inf)
+        for slot in np.unique(slots):
+            sel = np.flatnonzero(slots == slot)
+            index = self._slot_index(which, int(slot))
+            if index is None:
+                index = self.template_index if which == "template" else self.mesh_index
+            face[sel], bary[sel], pts[sel], dist[sel] = index.closest(
+                points[sel], normals=None if normals is None else normals[sel]
+            )
+        return face, bary, pts, dist
+
     def to_canonical(self, face, bary, points):
-        normals = None if self.two_sided else self.mesh_index.face_normals[np.asarray(face, np.int64)]
-        f_t, b_t, _, dist = self.template_index.closest(np.asarray(points, np.float64), normals=normals)
+        face = np.asarray(face, np.int64)
+        normals = None if self.two_sided else self.mesh_index.face_normals[face]
+        slots = self.mesh_face_slot[face]
+        f_t, b_t, _, dist = self._closest_by_slot("template", slots, np.asarray(points, np.float64), normals)
         cf = self._canonical_face[f_t]
         cf = np.where(dist <= self.max_distance, cf, -1)
         return cf, b_t
@@ -148,7 +194,8 @@ class RegisteredSurface(CanonicalSurface):
             on_t = np.einsum("nk,nkd->nd", np.asarray(bary, np.float64)[has],
                              self.template_vertices[self.template.faces[f_t[has]]])  # fmt: skip
             normals = None if self.two_sided else self.template_index.face_normals[f_t[has]]
-            f_m, _, p_m, dist = self.mesh_index.closest(on_t, normals=normals)
+            slots = self.template.face_slot[f_t[has]].astype(np.int64)
+            f_m, _, p_m, dist = self._closest_by_slot("mesh", slots, on_t, normals)
             near = dist <= self.max_distance
             face[has[near]], pts[has[near]] = f_m[near], p_m[near]
         return face, pts
