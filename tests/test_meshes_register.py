@@ -168,3 +168,36 @@ def test_render_with_meshes_end_to_end(tmp_path, capsys):
     meta = [decode_sample(m)["meta"] for m in wds.WebDataset(str(next(out.glob("*.tar"))), shardshuffle=False)]
     assert all(m["source"] == "meshes" and m["mesh_library"] == str(lib) for m in meta)
     assert {i for m in meta for i in m["instance_ids"]} <= {"chair_0", "chair_1", "chair_2"}
+
+
+@pytest.mark.integration
+def test_shapenet_folder_with_bad_models_renders_the_good_ones(tmp_path, capsys):
+    """ShapeNetCore v2 layout (front -z): two good chairs, an empty and an unreadable model_normalized.obj. The
+    render goes ahead with the good ones (registered as given: the layout's axes were remapped), the bad ones are
+    reported by folder name, exit code 0."""
+    import os
+
+    fam = get_family("chair")
+    rng = np.random.default_rng(4)
+    syn = tmp_path / "ShapeNetCore.v2" / "03001627"
+    turn = np.diag([-1.0, 1.0, -1.0])  # our front (+z) to ShapeNet's (-z)
+    for name in ("good_a", "good_b"):
+        inst = fam.build(fam.sample_params(rng), name)
+        (syn / name / "models").mkdir(parents=True)
+        trimesh.Trimesh(inst.vertices @ turn.T, inst.faces, process=False).export(
+            syn / name / "models" / "model_normalized.obj"
+        )
+    (syn / "empty" / "models").mkdir(parents=True)
+    (syn / "empty" / "models" / "model_normalized.obj").write_text("")
+    (syn / "bad" / "models").mkdir(parents=True)
+    (syn / "bad" / "models" / "model_normalized.obj").write_bytes(os.urandom(2048) + b"\x00")
+    out = tmp_path / "out"
+    args = ["render", "--category", "chair", "--n", "4", "--size", "64", "--meshes", str(syn.parent), "--out", str(out)]
+    assert main([*args, "--workers", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    rejected = {ln.split()[1] for ln in printed.splitlines() if ln.startswith("rejected")}
+    assert rejected == {"03001627/empty", "03001627/bad"}, printed
+    lib = out / ".datagen" / "meshes"
+    for name in ("good_a", "good_b"):
+        record = json.loads((lib / "records" / f"{name}.register.json").read_text())
+        assert record["status"] == "accepted" and record["orientation"] == "as given"
