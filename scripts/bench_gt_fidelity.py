@@ -29,10 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def render(tree: Path, out: Path, family: str, size: int, pairs: int, seed: int, workers: int) -> None:
+def render(
+    tree: Path, out: Path, family: str, size: int, pairs: int, seed: int, workers: int, extra: list[str]
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "datagen", "render", "--category", family, "--n", str(pairs), "--size", str(size),
-           "--seed", str(seed), "--out", str(out), "--workers", str(workers), "--no-progress"]  # fmt: skip
+           "--seed", str(seed), "--out", str(out), "--workers", str(workers), "--no-progress", *extra]  # fmt: skip
     subprocess.run(cmd, env=env, cwd=tree, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -64,7 +66,12 @@ def main() -> int:
     ap.add_argument("--label", default="", help="printed beside every row (e.g. before / after)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the pooled rows here")
+    ap.add_argument("--same-instance", action="store_true", help="same-instance pairs: the reprojection check")
+    ap.add_argument("--render-args", default="", help="more `datagen render` options, e.g. '--truncation 0.3'")
     args = ap.parse_args()
+    extra = (["--same-instance-fraction", "1.0"] if args.same_instance else []) + args.render_args.split()
+    import numpy as np
+
     from datagen import invariants
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -76,7 +83,7 @@ def main() -> int:
             rows, t0 = [], time.perf_counter()
             for seed in seeds:
                 with tempfile.TemporaryDirectory() as tmp:
-                    render(args.tree, Path(tmp) / "d", family, size, args.pairs, seed, args.workers)
+                    render(args.tree, Path(tmp) / "d", family, size, args.pairs, seed, args.workers, extra)
                     rows += evaluate(Path(tmp) / "d")
             agg = invariants.aggregate(rows)
             nan = float("nan")
@@ -91,6 +98,11 @@ def main() -> int:
                 f"{worst:<28}",
             ]
             took = time.perf_counter() - t0
+            reproj = [r for r in rows if "reproj_median_px" in r]
+            if reproj:
+                med = float(np.median([r["reproj_median_px"] for r in reproj]))
+                p99 = float(np.median([r["reproj_p99_px"] for r in reproj]))
+                cells.append(f"reproj median {med:.4f} px, p99 {p99:.4f} px (medians over pairs)")
             print(f"{family:<10} {size:>4} {len(rows):>5} {' '.join(cells)} {args.label} ({took:.0f} s)", flush=True)
             row = {"family": family, "size": size, "pairs": len(rows), "label": args.label}
             row.update({k: v for k, v in agg.items() if k != "parts"}, parts=agg.get("parts"))
