@@ -5,9 +5,10 @@
 OSMesa when EGL has no usable device. Re-creating GL contexts is flaky (pyrender#223), so the process keeps one
 context for its whole life (:func:`gl_context`).
 
-The face-id pass draws the instance's shared vertices with a shader that writes ``gl_PrimitiveID + 1`` into a
-single-sample ``R32UI`` target: no multisampling, no blending, no colour quantisation, so the id is exactly the
-triangle whose coverage test the pixel centre passed.
+The face-id pass draws each mesh's shared vertices with a shader that writes ``offset + gl_PrimitiveID + 1`` into a
+single-sample ``R32UI`` target (``offset`` = the faces of the meshes drawn before it, so ids run across a scene):
+no multisampling, no blending, no colour quantisation, so the id is exactly the triangle whose coverage test the
+pixel centre passed.
 """
 
 from __future__ import annotations
@@ -162,8 +163,9 @@ uniform mat4 clip_from_world;
 void main() { gl_Position = clip_from_world * vec4(position, 1.0); }
 """
 _FRAG = """#version 330 core
+uniform uint face_offset;
 out uint face_plus_one;
-void main() { face_plus_one = uint(gl_PrimitiveID) + 1u; }
+void main() { face_plus_one = uint(gl_PrimitiveID) + face_offset + 1u; }
 """
 
 
@@ -196,6 +198,7 @@ class FaceIdPass:
             shaders.compileShader(_VERT, GL.GL_VERTEX_SHADER), shaders.compileShader(_FRAG, GL.GL_FRAGMENT_SHADER)
         )
         self.loc = GL.glGetUniformLocation(self.program, "clip_from_world")
+        self.loc_offset = GL.glGetUniformLocation(self.program, "face_offset")
         self.fbo = None
         self.size = (0, 0)
 
@@ -240,9 +243,18 @@ class FaceIdPass:
         self.GL.glDeleteBuffers(2, list(mesh.buffers))
 
     def draw(
-        self, mesh: GLMesh, clip_from_world: np.ndarray, height: int, width: int, read_depth: bool = False
+        self,
+        meshes: GLMesh | list[GLMesh],
+        clip_from_world: np.ndarray,
+        height: int,
+        width: int,
+        read_depth: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Returns face ids int32 [H, W] (-1 = background) and, if asked, the window depth in [0, 1] float32 [H, W]."""
+        """Draw one mesh or a scene of meshes (ids numbered across them in order).
+
+        Returns face ids int32 [H, W] (-1 = background) and, if asked, the window depth in [0, 1] float32 [H, W].
+        """
+        meshes = [meshes] if isinstance(meshes, GLMesh) else list(meshes)
         GL = self.GL
         self._framebuffer(height, width)
         GL.glViewport(0, 0, width, height)
@@ -252,8 +264,12 @@ class FaceIdPass:
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
         GL.glUseProgram(self.program)
         GL.glUniformMatrix4fv(self.loc, 1, GL.GL_TRUE, np.ascontiguousarray(clip_from_world, np.float32))
-        GL.glBindVertexArray(mesh.vao)
-        GL.glDrawElements(GL.GL_TRIANGLES, 3 * mesh.n_faces, GL.GL_UNSIGNED_INT, None)
+        offset = 0
+        for mesh in meshes:
+            GL.glUniform1ui(self.loc_offset, offset)
+            GL.glBindVertexArray(mesh.vao)
+            GL.glDrawElements(GL.GL_TRIANGLES, 3 * mesh.n_faces, GL.GL_UNSIGNED_INT, None)
+            offset += mesh.n_faces
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)

@@ -238,7 +238,7 @@ class LitPass:
 
     def draw(
         self,
-        mesh: LitMesh,
+        meshes: LitMesh | list[LitMesh],
         clip_from_world: np.ndarray,
         eye_world: np.ndarray,
         lighting: Lighting,
@@ -248,7 +248,7 @@ class LitPass:
         """Draw one view.
 
         Args:
-            mesh: an uploaded instance.
+            meshes: an uploaded instance, or several (a scene: the instance and its occluders; depth-tested together).
             clip_from_world: float [4, 4] (:func:`datagen.render.gl.projection_matrix` @ ``T_cam_from_world``).
             eye_world: [3] the camera centre in the world frame.
             lighting: at most :data:`MAX_LIGHTS` directional lights and the ambient term.
@@ -258,6 +258,7 @@ class LitPass:
             uint8 [H, W, 4]: RGB premultiplied by coverage, alpha = coverage; row 0 is the image's top.
         """
         GL = self.GL
+        meshes = [meshes] if isinstance(meshes, LitMesh) else list(meshes)
         if len(lighting.lights) > MAX_LIGHTS:
             raise ValueError(f"the lit pass takes at most {MAX_LIGHTS} lights, got {len(lighting.lights)}")
         self._framebuffer(height, width)
@@ -284,17 +285,18 @@ class LitPass:
         GL.glUniform3fv(loc["radiance"], MAX_LIGHTS, radiance)
         GL.glUniform3fv(loc["ambient"], 1, np.asarray(lighting.ambient, np.float32))
         GL.glUniform1i(loc["albedo_map"], 0)
-        GL.glUniform1i(loc["two_sided"], int(mesh.two_sided))
         GL.glUniform1i(loc["front_is_ccw"], int(FRONT_FACING_IS_OUTSIDE))
         GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindVertexArray(mesh.vao)
-        for g in mesh.groups:
-            GL.glUniform3fv(loc["base_color"], 1, g.base_color)
-            GL.glUniform1i(loc["textured"], int(g.texture is not None))
-            GL.glUniform1f(loc["metallic"], g.metallic)
-            GL.glUniform1f(loc["shininess"], g.shininess)
-            GL.glBindTexture(GL.GL_TEXTURE_2D, g.texture or 0)
-            GL.glDrawArrays(GL.GL_TRIANGLES, g.first, g.count)
+        for mesh in meshes:
+            GL.glUniform1i(loc["two_sided"], int(mesh.two_sided))
+            GL.glBindVertexArray(mesh.vao)
+            for g in mesh.groups:
+                GL.glUniform3fv(loc["base_color"], 1, g.base_color)
+                GL.glUniform1i(loc["textured"], int(g.texture is not None))
+                GL.glUniform1f(loc["metallic"], g.metallic)
+                GL.glUniform1f(loc["shininess"], g.shininess)
+                GL.glBindTexture(GL.GL_TEXTURE_2D, g.texture or 0)
+                GL.glDrawArrays(GL.GL_TRIANGLES, g.first, g.count)
         GL.glBindVertexArray(0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
         GL.glUseProgram(0)

@@ -18,7 +18,17 @@ from datagen.render.appearance import Appearance, file_appearance, sample_appear
 if TYPE_CHECKING:
     from datagen.meshes.types import UserMesh
 
-__all__ = ["RenderMesh", "prepare_mesh", "prepare_user_mesh", "face_normals", "corner_normals", "APPEARANCES"]
+__all__ = [
+    "RenderMesh",
+    "prepare_mesh",
+    "prepare_user_mesh",
+    "prepare_geometry",
+    "transform_mesh",
+    "concat_meshes",
+    "face_normals",
+    "corner_normals",
+    "APPEARANCES",
+]
 
 APPEARANCES = ("file", "random", "auto")
 
@@ -127,6 +137,43 @@ def prepare_mesh(inst: Instance, family: Family | None = None) -> RenderMesh:
         corner_uv=uv.astype(np.float32),
         face_group=lut[inst.face_slot],
         group_names=names,
+    )
+
+
+def prepare_geometry(vertices: np.ndarray, faces: np.ndarray, name: str = "surface") -> RenderMesh:
+    """A :class:`RenderMesh` of bare geometry (one material group ``name``, box-projected texture coordinates),
+    e.g. an occluder primitive. Faces counter-clockwise seen from outside."""
+    V = np.asarray(vertices, np.float64)
+    F = np.asarray(faces, np.int64)
+    uv = _box_uv(V[F], face_normals(V, F)[0]).astype(np.float32)
+    return RenderMesh(V, F.astype(np.int32), corner_normals(V, F), uv, np.zeros(len(F), np.int32), [name])
+
+
+def transform_mesh(mesh: RenderMesh, rotation: np.ndarray, scale: float, translation: np.ndarray) -> RenderMesh:
+    """The mesh moved by ``x -> scale * rotation @ x + translation`` (a similarity: shading normals rotate, texture
+    coordinates and material groups stay)."""
+    R = np.asarray(rotation, np.float64)
+    V = float(scale) * mesh.vertices @ R.T + np.asarray(translation, np.float64)
+    normals = (mesh.corner_normals.astype(np.float64) @ R.T).astype(np.float32)
+    return RenderMesh(V, mesh.faces, normals, mesh.corner_uv, mesh.face_group, list(mesh.group_names), mesh.two_sided)
+
+
+def concat_meshes(meshes: list[RenderMesh]) -> RenderMesh:
+    """One mesh holding ``meshes`` in order: faces of mesh ``k`` follow those of meshes ``0..k-1``, and its material
+    groups follow theirs (so an :class:`Appearance` for it is the concatenation of the parts' materials). Two-sided
+    when any part is."""
+    if not meshes:
+        raise ValueError("concat_meshes needs at least one mesh")
+    v_off = np.cumsum([0] + [len(m.vertices) for m in meshes])
+    g_off = np.cumsum([0] + [len(m.group_names) for m in meshes])
+    return RenderMesh(
+        np.concatenate([m.vertices for m in meshes]),
+        np.concatenate([m.faces + np.int32(o) for m, o in zip(meshes, v_off)]).astype(np.int32),
+        np.concatenate([m.corner_normals for m in meshes]),
+        np.concatenate([m.corner_uv for m in meshes]),
+        np.concatenate([m.face_group + np.int32(o) for m, o in zip(meshes, g_off)]).astype(np.int32),
+        [n for m in meshes for n in m.group_names],
+        any(m.two_sided for m in meshes),
     )
 
 

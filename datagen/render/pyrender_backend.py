@@ -11,6 +11,7 @@ that shader cost ~3× our lit pass per view (docs/bench/datagen.md). The backend
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,14 +71,20 @@ class PyrenderBackend(Renderer):
         self._lit.release(handle.lit)
         self._faces.release(handle.glmesh)
 
-    def _clip_from_world(self, handle: _Handle, view: View) -> tuple[np.ndarray, float, float]:
-        near, far = clip_planes(handle.mesh, view)
+    def _clip_from_world(self, handles: Sequence[_Handle], view: View) -> tuple[np.ndarray, float, float]:
+        near, far = clip_planes([h.mesh for h in handles], view)
         return projection_matrix(view.K, view.height, view.width, near, far) @ view.T_cam_from_world, near, far
 
     def render_face_ids(self, handle: _Handle, view: View, read_depth: bool = False):
+        return self.render_scene_face_ids([handle], view, read_depth)
+
+    def render_scene_face_ids(self, handles: Sequence[_Handle], view: View, read_depth: bool = False):
+        """Face ids int32 [H, W] of the scene and, with ``read_depth``, the GL z-depth float64 [H, W] (metres, 0 on
+        background; for agreement checks)."""
         self._ctx.make_current()
-        clip_from_world, near, far = self._clip_from_world(handle, view)
-        ids, depth = self._faces.draw(handle.glmesh, clip_from_world, view.height, view.width, read_depth)
+        clip_from_world, near, far = self._clip_from_world(handles, view)
+        meshes = [h.glmesh for h in handles]
+        ids, depth = self._faces.draw(meshes, clip_from_world, view.height, view.width, read_depth)
         if not read_depth:
             return ids
         # window depth -> z-depth (metres) for agreement checks
@@ -85,9 +92,11 @@ class PyrenderBackend(Renderer):
         z = 2.0 * far * near / (far + near - ndc * (far - near))
         return ids, np.where(ids >= 0, z, 0.0)
 
-    def render_lit(self, handle: _Handle, view: View, lighting: Lighting) -> tuple[np.ndarray, np.ndarray]:
+    def render_scene_lit(
+        self, handles: Sequence[_Handle], view: View, lighting: Lighting
+    ) -> tuple[np.ndarray, np.ndarray]:
         self._ctx.make_current()
-        clip_from_world, _, _ = self._clip_from_world(handle, view)
+        clip_from_world, _, _ = self._clip_from_world(handles, view)
         eye = camera_center(view.T_cam_from_world)
-        rgba = self._lit.draw(handle.lit, clip_from_world, eye, lighting, view.height, view.width)
+        rgba = self._lit.draw([h.lit for h in handles], clip_from_world, eye, lighting, view.height, view.width)
         return rgba[..., :3], rgba[..., 3]
