@@ -29,6 +29,10 @@ __all__ = [
     "inside_image",
     "framing_distance",
     "sample_views",
+    "truncate_view",
+    "is_truncated",
+    "projected_box",
+    "rotation_between",
     "azimuth_gap_deg",
     "admissible_pair",
 ]
@@ -214,6 +218,93 @@ def sample_views(
         K = intrinsics_from_fov(fov, width, height)
         views.append(View(K, T, height, width, az, el, dist, fov, roll))
     return views
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 [3, 3]: the smallest rotation taking direction ``a`` [3] to direction ``b`` [3] (any lengths)."""
+    a = np.asarray(a, np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, np.float64) / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if c < -1.0 + 1e-12:  # opposite: half a turn about any axis perpendicular to a
+        axis = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def is_truncated(view: View, vertices: np.ndarray) -> bool:
+    """Part of a mesh leaves the image: some vertex projects outside the image area or lies behind the camera.
+
+    Exact for a triangle mesh: the image area is convex, so a mesh whose vertices all project inside it lies
+    inside it, and a vertex outside means the surface around it is outside.
+    """
+    xy, z = project(vertices, view.K, view.T_cam_from_world)
+    return bool(((z <= 1e-9) | ~inside_image(xy, view.height, view.width)).any())
+
+
+def projected_box(view: View, vertices: np.ndarray) -> tuple[float, float, float, float]:
+    """``(x_min, y_min, x_max, y_max)`` pixels of a mesh's whole projection (beyond the image where it is cut off;
+    vertices behind the camera are left out)."""
+    xy, z = project(vertices, view.K, view.T_cam_from_world)
+    xy = xy[z > 1e-9]
+    if len(xy) == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    lo, hi = xy.min(0), xy.max(0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def truncate_view(
+    rng: np.random.Generator, cfg: CameraConfig, view: View, vertices: np.ndarray
+) -> tuple[View, dict[str, float]]:
+    """Re-aim a view so that part of the object leaves the image (the OUTSIDE status then occurs).
+
+    The camera first moves towards its look-at point by a zoom factor drawn from ``cfg.truncation_zoom`` (never
+    nearer than 1.2 times the farthest vertex from that point), then turns about its centre so that the image
+    content moves along a random direction ``u`` until a share ``e`` (``cfg.truncation_extent``) of the object's
+    extent along ``u`` lies beyond the border: the ray through the principal point is turned onto the pixel
+    ``c + δ u``, with ``δ`` chosen from the vertices' projections. Viewing direction, roll and intrinsics are kept.
+
+    Args:
+        rng: the view's generator.
+        cfg: the camera settings.
+        view: a view from :func:`sample_views`.
+        vertices: float64 [V, 3] the object's vertices (world frame).
+
+    Returns:
+        The new view and what was drawn: ``zoom``, ``extent`` (e), ``direction_deg`` (of ``u`` in the image, 0 =
+        +x, 90 = +y, i.e. down).
+    """
+    zoom = float(rng.uniform(*cfg.truncation_zoom))
+    extent = float(rng.uniform(*cfg.truncation_extent))
+    angle = float(rng.uniform(0.0, 2.0 * math.pi))
+    V = np.asarray(vertices, np.float64)
+    R, t = view.T_cam_from_world[:3, :3], view.T_cam_from_world[:3, 3]
+    eye = -R.T @ t
+    target = eye + view.distance_m * R[2]  # the look-at point on the optical axis
+    reach = float(np.linalg.norm(V - target, axis=1).max())
+    dist = max(view.distance_m / zoom, 1.2 * reach)
+    eye = target + (eye - target) * (dist / view.distance_m)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, -R @ eye
+    # the object's extent along u in the moved camera, relative to the principal point
+    xy, _ = project(V, view.K, T)
+    c = view.K[:2, 2]
+    u = np.array([math.cos(angle), math.sin(angle)])
+    s = (xy - c) @ u
+    half_w, half_h = view.width / 2.0, view.height / 2.0
+    border = min(half_w / max(abs(u[0]), 1e-12), half_h / max(abs(u[1]), 1e-12))
+    delta = border - s.max() + extent * (s.max() - s.min())
+    ray_from = np.linalg.solve(view.K, np.array([c[0], c[1], 1.0]))
+    ray_to = np.linalg.solve(view.K, np.array([c[0] + delta * u[0], c[1] + delta * u[1], 1.0]))
+    # with R' = Q R a fixed world direction seen along camera ray d is seen along Q d: the content now at the
+    # principal point moves to c + δu, and the rest of the image (nearly) with it
+    Q = rotation_between(ray_from, ray_to)
+    T[:3, :3] = Q @ R
+    T[:3, 3] = -T[:3, :3] @ eye
+    out = View(view.K, T, view.height, view.width, view.azimuth_deg, view.elevation_deg, dist, view.fov_deg,
+               view.roll_deg)  # fmt: skip
+    return out, {"zoom": zoom, "extent": extent, "direction_deg": math.degrees(angle)}
 
 
 def admissible_pair(a: View, b: View, cfg: CameraConfig) -> bool:

@@ -15,7 +15,27 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CameraConfig", "RenderConfig", "sample_rng", "shard_rng"]
+__all__ = ["CameraConfig", "OccluderConfig", "OCCLUDER_KINDS", "RenderConfig", "sample_rng", "shard_rng"]
+
+# Occluder kinds: simple primitives with a random appearance, another instance of the group's own category, or an
+# instance of another built-in family (datagen/occluders).
+OCCLUDER_KINDS = ("box", "cylinder", "sphere", "instance", "family")
+
+# Defaults of the truncation and occluder options. SPair-71k annotates each pair with a truncation and an occlusion
+# flag (none / source / target / both; Min et al. 2019, arXiv 1908.10543), so a per-view fraction p gives pairs
+# with neither view affected (1 - p)^2, one view 2 p (1 - p) and both p^2. SPair's own shares could not be read
+# here (no copy of its annotation, and the paper's statistics were out of reach of the search tools this was built
+# with); 0.3 per view (49 % clean pairs, 42 % one view, 9 % both) is a placeholder until they are measured with
+# `scripts/spair_stats.py` on the real annotation (docs/benchmarks.md).
+DEFAULT_TRUNCATION_FRACTION = 0.3
+DEFAULT_OCCLUDER_FRACTION = 0.3
+
+
+def _check_range(name: str, r: tuple[float, float], lo: float, hi: float, open_lo: bool = False) -> None:
+    """``r`` is an ordered pair within [lo, hi] (``(lo, hi]`` with ``open_lo``)."""
+    if len(r) != 2 or not (r[0] > lo if open_lo else r[0] >= lo) or not r[0] <= r[1] <= hi:
+        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
+        raise ValueError(f"{name} must be an ordered pair (low, high) within {bound}, got {tuple(r)}")
 
 
 @dataclass(frozen=True)
@@ -30,14 +50,57 @@ class CameraConfig:
     max_pair_azimuth_gap_deg: float = 120.0  # viewpoint gap between the two views of a pair
     max_pair_elevation_gap_deg: float = 40.0
     center_jitter: float = 0.1  # look-at target jitter, as a fraction of the bounding-sphere radius
+    # Truncation (datagen.camera.truncate_view): this share of views is re-aimed so that part of the object leaves
+    # the image: the camera first moves closer by a zoom factor (the object's image grows by about that much), then
+    # turns so that a share ``truncation_extent`` of the object's image extent, along a random direction in the
+    # image, lies beyond the border.
+    truncation_fraction: float = DEFAULT_TRUNCATION_FRACTION
+    truncation_extent: tuple[float, float] = (0.1, 0.45)
+    truncation_zoom: tuple[float, float] = (1.0, 1.4)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.truncation_fraction <= 1.0:
+            raise ValueError(f"truncation_fraction must lie in [0, 1], got {self.truncation_fraction}")
+        _check_range("truncation_extent", self.truncation_extent, 0.0, 0.9, open_lo=True)
+        _check_range("truncation_zoom", self.truncation_zoom, 0.5, 4.0)
         if not 0.0 <= self.max_pair_azimuth_gap_deg <= 360.0:
             raise ValueError(f"the azimuth gap must be within [0, 360] degrees, got {self.max_pair_azimuth_gap_deg}")
         if not 0.0 <= self.max_pair_elevation_gap_deg <= 180.0:
             raise ValueError(
                 f"the elevation gap must be within [0, 180] degrees, got {self.max_pair_elevation_gap_deg}"
             )
+
+
+@dataclass(frozen=True)
+class OccluderConfig:
+    """Other objects between the camera and the instance (datagen/occluders), drawn per view.
+
+    A share ``fraction`` of views gets ``count`` occluders (an inclusive integer range) of the given ``kinds``
+    (:data:`OCCLUDER_KINDS`, drawn uniformly). Together they are sized to hide a share ``cover`` of the object's
+    silhouette (a target met on a coarse ray-cast silhouette; the share actually hidden is measured on the render
+    and recorded per view). Each sits on the ray through a random point of the silhouette at ``depth`` times the
+    depth of the object's bounding sphere's near side, entirely between the camera and that sphere.
+    """
+
+    fraction: float = DEFAULT_OCCLUDER_FRACTION
+    count: tuple[int, int] = (1, 2)
+    kinds: tuple[str, ...] = OCCLUDER_KINDS
+    cover: tuple[float, float] = (0.1, 0.5)
+    depth: tuple[float, float] = (0.3, 0.85)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"occluders.fraction must lie in [0, 1], got {self.fraction}")
+        lo, hi = self.count
+        if int(lo) != lo or int(hi) != hi or not 1 <= lo <= hi <= 8:
+            raise ValueError(f"occluders.count must be whole numbers 1 <= low <= high <= 8, got {tuple(self.count)}")
+        unknown = [k for k in self.kinds if k not in OCCLUDER_KINDS]
+        if not self.kinds or unknown:
+            raise ValueError(
+                f"occluders.kinds must be a non-empty selection of {', '.join(OCCLUDER_KINDS)}; got {tuple(self.kinds)}"
+            )
+        _check_range("occluders.cover", self.cover, 0.0, 0.95, open_lo=True)
+        _check_range("occluders.depth", self.depth, 0.0, 0.95, open_lo=True)
 
 
 @dataclass(frozen=True)
@@ -57,6 +120,7 @@ class RenderConfig:
     # among 192 cross-instance candidates; 50 divides the default shard size, so no shard ends on a part group
     pairs_per_group: int = 50
     camera: CameraConfig = field(default_factory=CameraConfig)
+    occluders: OccluderConfig = field(default_factory=OccluderConfig)
     jpeg_quality: int = 95
     # A user's mesh library (``datagen meshes ingest``): instances are drawn from it with probability
     # ``mesh_fraction`` (the rest are procedural), rendered with ``mesh_appearance`` (file / random / auto).
@@ -98,14 +162,19 @@ class RenderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RenderConfig:
         d = dict(d)
-        cam = d.pop("camera", {})
-        cam = CameraConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cam.items()})
-        return cls(camera=cam, **d)
+        cam = CameraConfig(**_tuples(d.pop("camera", {})))
+        occ = OccluderConfig(**_tuples(d.pop("occluders", {})))
+        return cls(camera=cam, occluders=occ, **d)
 
     def fingerprint(self) -> str:
         """sha256 of the whole config: two runs with equal fingerprints make identical datasets."""
         d = self.to_dict()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples the frozen configs hold."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def shard_rng(seed: int, shard_index: int) -> np.random.Generator:
