@@ -3,7 +3,10 @@
 Per rendered view, :func:`view_surface` turns the face-id raster into exact surface points: for every pixel
 centre, the ray through it is intersected in float64 with the triangle the rasteriser (or embree) reported,
 giving barycentrics, z-depth and the world point. This is done once per view and reused by every pair that uses
-the view.
+the view. A view's scene is its instance (faces ``[0, F)``) and any occluders in front of it (faces ``[F, F +
+F_occ)``): object pixels are those that see the instance; the depth map covers every surface of the scene; the
+visibility tests below run against the whole scene, so a point hidden by an occluder is OCCLUDED like one hidden
+by another part of the instance.
 
 For a pair, :func:`correspondence` maps each surface point of view 0 through Φ (same slot, local face and
 barycentrics on the other instance; :func:`datagen.families.face_map`), projects it into view 1 and classifies
@@ -12,7 +15,7 @@ it with :func:`visibility` against view 1's own surface:
 * ``OUTSIDE``: the projection is behind the camera or outside the image area ``[-0.5, W - 0.5) × [-0.5, H - 0.5)``;
 * ``MATCHED``: the point's own triangle faces the camera and is the first surface on the ray through it: decided
   from the raster where the 2×2 pixel block around the projection sees only that triangle, else by an exact ray
-  cast (embree) against the instance (:class:`MeshRaycaster`), or, without one, by the raster's plane tests
+  cast (embree) against the view's scene (:class:`MeshRaycaster`), or, without one, by the raster's plane tests
   (see :func:`visibility`);
 * ``OCCLUDED``: another surface is in front on that ray, the triangle faces away, or no pixel centre within
   ``MASK_RADIUS_PX`` of the projection sees the object (a part thinner than the pixel grid, which the view shows
@@ -23,6 +26,7 @@ it with :func:`visibility` against view 1's own surface:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -50,7 +54,8 @@ MASK_RADIUS_PX = 1.0  # a matched point's projection lies within this distance o
 
 
 class MeshRaycaster:
-    """First-hit ray casting against one instance mesh with embree (through trimesh's ``ray_pyembree``).
+    """First-hit ray casting against one mesh (an instance, or a view's whole scene) with embree (through trimesh's
+    ``ray_pyembree``).
 
     Args:
         vertices: float64 [V, 3] world frame; faces: int [F, 3].
@@ -78,15 +83,19 @@ class ViewSurface:
 
     Attributes:
         view: the camera.
-        face_id: int32 [H, W] triangle index per pixel centre, -1 on background.
-        pix: int64 [N] row-major indices of the pixels that see the object.
+        face_id: int32 [H, W] scene triangle index per pixel centre, -1 on background; ``[0, n_object_faces)`` are
+            the instance's triangles, higher ones the occluders'.
+        pix: int64 [N] row-major indices of the pixels that see the object (the instance, not an occluder).
         face: int64 [N] their triangles.
         bary: float64 [N, 3] barycentrics of the pixel-centre ray's hit in that triangle.
         points_world: float64 [N, 3] the hit points (world = the instance's canonical frame).
-        depth: float32 [H, W] z-depth in metres, 0 on background.
-        plane_n, plane_d: float64 [F, 3], [F]: every triangle's plane in camera coordinates, ``n · X = d``.
-        raycaster: the instance's :class:`MeshRaycaster`, used by :func:`visibility` where the raster cannot
+        depth: float32 [H, W] z-depth in metres of the first surface of the scene (object or occluder), 0 on
+            background.
+        plane_n, plane_d: float64 [F_scene, 3], [F_scene]: every scene triangle's plane in camera coordinates,
+            ``n · X = d``.
+        raycaster: a :class:`MeshRaycaster` over the whole scene, used by :func:`visibility` where the raster cannot
             decide; None falls back to plane tests on the raster.
+        n_object_faces: the instance's face count F (None: every face is the instance's).
     """
 
     view: View
@@ -100,6 +109,22 @@ class ViewSurface:
     plane_d: np.ndarray
     raycaster: MeshRaycaster | None = field(default=None, repr=False)
     two_sided: bool = False  # an open surface: seen from both sides, a triangle's facing hides nothing
+    n_object_faces: int | None = None
+
+    @cached_property
+    def object_mask(self) -> np.ndarray:
+        """bool [H, W]: the pixel centre sees the instance (not background, not an occluder); computed once."""
+        if self.n_object_faces is None:
+            return self.face_id >= 0
+        return (self.face_id >= 0) & (self.face_id < self.n_object_faces)
+
+    @cached_property
+    def object_depth(self) -> np.ndarray:
+        """float32 [H, W]: :attr:`depth` on the object pixels, 0 elsewhere (occluders included): the depth a sample
+        stores (the schema keeps depth where the status is not background)."""
+        if self.n_object_faces is None:
+            return self.depth
+        return np.where(self.object_mask, self.depth, np.float32(0.0))
 
     @property
     def depth64(self) -> np.ndarray:
@@ -128,20 +153,23 @@ def view_surface(
     face_id: np.ndarray,
     raycaster: MeshRaycaster | None = None,
     two_sided: bool = False,
+    n_object_faces: int | None = None,
 ) -> ViewSurface:
     """Exact surface points of a view from its face-id raster.
 
     Args:
-        vertices: float64 [V, 3] the instance's vertices (world frame).
-        faces: int [F, 3].
+        vertices: float64 [V, 3] the scene's vertices (world frame): the instance's, then any occluders'.
+        faces: int [F_scene, 3], the instance's first.
         view: the camera that produced ``face_id``.
         face_id: int32 [H, W], -1 on background.
-        raycaster: the instance's ray caster, kept on the surface for :func:`visibility`.
+        raycaster: a ray caster over the same scene, kept on the surface for :func:`visibility`.
         two_sided: the mesh is open (a user's mesh that is not watertight): back faces are visible surface.
+        n_object_faces: how many of ``faces`` are the instance's (None: all).
 
     Returns:
-        The :class:`ViewSurface`. Pixels whose ray is (numerically) parallel to the reported triangle or meets
-        it behind the camera are treated as background.
+        The :class:`ViewSurface`: depth over the whole scene, surface points over the object pixels only. Pixels
+        whose ray is (numerically) parallel to the reported triangle or meets it behind the camera are treated as
+        background.
     """
     H, W = view.height, view.width
     if face_id.shape != (H, W):
@@ -175,26 +203,29 @@ def view_surface(
         flat[pix[~ok]] = -1
         pix, face, u, v, t = pix[ok], face[ok], u[ok], v[ok], t[ok]
         face_id = flat.reshape(H, W)
-    bary = np.stack([1.0 - u - v, u, v], axis=1)
-    points_world = np.einsum("nk,nkd->nd", bary, np.asarray(vertices, np.float64)[faces[face]])
     depth = np.zeros(H * W, np.float32)
     depth[pix] = t
-    return ViewSurface(
-        view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d, raycaster, two_sided
-    )
+    if n_object_faces is not None:  # surface points of the object only; occluder pixels keep their depth
+        obj = face < n_object_faces
+        pix, face, u, v = pix[obj], face[obj], u[obj], v[obj]
+    bary = np.stack([1.0 - u - v, u, v], axis=1)
+    points_world = np.einsum("nk,nkd->nd", bary, np.asarray(vertices, np.float64)[faces[face]])
+    return ViewSurface(view, face_id, pix, face, bary, points_world, depth.reshape(H, W), plane_n, plane_d, raycaster,
+                       two_sided, n_object_faces)  # fmt: skip
 
 
 def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Project surface points of ``dst``'s instance into ``dst``'s view and classify them.
 
     A point ``s`` on triangle ``f`` projecting inside the image is visible (MATCHED) when ``f`` faces the camera
-    (closed meshes, outward normals) and ``s`` is the first surface on the ray through it:
+    (closed meshes, outward normals) and ``s`` is the first surface of the view's scene (the instance and its
+    occluders) on the ray through it:
 
     * where every pixel centre of the 2×2 block around the projection sees ``f`` itself, the raster decides:
       visible (an occluder thinner than a pixel that covers none of those four centres is missed: the one case
       the raster cannot flag);
     * elsewhere (near silhouettes, part seams and occluders, which can cover ``s`` without covering a pixel centre)
-      the ray from the camera towards ``s`` is cast against the instance (``dst.raycaster``, embree): visible when
+      the ray from the camera towards ``s`` is cast against the scene (``dst.raycaster``, embree): visible when
       the first triangle hit is ``f`` or meets the ray no nearer than ``s`` (an edge tie with a neighbour);
     * without a ray caster, the nearest pixel ``q`` (at a silhouette: the nearest of the block that sees the
       object) sees a triangle ``g``, and ``s`` is OCCLUDED only when ``g`` is in front on both counts: ``g``'s
@@ -238,25 +269,26 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
             occluded[o] = (z_g > 0) & (z_g < zi[o] * (1 - REL_DEPTH_TOL))
     else:
         occluded |= _raster_occlusion(dst, xi, zi, fi)
-    occluded |= ~_near_object_pixel(dst.face_id, xi)
+    occluded |= ~_near_object_pixel(dst.object_mask, xi)
     status[idx] = np.where(occluded, Status.OCCLUDED, Status.MATCHED)
     return np.clip(xy, -_CORR_LIMIT_PX, _CORR_LIMIT_PX), status
 
 
-def _near_object_pixel(face_id: np.ndarray, xy: np.ndarray, radius_px: float = MASK_RADIUS_PX) -> np.ndarray:
-    """bool [M]: some pixel centre within ``radius_px`` of each point ``xy`` [M, 2] sees the object.
+def _near_object_pixel(object_mask: np.ndarray, xy: np.ndarray, radius_px: float = MASK_RADIUS_PX) -> np.ndarray:
+    """bool [M]: some pixel centre within ``radius_px`` of each point ``xy`` [M, 2] sees the object
+    (``object_mask`` bool [H, W]).
 
     A part thinner than the pixel grid (a fin tip seen edge-on) can be the first surface along the ray through a
     point and still cover no pixel centre near it: the view shows background there, so the point is not seen.
     """
-    H, W = face_id.shape
+    H, W = object_mask.shape
     cx, cy = np.rint(xy[:, 0]).astype(np.int64), np.rint(xy[:, 1]).astype(np.int64)
     near = np.zeros(len(xy), bool)
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
             qx, qy = cx + dx, cy + dy
             inside = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
-            seen = inside & (face_id[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)] >= 0)
+            seen = inside & object_mask[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)]
             near |= seen & ((qx - xy[:, 0]) ** 2 + (qy - xy[:, 1]) ** 2 <= radius_px**2)
     return near
 
