@@ -5,6 +5,11 @@ A shard is made of *groups*. Group ``g`` of shard ``i`` draws ``instances_per_gr
 each view's surface (face ids, barycentrics, depth) and keypoints are computed once and reused by every pair that
 uses it. All of a group's random choices come from ``SeedSequence([seed, i, g])`` and are drawn before anything is
 rendered, so a shard is a pure function of ``(config, shard_index)``.
+
+A view is *dressed* when it is first rendered, from its own seed (so the order in which views are rendered does not
+matter): with probability ``camera.truncation_fraction`` it is re-aimed so that part of the object leaves the image
+(:func:`datagen.camera.truncate_view`), and with probability ``occluders.fraction`` occluders are placed between
+the camera and the object (:mod:`datagen.occluders`), rendered and ray-cast with it.
 """
 
 from __future__ import annotations
@@ -20,25 +25,34 @@ from typing import Any
 import numpy as np
 
 from datagen import __version__
-from datagen.camera import View, admissible_pair, sample_views
+from datagen.camera import View, admissible_pair, is_truncated, projected_box, sample_views, truncate_view
 from datagen.canonical import CanonicalSurface, ProceduralSurface, counterparts
 from datagen.config import RenderConfig
-from datagen.families import Family, get_family
+from datagen.families import Family, family_names, get_family
 from datagen.gt import MeshRaycaster, ViewSurface, correspondence, project_keypoints, view_surface
 from datagen.meshes.source import MeshSource, mesh_source
+from datagen.occluders import ViewOccluders, build_occluders, draw_shape, hidden_share, place_occluders, scene_geometry
+from datagen.occluders.shapes import LocalMeshes, normalised_mesh, shape_key
 from datagen.render import Renderer, get_renderer
 from datagen.render.appearance import Appearance, composite, sample_appearance, sample_background, sample_lighting
 from datagen.render.mesh import RenderMesh, prepare_mesh
 from loaders.schema import META_FLIP_PERM, META_SYM_GROUPS, SCHEMA_VERSION
 
-__all__ = ["generate_shard", "group_rng", "sample_key", "GENERATOR"]
+__all__ = ["generate_shard", "group_rng", "scene_rng", "sample_key", "GENERATOR"]
 
 GENERATOR = {"name": "semmatch-datagen", "version": __version__}
+_SCENE_STREAM = 1  # a view's truncation and occluder draws: a stream of its own beside lighting and background
 
 
 def group_rng(seed: int, shard_index: int, group_index: int) -> np.random.Generator:
     """The generator of all random choices of group ``group_index`` of shard ``shard_index``."""
     return np.random.default_rng(np.random.SeedSequence([seed, shard_index, group_index]))
+
+
+def scene_rng(view_seed: int) -> np.random.Generator:
+    """The generator of a view's truncation and occluders (its lighting and background use ``view_seed`` itself, so
+    they are the same with these options on or off)."""
+    return np.random.default_rng(np.random.SeedSequence([view_seed, _SCENE_STREAM]))
 
 
 def sample_key(shard_index: int, index: int) -> str:
@@ -91,7 +105,7 @@ class _GroupInstance:
 class _GroupView:
     instance: int
     view: View
-    view_seed: int  # lighting and background
+    view_seed: int  # lighting and background; truncation and occluders through scene_rng
     image: np.ndarray | None = None
     surface: ViewSurface | None = None
     kps: tuple[np.ndarray, np.ndarray] | None = None
@@ -160,6 +174,7 @@ class _Group:
                 self.views.append(_GroupView(k, view, int(rng.integers(2**63))))
         self.canonical: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # view -> its points' canonical coordinates
         self.counterparts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.local_meshes: LocalMeshes | None = None  # occluder meshes, built on first use
         self.rng = rng
 
     def _procedural(self, rng: np.random.Generator) -> _GroupInstance:
@@ -197,22 +212,90 @@ class _Group:
             return gv
         gi = self._instance(gv.instance)
         vrng = np.random.default_rng(gv.view_seed)
-        with _timed(self.timings, "raster"):  # the image: background synthesis, lit pass, compositing, face ids
-            lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
-            background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
-            rgb, alpha = self.renderer.render_lit(gi.handle, gv.view, lighting)
-            face_id = self.renderer.render_face_ids(gi.handle, gv.view)
-            gv.image = composite(rgb, alpha, background)
-            gv.image.setflags(write=False)  # shared by the view's pairs; lets the encoder reuse its JPEG
+        with _timed(self.timings, "mesh"):  # truncation, occluders: drawn, built, uploaded
+            occluders, dressing = self._dress(gv, gi)
+            occ_handle = None if occluders is None else self.renderer.prepare(occluders.mesh, occluders.appearance)
+        handles = [gi.handle] if occ_handle is None else [gi.handle, occ_handle]
+        try:
+            with _timed(self.timings, "raster"):  # the image: background synthesis, lit pass, compositing, face ids
+                lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
+                background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
+                rgb, alpha = self.renderer.render_scene_lit(handles, gv.view, lighting)
+                face_id = self.renderer.render_scene_face_ids(handles, gv.view)
+                gv.image = composite(rgb, alpha, background)
+                gv.image.setflags(write=False)  # shared by the view's pairs; lets the encoder reuse its JPEG
+        finally:
+            if occ_handle is not None:
+                self.renderer.release(occ_handle)
         with _timed(self.timings, "gt"):
-            if gi.raycaster is None:
-                gi.raycaster = MeshRaycaster(gi.mesh.vertices, gi.mesh.faces)
-            gv.surface = view_surface(
-                gi.mesh.vertices, gi.mesh.faces, gv.view, face_id, gi.raycaster, two_sided=gi.mesh.two_sided
-            )
+            gv.surface, hidden = self._surface(gv, gi, face_id, occluders)
             gv.kps = project_keypoints(gv.surface, gi.kp_world, gi.kp_face)
-        gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta()}
+        if hidden is not None:
+            dressing["occlusion"]["hidden"], dressing["occlusion"]["hidden_px"] = hidden
+        gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta(), **dressing}
         return gv
+
+    def _raycaster(self, gi: _GroupInstance) -> MeshRaycaster:
+        if gi.raycaster is None:
+            gi.raycaster = MeshRaycaster(gi.mesh.vertices, gi.mesh.faces)
+        return gi.raycaster
+
+    def _dress(self, gv: _GroupView, gi: _GroupInstance) -> tuple[ViewOccluders | None, dict[str, Any]]:
+        """Truncate and occlude the view as drawn from its scene generator (:func:`scene_rng`).
+
+        Replaces ``gv.view`` when the view is truncated. Returns the occluders (None without) and the view's meta
+        entries: ``truncated`` (part of the object leaves the image, measured), ``truncation`` (what was drawn, or
+        None), ``object_box`` (x0, y0, x1, y1 pixels of the whole object's projection, also beyond the image),
+        ``occluders`` (their exact records) and ``occlusion`` (the cover aimed at, the share of the grid silhouette
+        hidden, and, filled in once rendered, the share of the object's pixels ``hidden`` and their count
+        ``hidden_px``; None without occluders).
+        """
+        cam, occ_cfg = self.config.camera, self.config.occluders
+        rng = scene_rng(gv.view_seed)
+        truncate, occlude = rng.random() < cam.truncation_fraction, rng.random() < occ_cfg.fraction
+        meta: dict[str, Any] = {"truncation": None, "occluders": [], "occlusion": None}
+        if truncate:
+            gv.view, meta["truncation"] = truncate_view(rng, cam, gv.view, gi.mesh.vertices)
+        meta["truncated"] = is_truncated(gv.view, gi.mesh.vertices)
+        meta["object_box"] = [round(c, 3) for c in projected_box(gv.view, gi.mesh.vertices)]
+        if not occlude:
+            return None, meta
+        placement = place_occluders(rng, occ_cfg, gv.view, gi.mesh.vertices, gi.mesh.faces, self._raycaster(gi),
+                                    self._draw_shape, self._local_meshes())  # fmt: skip
+        meta["occluders"] = [spec.meta() for spec in placement.specs]
+        meta["occlusion"] = {"target": placement.target_cover, "grid": placement.grid_cover}
+        return build_occluders(placement, self._local_meshes()), meta
+
+    def _local_meshes(self) -> LocalMeshes:
+        """The group's occluder meshes in their local frames, starting with its own procedural instances (kind
+        ``instance``)."""
+        if self.local_meshes is None:
+            self.local_meshes = {}
+            for gi in self.instances:
+                if gi.params is not None:  # procedural: rebuildable from the record
+                    shape = {"family": self.family.name, "instance_id": gi.instance_id}
+                    self.local_meshes[shape_key("instance", shape)] = normalised_mesh(gi.mesh)
+        return self.local_meshes
+
+    def _draw_shape(self, rng: np.random.Generator, kind: str) -> dict[str, Any]:
+        others = [n for n in family_names() if n != self.family.name] or [self.family.name]
+        # an occluder of kind "instance" is one of the group's procedural instances (a user's mesh cannot be rebuilt
+        # from a record), or a fresh one of the category's family when the group has none
+        group = [(gi.instance_id, gi.params) for gi in self.instances if gi.params is not None]
+        return draw_shape(rng, kind, self.family.name, group, others, _instance_id)
+
+    def _surface(
+        self, gv: _GroupView, gi: _GroupInstance, face_id: np.ndarray, occluders: ViewOccluders | None
+    ) -> tuple[ViewSurface, tuple[float, int] | None]:
+        """The view's exact surface (over its whole scene) and, with occluders, the share of the object they hide."""
+        two_sided = gi.mesh.two_sided
+        if occluders is None:
+            raycaster = self._raycaster(gi)
+            return view_surface(gi.mesh.vertices, gi.mesh.faces, gv.view, face_id, raycaster, two_sided), None
+        V, F = scene_geometry(gi.mesh.vertices, gi.mesh.faces, occluders)
+        n = gi.mesh.n_faces
+        surface = view_surface(V, F, gv.view, face_id, MeshRaycaster(V, F), two_sided, n_object_faces=n)
+        return surface, hidden_share(gv.view, surface.face_id, n, self._raycaster(gi))
 
     def dense(self, src: int, dst: int, same: bool) -> tuple[np.ndarray, np.ndarray]:
         """(status, corr) of view ``src`` into view ``dst``."""
@@ -317,16 +400,16 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
         "meta": _jsonable(meta),
         "image0": v0.image,
         "image1": v1.image,
-        "mask0": v0.surface.face_id >= 0,
-        "mask1": v1.surface.face_id >= 0,
+        "mask0": v0.surface.object_mask,
+        "mask1": v1.surface.object_mask,
         "status_0to1": status01,
         "corr_0to1": corr01,
         "valid_0to1": status01 == 1,
         "status_1to0": status10,
         "corr_1to0": corr10,
         "valid_1to0": status10 == 1,
-        "depth0": v0.surface.depth,
-        "depth1": v1.surface.depth,
+        "depth0": v0.surface.object_depth,
+        "depth1": v1.surface.object_depth,
         "K0": v0.view.K.astype(np.float32),
         "K1": v1.view.K.astype(np.float32),
         "T_cam0_from_world": v0.view.T_cam_from_world.astype(np.float32),

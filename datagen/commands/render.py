@@ -7,6 +7,8 @@ Examples::
     datagen render --category chair --n 50000 --shards 10:20    # only shards 10..19 (cluster fan-out)
     datagen render --category chair --n 50000 --resume          # finish a killed run
     datagen render --category chair --n 5000 --meshes ~/ShapeNet/03001627   # a user's meshes (ingested once)
+    datagen render --category car --n 2000 --truncation 0.5 --occluders 0.5   # harder pairs
+    datagen render --category car --n 2000 --truncation 0 --occluders 0       # whole, unoccluded views only
 
 Shard ``i`` is a pure function of the content settings (category, n, size, shard size, seed, backend, ...), so
 runs with ``--shards`` on different machines into one shared folder add up to the same dataset as one run.
@@ -91,6 +93,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "file", "random"),
         help="with --meshes: the file's materials and textures, a random look, or the file's where it has one",
     )
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of views framed so that part of the object leaves the image; default 0.3",
+    )
+    p.add_argument(
+        "--occluders",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of views with other objects between the camera and the object; default 0.3",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
@@ -127,7 +143,7 @@ def _error(message: str) -> int:
 
 
 def _build_config(args: argparse.Namespace):
-    from datagen.config import CameraConfig, RenderConfig
+    from datagen.config import CameraConfig, OccluderConfig, RenderConfig
     from datagen.families import family_names, get_family
 
     known = family_names()
@@ -145,9 +161,13 @@ def _build_config(args: argparse.Namespace):
         camera["max_pair_azimuth_gap_deg"] = args.max_azimuth_gap
     if args.max_elevation_gap is not None:
         camera["max_pair_elevation_gap_deg"] = args.max_elevation_gap
+    if args.truncation is not None:
+        camera["truncation_fraction"] = args.truncation
+    occluders = {} if args.occluders is None else {"fraction": args.occluders}
     try:
         return RenderConfig(
             camera=CameraConfig(**camera),
+            occluders=OccluderConfig(**occluders),
             category=args.category,
             n_pairs=args.n,
             size=args.size,

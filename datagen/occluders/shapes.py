@@ -179,7 +179,8 @@ def draw_shape(
         rng: the view's scene generator.
         kind: the occluder kind.
         category: the view's own category (for ``instance``).
-        group_instances: ``(instance_id, params)`` of the group's instances (``instance`` picks one).
+        group_instances: ``(instance_id, params)`` of the group's procedural instances (``instance`` picks one; with
+            none, it builds a fresh instance of ``category``'s family).
         family_choices: families an occluder of kind ``family`` is drawn from (another category than the view's).
         build: ``(family, params) -> instance_id`` (the pipeline's id scheme); default: a digest of the params.
 
@@ -194,13 +195,13 @@ def draw_shape(
         return {"radius": 1.0 / aspect, "height": 1.0}
     if kind == "sphere":
         return {}
-    if kind == "instance":
+    if kind == "instance" and group_instances:
         instance_id, params = group_instances[int(rng.integers(len(group_instances)))]
         return {"family": category, "params": plain(params), "instance_id": instance_id}
-    if kind == "family":
+    if kind in ("instance", "family"):  # an instance kind with no group instance to copy: a fresh one
         from datagen.families import get_family
 
-        name = str(family_choices[int(rng.integers(len(family_choices)))])
+        name = category if kind == "instance" else str(family_choices[int(rng.integers(len(family_choices)))])
         params = plain(get_family(name).sample_params(rng))
         instance_id = build(name, params) if build is not None else _digest_id(name, params)
         return {"family": name, "params": params, "instance_id": instance_id}
