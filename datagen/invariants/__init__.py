@@ -29,7 +29,7 @@ from datagen.invariants.fields import (
     sample_field,
     target_on_mask,
 )
-from datagen.invariants.parts import instance_mesh, pixel_parts, sample_mesh
+from datagen.invariants.parts import instance_mesh, pixel_parts, sample_mesh, scene_mesh
 from datagen.invariants.stretch import distortion
 from datagen.invariants.visibility import GRAZING_COS, independent_visibility, raycast_visibility, reprojection
 
@@ -48,6 +48,7 @@ __all__ = [
     "left_right",
     "target_on_mask",
     "instance_mesh",
+    "scene_mesh",
     "sample_mesh",
     "pixel_parts",
     "evaluate",
@@ -104,7 +105,8 @@ PART_MIN_PIXELS = 500
 def evaluate(sample: Mapping[str, Any], raycast: bool = True, by_part: bool = True) -> dict[str, Any]:
     """All checks that apply to the sample (reprojection only for same-instance pairs).
 
-    With ``raycast`` the visibility check of same-instance pairs ray-casts the instance rebuilt from the meta; with
+    With ``raycast`` the visibility check of same-instance pairs ray-casts the instance and each view's occluders
+    rebuilt from the meta; with
     ``by_part`` the cycle and stretch figures are also split by the part each pixel sees (``parts_cycle``:
     {part: [n, within 1.5 px, n smooth, smooth within]}, ``parts_stretch``: {part: [n, collapsed]}), where the
     meshes can be rebuilt.
@@ -116,7 +118,10 @@ def evaluate(sample: Mapping[str, Any], raycast: bool = True, by_part: bool = Tr
         if rebuilt is not None:
             labels, names = rebuilt
     if sample["meta"].get("same_instance"):
-        out.update(reprojection(sample, instance_mesh(sample["meta"]) if raycast else None))
+        meta = sample["meta"]
+        mesh = instance_mesh(meta) if raycast else None
+        scenes = (scene_mesh(meta, 0), scene_mesh(meta, 1)) if mesh is not None else None
+        out.update(reprojection(sample, mesh, scenes))
     cyc = cycle(sample, labels=labels)
     stretch = distortion(sample, labels=labels)
     if names is not None:

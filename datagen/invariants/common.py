@@ -40,8 +40,14 @@ def cams(sample: Mapping[str, Any], v: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_extent_px(sample: Mapping[str, Any], v: int) -> float:
-    """The longer side (pixels) of the object's bounding box in view ``v``: of the mask where there is one, else
-    of the visible keypoints, else of the image."""
+    """The longer side (pixels) of the object's bounding box in view ``v``: of the whole object's projection where
+    the generator recorded it (``meta["views"][v]["object_box"]``: it includes what a truncated view cuts off and
+    what occluders hide, which the mask does not), else of the mask where there is one, else of the visible
+    keypoints, else of the image."""
+    views = sample["meta"].get("views")
+    if isinstance(views, list) and v < len(views) and isinstance(views[v], dict) and views[v].get("object_box"):
+        x0, y0, x1, y1 = views[v]["object_box"]
+        return float(max(x1 - x0, y1 - y0))
     mask = sample.get(f"mask{v}")
     if mask is not None and np.asarray(mask).any():
         ys, xs = np.nonzero(mask)

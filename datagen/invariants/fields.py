@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from datagen.invariants.common import DIRECTIONS, object_extent_px
-from loaders.schema import META_FLIP_PERM, Status
+from loaders.schema import META_FLIP_PERM, STORED_STATUSES, Status
 
 __all__ = [
     "sample_field",
@@ -200,13 +200,17 @@ def _nearest_reads(
     """Read field ``d`` at keypoints ``xy`` [M, 2] against candidate targets (each [M, 2]) in the other view.
 
     A keypoint sits on a part's corner or edge, often on a silhouette, where the 2×2 pixel block around it sees
-    two unrelated surfaces and a bilinear read mixes them. Each target is therefore judged by the valid pixel of
-    the block whose value lands nearest to it (the keypoint's own surface is seen by at least one of them).
+    two unrelated surfaces and a bilinear read mixes them. Each target is therefore judged by the pixel of the
+    block whose value lands nearest to it (the keypoint's own surface is seen by at least one of them), among the
+    pixels with a stored correspondence (matched, occluded or outside: all exact projections of the counterpart).
+    Near the other image's border or an occluder's edge the keypoint's neighbours may land just outside or be
+    hidden there; where the field's gain is high their reads are the only close ones.
 
     Returns:
-        distances float64 [len(targets), M] (inf where no pixel of the block is valid) and ok bool [M].
+        distances float64 [len(targets), M] (inf where no pixel of the block stores a correspondence) and ok bool [M].
     """
-    corr, valid = sample[f"corr_{d}"], sample[f"valid_{d}"]
+    corr = sample[f"corr_{d}"]
+    valid = np.isin(sample[f"status_{d}"], np.array(STORED_STATUSES, np.uint8))
     H, W = valid.shape
     x0 = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, W - 2)
     y0 = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, H - 2)
@@ -227,7 +231,7 @@ def _kp_unit(sample: Mapping[str, Any], v: int, tolerance: float) -> float:
 
 
 def keypoints_vs_dense(sample: Mapping[str, Any], tolerance: float = KP_TOLERANCE) -> dict[str, float]:
-    """Keypoint transfer by the dense field, over keypoints visible in both views whose pixel block has a valid
+    """Keypoint transfer by the dense field, over keypoints visible in both views whose pixel block has a stored
     correspondence (:func:`_nearest_reads`): the share landing within ``tolerance`` of the longer side of the
     other view's object bounding box (at least 1 px) from the same keypoint.
 

@@ -1,5 +1,6 @@
-"""What each pixel of a rendered pair sees: the instance meshes rebuilt from a sample's meta, and a part label per
-pixel (by an embree ray through the pixel centre), so the checks can be reported per part."""
+"""What each pixel of a rendered pair sees: the instance meshes rebuilt from a sample's meta (with each view's
+occluders, for visibility), and a part label per pixel (by an embree ray through the pixel centre), so the checks
+can be reported per part."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from datagen.invariants.common import cams
 
-__all__ = ["SampleMesh", "instance_mesh", "sample_mesh", "pixel_parts"]
+__all__ = ["SampleMesh", "instance_mesh", "scene_mesh", "sample_mesh", "pixel_parts"]
 
 
 @dataclass
@@ -51,6 +52,29 @@ def instance_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, n
     """(vertices, faces) of :func:`sample_mesh`, or None."""
     m = sample_mesh(meta, view)
     return None if m is None else (m.vertices, m.faces)
+
+
+def scene_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, faces) of everything view ``view`` shows: its instance (:func:`instance_mesh`) followed by the
+    occluders recorded in ``meta["views"][view]["occluders"]`` (rebuilt exactly,
+    :func:`datagen.occluders.occluder_geometry`), or None when the instance cannot be rebuilt."""
+    mesh = instance_mesh(meta, view)
+    if mesh is None:
+        return None
+    views = meta.get("views") or []
+    records = views[view].get("occluders") or [] if view < len(views) else []
+    if not records:
+        return mesh
+    from datagen.occluders import occluder_geometry
+
+    V, F = [mesh[0]], [np.asarray(mesh[1], np.int64)]
+    n = len(mesh[0])
+    for record in records:
+        v, f = occluder_geometry(record)
+        V.append(v)
+        F.append(f + n)
+        n += len(v)
+    return np.concatenate(V), np.concatenate(F)
 
 
 def pixel_parts(sample: Mapping[str, Any]) -> tuple[tuple[np.ndarray, np.ndarray], list[str]] | None:

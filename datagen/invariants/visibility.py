@@ -117,12 +117,19 @@ def _grazing_cos(
     return out
 
 
-def reprojection(sample: Mapping[str, Any], mesh: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+def reprojection(
+    sample: Mapping[str, Any],
+    mesh: tuple[np.ndarray, np.ndarray] | None = None,
+    scenes: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, float]:
     """Same-instance pairs: reprojection error of the stored field and agreement of ``valid`` with an independent
     visibility test, over both directions.
 
     The points are ``depth0`` unprojected through ``K0``/``T0``. With the instance ``mesh`` (vertices, faces) the
-    test is :func:`raycast_visibility` (exact); without, :func:`independent_visibility` on ``depth1`` alone.
+    test is :func:`raycast_visibility` (exact) against what the other view shows: its entry of ``scenes`` (the
+    instance and that view's occluders, :func:`datagen.invariants.parts.scene_mesh`), or the instance alone when
+    ``scenes`` is None; without a mesh, :func:`independent_visibility` on ``depth1`` alone (the stored depth covers
+    the object only, so it cannot see occluders: use it on views without them).
 
     Returns:
         ``reproj_median_px``, ``reproj_p99_px``, ``reproj_max_px`` over pixels with a stored correspondence;
@@ -151,7 +158,8 @@ def reprojection(sample: Mapping[str, Any], mesh: tuple[np.ndarray, np.ndarray] 
             # neither the generator nor a ray cast can decide its visibility, so such points are left undecided.
             cos_b = _grazing_cos(pts, mesh[0], mesh[1], Ta, Tb)
             slack = 5e-5 + 0.5 * DEPTH_STEP_M / np.maximum(cos_b, GRAZING_COS)
-            vis = inside & raycast_visibility(pts, mesh[0], mesh[1], Tb, abs_tol=slack)
+            seen_b = mesh if scenes is None else scenes[b]
+            vis = inside & raycast_visibility(pts, seen_b[0], seen_b[1], Tb, abs_tol=slack)
             decided = ~(inside & (cos_b < GRAZING_COS))
         else:
             vis, decided = independent_visibility(xy, z, sample[f"depth{b}"])
