@@ -1,6 +1,6 @@
 """A contact sheet of pairs from a dataset folder, for judging the data at a glance.
 
-One row per pair, four panels:
+One row per pair, five panels:
 
 1. view 0 with its named keypoints, 2. view 1 with its keypoints and a line from each keypoint visible in both
    views to its partner (same colour = same keypoint);
@@ -11,6 +11,13 @@ so a part of view 0 in panel 3 and the part it maps to in panel 4 share a colour
 follows y. Pixels without a valid match are drawn distinctly: occluded in the other view (mid grey), landing
 outside the other image (near black), no counterpart on the other instance (black/white stripes); the
 background is a faded copy of the photo.
+
+5. the status of every pixel of view 0 (0→1) in one flat colour each (:data:`STATUS_COLORS`): matched,
+   occluded, outside the other image, no counterpart; the background (occluders included: they are not the
+   object) is the faded photo.
+
+The title of each row gives the shares of the statuses and, per view, whether it is truncated and how much of the
+object its occluders hide.
 """
 
 from __future__ import annotations
@@ -25,7 +32,16 @@ from matplotlib.colors import hsv_to_rgb
 from loaders.dataset_manifest import DatasetManifest
 from loaders.schema import Status, decode_sample
 
-__all__ = ["position_colors", "object_box", "field_panel", "load_samples", "render_preview", "STATUS_STYLE"]
+__all__ = [
+    "position_colors",
+    "object_box",
+    "field_panel",
+    "status_panel",
+    "load_samples",
+    "render_preview",
+    "STATUS_STYLE",
+    "STATUS_COLORS",
+]
 
 OCCLUDED_RGB = (0.45, 0.45, 0.45)
 OUTSIDE_RGB = (0.08, 0.08, 0.08)
@@ -33,6 +49,19 @@ STATUS_STYLE = {  # legend: name -> RGB (no-counterpart is a stripe pattern, sho
     "occluded in the other view": OCCLUDED_RGB,
     "lands outside the other image": OUTSIDE_RGB,
     "no counterpart (part absent)": (0.5, 0.5, 0.5),
+}
+# panel 5: one flat, saturated colour per object status (no position colours there); background = the faded photo
+STATUS_COLORS = {
+    Status.MATCHED: (0.16, 0.66, 0.24),  # green
+    Status.OCCLUDED: (1.0, 0.56, 0.0),  # orange
+    Status.OUTSIDE: (0.86, 0.08, 0.5),  # magenta
+    Status.NO_COUNTERPART: (0.16, 0.36, 0.95),  # blue
+}
+STATUS_NAMES = {
+    Status.MATCHED: "matched",
+    Status.OCCLUDED: "occluded in the other view",
+    Status.OUTSIDE: "outside the other image",
+    Status.NO_COUNTERPART: "no counterpart",
 }
 
 
@@ -92,6 +121,23 @@ def field_panel(image: np.ndarray, status: np.ndarray, target_xy: np.ndarray, bo
     return out
 
 
+def status_panel(image: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Panel 5: each object pixel in its status's flat colour (:data:`STATUS_COLORS`), the background (occluders
+    included) as the faded photo.
+
+    Args:
+        image: uint8 [H, W, 3], shown faded on the background.
+        status: uint8 [H, W] schema status codes.
+
+    Returns:
+        float32 [H, W, 3] RGB in [0, 1].
+    """
+    out = _faded(image)
+    for code, rgb in STATUS_COLORS.items():
+        out[status == code] = rgb
+    return out
+
+
 def load_samples(root: str | Path, n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` decoded samples drawn (seeded, without replacement) across the listed shards, in dataset order."""
     import webdataset as wds
@@ -124,6 +170,9 @@ def _pair_title(sample: dict[str, Any]) -> str:
         ids = list(meta["instance_ids"])
     kind = "same instance" if len(ids) == 2 and ids[0] == ids[1] else "cross-instance" if ids else meta["source"]
     parts = [str(sample.get("__key__")), meta["category"], kind]
+    views = meta.get("views")
+    if isinstance(views, Sequence) and len(views) == 2 and all(isinstance(v, dict) for v in views):
+        parts.append("; ".join(f"view {i}: {_view_dressing(v)}" for i, v in enumerate(views)))
     if "status_0to1" in sample:
         st = sample["status_0to1"]
         obj = max(int((st != Status.BACKGROUND).sum()), 1)
@@ -133,6 +182,16 @@ def _pair_title(sample: dict[str, Any]) -> str:
             f"outside {fr[Status.OUTSIDE]:.0%}, no counterpart {fr[Status.NO_COUNTERPART]:.0%}"
         )
     return "  ·  ".join(parts)
+
+
+def _view_dressing(view_meta: dict[str, Any]) -> str:
+    """``whole`` / ``truncated``, and ``N occluders hide P %`` where there are occluders."""
+    text = "truncated" if view_meta.get("truncated") else "whole"
+    occ = view_meta.get("occlusion")
+    if view_meta.get("occluders") and isinstance(occ, dict):
+        n = len(view_meta["occluders"])
+        text += f", {n} occluder{'s' * (n > 1)} hide {occ.get('hidden', 0.0):.0%}"
+    return text
 
 
 def _draw_keypoints(ax: Any, kps: np.ndarray, vis: np.ndarray, names: Sequence[str], colors: np.ndarray) -> None:
@@ -148,13 +207,15 @@ def _draw_keypoints(ax: Any, kps: np.ndarray, vis: np.ndarray, names: Sequence[s
 
 
 # layout of the sheet, inches
-_PANEL_IN, _GAP_IN, _MARGIN_IN, _TITLE_IN, _HEADER_IN, _LEGEND_IN = 3.1, 0.1, 0.15, 0.3, 0.3, 0.45
+_PANEL_IN, _GAP_IN, _MARGIN_IN, _TITLE_IN, _HEADER_IN, _LEGEND_IN = 3.1, 0.1, 0.15, 0.3, 0.3, 1.0
 _HEADERS = (
     "view 0 + named keypoints",
     "view 1 (lines join the same keypoint)",
     "0→1: colour = landing point in view 1",
     "view 1: colour = its own position",
+    "status of view 0's pixels (0→1)",
 )
+_N_PANELS = len(_HEADERS)
 
 
 def render_preview(samples: Sequence[dict[str, Any]], out: str | Path, dpi: int = 110) -> Path:
@@ -167,13 +228,13 @@ def render_preview(samples: Sequence[dict[str, Any]], out: str | Path, dpi: int 
 
     n = len(samples)
     row_in = _PANEL_IN + _TITLE_IN
-    width = 2 * _MARGIN_IN + 4 * _PANEL_IN + 3 * _GAP_IN
+    width = 2 * _MARGIN_IN + _N_PANELS * _PANEL_IN + (_N_PANELS - 1) * _GAP_IN
     height = _HEADER_IN + n * row_in + _LEGEND_IN
     fig = plt.figure(figsize=(width, height))
     for r, s in enumerate(samples):
         top = height - _HEADER_IN - r * row_in - _TITLE_IN  # top edge of the row's panels
         axes = []
-        for c in range(4):
+        for c in range(_N_PANELS):
             left = _MARGIN_IN + c * (_PANEL_IN + _GAP_IN)
             ax = fig.add_axes((left / width, (top - _PANEL_IN) / height, _PANEL_IN / width, _PANEL_IN / height))
             ax.set_xticks([])
@@ -187,7 +248,14 @@ def render_preview(samples: Sequence[dict[str, Any]], out: str | Path, dpi: int 
     legend = [Patch(color=c, label=k) for k, c in STATUS_STYLE.items() if not k.startswith("no counterpart")]
     legend.append(Patch(facecolor="white", edgecolor="black", hatch="////", label="no counterpart (part absent)"))
     legend.append(Patch(facecolor=(0.9, 0.9, 0.9), edgecolor="0.6", label="background (faded photo)"))
-    fig.legend(handles=legend, loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(handles=legend, loc="lower center", ncol=5, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0),
+               title="panels 3-4 (matched pixels coloured by position)", title_fontsize=8,
+               alignment="left")  # fmt: skip
+    flat = [Patch(facecolor=STATUS_COLORS[c], edgecolor="0.6", label=STATUS_NAMES[c]) for c in STATUS_COLORS]
+    flat.append(Patch(facecolor=(0.9, 0.9, 0.9), edgecolor="0.6", label="background, occluders included (faded)"))
+    fig.legend(handles=flat, loc="lower center", ncol=5, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.5 * _LEGEND_IN / height), title="panel 5 (one colour per status)",
+               title_fontsize=8, alignment="left")  # fmt: skip
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi)
@@ -196,7 +264,7 @@ def render_preview(samples: Sequence[dict[str, Any]], out: str | Path, dpi: int 
 
 
 def _draw_pair(fig: Any, axes: list[Any], s: dict[str, Any], cmap: Any, connection: Any) -> None:
-    ax0, ax1, ax2, ax3 = axes
+    ax0, ax1, ax2, ax3, ax4 = axes
     names = s["meta"].get("keypoint_names", [])
     colors = cmap(np.arange(len(names)) % 20)
     ax0.imshow(s["image0"])
@@ -209,7 +277,7 @@ def _draw_pair(fig: Any, axes: list[Any], s: dict[str, Any], cmap: Any, connecti
                               lw=0.8, alpha=0.8)  # fmt: skip
             fig.add_artist(line)
     if "status_0to1" not in s:
-        for ax in (ax2, ax3):
+        for ax in (ax2, ax3, ax4):
             ax.text(0.5, 0.5, "no dense field (real pair)", ha="center", va="center", transform=ax.transAxes)
         return
     h1, w1 = s["image1"].shape[:2]
@@ -219,3 +287,4 @@ def _draw_pair(fig: Any, axes: list[Any], s: dict[str, Any], cmap: Any, connecti
     yy, xx = np.mgrid[0:h1, 0:w1].astype(np.float32)
     own = np.where(object1, Status.MATCHED, Status.BACKGROUND).astype(np.uint8)
     ax3.imshow(field_panel(s["image1"], own, np.stack([xx, yy], -1), box))
+    ax4.imshow(status_panel(s["image0"], s["status_0to1"]))
