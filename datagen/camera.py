@@ -220,6 +220,9 @@ def sample_views(
     return views
 
 
+_TRUNCATION_ITERATIONS = 16
+
+
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """float64 [3, 3]: the smallest rotation taking direction ``a`` [3] to direction ``b`` [3] (any lengths)."""
     a = np.asarray(a, np.float64) / np.linalg.norm(a)
@@ -262,8 +265,10 @@ def truncate_view(
     The camera first moves towards its look-at point by a zoom factor drawn from ``cfg.truncation_zoom`` (never
     nearer than 1.2 times the farthest vertex from that point), then turns about its centre so that the image
     content moves along a random direction ``u`` until a share ``e`` (``cfg.truncation_extent``) of the object's
-    extent along ``u`` lies beyond the border: the ray through the principal point is turned onto the pixel
-    ``c + δ u``, with ``δ`` chosen from the vertices' projections. Viewing direction, roll and intrinsics are kept.
+    extent along ``u`` lies beyond the image's extent along ``u`` (so beyond the border: no point of the image
+    reaches that far along ``u``): the ray through the principal point is turned onto the pixel
+    ``c + δ u``, with ``δ`` found from the vertices' projections (fixed-point steps until the share is met to 1e-4:
+    a turn is nearly, not exactly, a shift of the image). Viewing direction, roll and intrinsics are kept.
 
     Args:
         rng: the view's generator.
@@ -287,21 +292,33 @@ def truncate_view(
     eye = target + (eye - target) * (dist / view.distance_m)
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = R, -R @ eye
-    # the object's extent along u in the moved camera, relative to the principal point
-    xy, _ = project(V, view.K, T)
     c = view.K[:2, 2]
     u = np.array([math.cos(angle), math.sin(angle)])
-    s = (xy - c) @ u
-    half_w, half_h = view.width / 2.0, view.height / 2.0
-    border = min(half_w / max(abs(u[0]), 1e-12), half_h / max(abs(u[1]), 1e-12))
-    delta = border - s.max() + extent * (s.max() - s.min())
+    border = view.width / 2.0 * abs(u[0]) + view.height / 2.0 * abs(u[1])  # the image's own extent along u
     ray_from = np.linalg.solve(view.K, np.array([c[0], c[1], 1.0]))
-    ray_to = np.linalg.solve(view.K, np.array([c[0] + delta * u[0], c[1] + delta * u[1], 1.0]))
-    # with R' = Q R a fixed world direction seen along camera ray d is seen along Q d: the content now at the
-    # principal point moves to c + δu, and the rest of the image (nearly) with it
-    Q = rotation_between(ray_from, ray_to)
-    T[:3, :3] = Q @ R
-    T[:3, 3] = -T[:3, :3] @ eye
+
+    def beyond(T: np.ndarray) -> tuple[float, float]:
+        """(share of the extent along u beyond the border, the extent in pixels) in camera ``T``."""
+        s = (project(V, view.K, T)[0] - c) @ u
+        return (s.max() - border) / max(s.max() - s.min(), 1e-12), s.max() - s.min()
+
+    def turned(delta: float) -> np.ndarray:
+        # with R' = Q R a fixed world direction seen along camera ray d is seen along Q d: the content now at the
+        # principal point moves to c + δu, and the rest of the image (nearly) with it
+        ray_to = np.linalg.solve(view.K, np.array([c[0] + delta * u[0], c[1] + delta * u[1], 1.0]))
+        out = np.eye(4)
+        out[:3, :3] = rotation_between(ray_from, ray_to) @ R
+        out[:3, 3] = -out[:3, :3] @ eye
+        return out
+
+    share, span = beyond(T)
+    delta = 0.0
+    for _ in range(_TRUNCATION_ITERATIONS):  # the turn is not a pure shift of the image: correct it until it fits
+        if abs(extent - share) < 1e-4:
+            break
+        delta += (extent - share) * span
+        T = turned(delta)
+        share, span = beyond(T)
     out = View(view.K, T, view.height, view.width, view.azimuth_deg, view.elevation_deg, dist, view.fov_deg,
                view.roll_deg)  # fmt: skip
     return out, {"zoom": zoom, "extent": extent, "direction_deg": math.degrees(angle)}

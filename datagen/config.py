@@ -26,7 +26,7 @@ OCCLUDER_KINDS = ("box", "cylinder", "sphere", "instance", "family")
 # with neither view affected (1 - p)^2, one view 2 p (1 - p) and both p^2. SPair's own shares could not be read
 # here (no copy of its annotation, and the paper's statistics were out of reach of the search tools this was built
 # with); 0.3 per view (49 % clean pairs, 42 % one view, 9 % both) is a placeholder until they are measured with
-# `scripts/spair_stats.py` on the real annotation (docs/benchmarks.md).
+# `scripts/pair_flags.py --spair ROOT` on the real annotation (datagen/pair_flags.py).
 DEFAULT_TRUNCATION_FRACTION = 0.3
 DEFAULT_OCCLUDER_FRACTION = 0.3
 
@@ -79,7 +79,9 @@ class OccluderConfig:
     (:data:`OCCLUDER_KINDS`, drawn uniformly). Together they are sized to hide a share ``cover`` of the object's
     silhouette (a target met on a coarse ray-cast silhouette; the share actually hidden is measured on the render
     and recorded per view). Each sits on the ray through a random point of the silhouette at ``depth`` times the
-    depth of the object's bounding sphere's near side, entirely between the camera and that sphere.
+    depth of the object's bounding sphere's near side, entirely between the camera and that sphere, and its image
+    is at most ``max_size`` times the object's (bounding radii seen from the camera): a sparse occluder (a chair
+    seen through its legs) stays a prop instead of filling the frame, and may then hide less than aimed at.
     """
 
     fraction: float = DEFAULT_OCCLUDER_FRACTION
@@ -87,8 +89,11 @@ class OccluderConfig:
     kinds: tuple[str, ...] = OCCLUDER_KINDS
     cover: tuple[float, float] = (0.1, 0.5)
     depth: tuple[float, float] = (0.3, 0.85)
+    max_size: float = 0.8
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.max_size <= 5.0:
+            raise ValueError(f"occluders.max_size must lie in (0, 5], got {self.max_size}")
         if not 0.0 <= self.fraction <= 1.0:
             raise ValueError(f"occluders.fraction must lie in [0, 1], got {self.fraction}")
         lo, hi = self.count

@@ -161,9 +161,10 @@ def _build_config(args: argparse.Namespace):
         camera["max_pair_azimuth_gap_deg"] = args.max_azimuth_gap
     if args.max_elevation_gap is not None:
         camera["max_pair_elevation_gap_deg"] = args.max_elevation_gap
-    if args.truncation is not None:
-        camera["truncation_fraction"] = args.truncation
-    occluders = {} if args.occluders is None else {"fraction": args.occluders}
+    truncation, occluder_fraction = getattr(args, "truncation", None), getattr(args, "occluders", None)
+    if truncation is not None:
+        camera["truncation_fraction"] = truncation
+    occluders = {} if occluder_fraction is None else {"fraction": occluder_fraction}
     try:
         return RenderConfig(
             camera=CameraConfig(**camera),

@@ -9,8 +9,9 @@ For one view (:func:`place_occluders`):
    depth ``u * z_front`` (``u`` drawn from ``cfg.depth``; ``z_front`` the depth of the near side of the object's
    bounding sphere), and its bounding radius is bisected so that occluders ``0..i`` together hide a share
    ``c (i + 1) / k`` of the grid's object rays. The radius is capped so that the occluder's bounding sphere stays
-   in front of the camera (``<= 0.8`` of its centre's depth) and clear of the object's bounding sphere: occluders
-   never touch the object, so every object pixel they cover is one they hide.
+   in front of the camera (``<= 0.8`` of its centre's depth) and clear of the object's bounding sphere (occluders
+   never touch the object, so every object pixel they cover is one they hide), and so that its image is at most
+   ``cfg.max_size`` times the object's (radius over depth).
 
 Anchors are drawn without ray casting (so the layout does not hinge on a ray grazing an edge); only the sizes come
 from the grid. The share actually hidden is measured on the rendered view (:func:`datagen.occluders.scene`).
@@ -156,7 +157,8 @@ def place_occluders(
     c_obj, r_obj = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0)
     T = view.T_cam_from_world
     eye = camera_center(T)
-    z_front = float(T[2, :3] @ c_obj + T[2, 3]) - r_obj
+    z_center = float(T[2, :3] @ c_obj + T[2, 3])
+    z_front = z_center - r_obj
     tri = V[F]
     cum_area = np.cumsum(np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1))
     dirs = silhouette_rays(view, caster)
@@ -173,7 +175,7 @@ def place_occluders(
         z_anchor = float(T[2, :3] @ anchor + T[2, 3])
         z_o = depth_share * z_front
         A = eye + (anchor - eye) * (z_o / z_anchor)
-        s_max = min(float(np.linalg.norm(A - c_obj)) - r_obj, 0.8 * z_o)
+        s_max = min(float(np.linalg.norm(A - c_obj)) - r_obj, 0.8 * z_o, cfg.max_size * r_obj * z_o / z_center)
         if s_max <= 0:
             continue
         local = local_mesh(kind, shape, cache)

@@ -153,9 +153,15 @@ def world_mesh(spec: OccluderSpec, cache: LocalMeshes | None = None) -> RenderMe
     return transform_mesh(local_mesh(spec.kind, spec.shape, cache), spec.rotation, spec.scale, spec.center)
 
 
+_MATERIALS = 2  # distinct random materials per occluder, shared out over its material groups
+
+
 def occluder_appearance(spec: OccluderSpec, mesh: RenderMesh) -> Appearance:
-    """Its random appearance: one material per material group of ``mesh``, drawn from ``spec.appearance_seed``."""
-    return sample_appearance(np.random.default_rng(spec.appearance_seed), len(mesh.group_names))
+    """Its random appearance, drawn from ``spec.appearance_seed``: up to :data:`_MATERIALS` materials, group ``g``
+    of ``mesh`` taking material ``g mod`` that many (procedural textures cost a few ms each to draw)."""
+    n = len(mesh.group_names)
+    drawn = sample_appearance(np.random.default_rng(spec.appearance_seed), min(n, _MATERIALS)).materials
+    return Appearance([drawn[g % len(drawn)] for g in range(n)])
 
 
 def occluder_geometry(meta: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
