@@ -268,7 +268,9 @@ def truncate_view(
     extent along ``u`` lies beyond the image's extent along ``u`` (so beyond the border: no point of the image
     reaches that far along ``u``): the ray through the principal point is turned onto the pixel
     ``c + δ u``, with ``δ`` found from the vertices' projections (fixed-point steps until the share is met to 1e-4:
-    a turn is nearly, not exactly, a shift of the image). Viewing direction, roll and intrinsics are kept.
+    a turn is nearly, not exactly, a shift of the image). The viewpoint (the direction from the look-at point to
+    the camera: azimuth and elevation, what the pair gap limits bound), roll and intrinsics are kept; the optical
+    axis turns off the object.
 
     Args:
         rng: the view's generator.
