@@ -78,8 +78,8 @@ def test_same_instance_pairs_reproject_and_visibility_agrees(samples):
         if not d["meta"]["same_instance"]:
             continue
         meta = d["meta"]  # visibility against what the other view shows: the instance and that view's occluders
-        scenes = (invariants.scene_mesh(meta, 0), invariants.scene_mesh(meta, 1))
-        m = invariants.reprojection(d, invariants.instance_mesh(meta), scenes)
+        occluders = (invariants.occluder_mesh(meta, 0), invariants.occluder_mesh(meta, 1))
+        m = invariants.reprojection(d, invariants.instance_mesh(meta), occluders)
         assert m["reproj_median_px"] <= 0.05 and m["reproj_p99_px"] <= 0.5, m
         agree += m["valid_agreement"] * m["n_object"]
         n += m["n_object"]

@@ -29,7 +29,7 @@ from datagen.invariants.fields import (
     sample_field,
     target_on_mask,
 )
-from datagen.invariants.parts import instance_mesh, pixel_parts, sample_mesh, scene_mesh
+from datagen.invariants.parts import instance_mesh, occluder_mesh, pixel_parts, sample_mesh, scene_mesh
 from datagen.invariants.stretch import distortion
 from datagen.invariants.visibility import GRAZING_COS, independent_visibility, raycast_visibility, reprojection
 
@@ -49,6 +49,7 @@ __all__ = [
     "target_on_mask",
     "instance_mesh",
     "scene_mesh",
+    "occluder_mesh",
     "sample_mesh",
     "pixel_parts",
     "evaluate",
@@ -119,9 +120,8 @@ def evaluate(sample: Mapping[str, Any], raycast: bool = True, by_part: bool = Tr
             labels, names = rebuilt
     if sample["meta"].get("same_instance"):
         meta = sample["meta"]
-        mesh = instance_mesh(meta) if raycast else None
-        scenes = (scene_mesh(meta, 0), scene_mesh(meta, 1)) if mesh is not None else None
-        out.update(reprojection(sample, mesh, scenes))
+        occluders = (occluder_mesh(meta, 0), occluder_mesh(meta, 1))
+        out.update(reprojection(sample, instance_mesh(meta) if raycast else None, occluders))
     cyc = cycle(sample, labels=labels)
     stretch = distortion(sample, labels=labels)
     if names is not None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from datagen.invariants.common import cams
 
-__all__ = ["SampleMesh", "instance_mesh", "scene_mesh", "sample_mesh", "pixel_parts"]
+__all__ = ["SampleMesh", "instance_mesh", "occluder_mesh", "join_meshes", "scene_mesh", "sample_mesh", "pixel_parts"]
 
 
 @dataclass
@@ -54,27 +54,40 @@ def instance_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, n
     return None if m is None else (m.vertices, m.faces)
 
 
-def scene_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    """(vertices, faces) of everything view ``view`` shows: its instance (:func:`instance_mesh`) followed by the
-    occluders recorded in ``meta["views"][view]["occluders"]`` (rebuilt exactly,
-    :func:`datagen.occluders.occluder_geometry`), or None when the instance cannot be rebuilt."""
-    mesh = instance_mesh(meta, view)
-    if mesh is None:
-        return None
+def occluder_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, faces) of the occluders recorded in ``meta["views"][view]["occluders"]``, rebuilt exactly
+    (:func:`datagen.occluders.occluder_geometry`; they are primitives or procedural instances, so this works for a
+    user's meshes too), or None when the view has none."""
     views = meta.get("views") or []
-    records = views[view].get("occluders") or [] if view < len(views) else []
+    records = (views[view].get("occluders") or []) if view < len(views) else []
     if not records:
-        return mesh
+        return None
     from datagen.occluders import occluder_geometry
 
-    V, F = [mesh[0]], [np.asarray(mesh[1], np.int64)]
-    n = len(mesh[0])
+    V, F, n = [], [], 0
     for record in records:
         v, f = occluder_geometry(record)
         V.append(v)
         F.append(f + n)
         n += len(v)
     return np.concatenate(V), np.concatenate(F)
+
+
+def join_meshes(*meshes: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """One (vertices, faces) of the given meshes in order (None entries skipped; None when all are)."""
+    parts = [m for m in meshes if m is not None]
+    if not parts:
+        return None
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts])
+    return (np.concatenate([np.asarray(v, np.float64) for v, _ in parts]),
+            np.concatenate([np.asarray(f, np.int64) + o for (_, f), o in zip(parts, offsets)]))  # fmt: skip
+
+
+def scene_mesh(meta: Mapping[str, Any], view: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, faces) of everything view ``view`` shows: its instance (:func:`instance_mesh`) followed by its
+    occluders (:func:`occluder_mesh`), or None when the instance cannot be rebuilt."""
+    mesh = instance_mesh(meta, view)
+    return None if mesh is None else join_meshes(mesh, occluder_mesh(meta, view))
 
 
 def pixel_parts(sample: Mapping[str, Any]) -> tuple[tuple[np.ndarray, np.ndarray], list[str]] | None:

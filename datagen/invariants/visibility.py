@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from datagen.invariants.common import DIRECTIONS, cams, project, unproject_pixels
+from datagen.invariants.parts import join_meshes
 from loaders.schema import DEPTH_STEP_M, STORED_STATUSES, Status
 
 __all__ = ["independent_visibility", "raycast_visibility", "reprojection", "GRAZING_COS"]
@@ -120,16 +121,17 @@ def _grazing_cos(
 def reprojection(
     sample: Mapping[str, Any],
     mesh: tuple[np.ndarray, np.ndarray] | None = None,
-    scenes: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    occluders: tuple[tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> dict[str, float]:
     """Same-instance pairs: reprojection error of the stored field and agreement of ``valid`` with an independent
     visibility test, over both directions.
 
-    The points are ``depth0`` unprojected through ``K0``/``T0``. With the instance ``mesh`` (vertices, faces) the
-    test is :func:`raycast_visibility` (exact) against what the other view shows: its entry of ``scenes`` (the
-    instance and that view's occluders, :func:`datagen.invariants.parts.scene_mesh`), or the instance alone when
-    ``scenes`` is None; without a mesh, :func:`independent_visibility` on ``depth1`` alone (the stored depth covers
-    the object only, so it cannot see occluders: use it on views without them).
+    The points are ``depth0`` unprojected through ``K0``/``T0``. The other view shows the instance and that view's
+    ``occluders`` (per view: (vertices, faces) rebuilt from the meta, :func:`datagen.invariants.parts.occluder_mesh`,
+    or None). With the instance ``mesh`` (vertices, faces) the test is :func:`raycast_visibility` (exact) against
+    the instance and the other view's occluders; without, :func:`independent_visibility` on the other view's
+    stored depth (the object's only: it cannot see occluders), and a point is also hidden where a ray cast meets
+    one of that view's occluders first.
 
     Returns:
         ``reproj_median_px``, ``reproj_p99_px``, ``reproj_max_px`` over pixels with a stored correspondence;
@@ -158,11 +160,14 @@ def reprojection(
             # neither the generator nor a ray cast can decide its visibility, so such points are left undecided.
             cos_b = _grazing_cos(pts, mesh[0], mesh[1], Ta, Tb)
             slack = 5e-5 + 0.5 * DEPTH_STEP_M / np.maximum(cos_b, GRAZING_COS)
-            seen_b = mesh if scenes is None else scenes[b]
+            seen_b = join_meshes(mesh, None if occluders is None else occluders[b])
             vis = inside & raycast_visibility(pts, seen_b[0], seen_b[1], Tb, abs_tol=slack)
             decided = ~(inside & (cos_b < GRAZING_COS))
         else:
             vis, decided = independent_visibility(xy, z, sample[f"depth{b}"])
+            occ_b = None if occluders is None else occluders[b]
+            if occ_b is not None:  # anything an occluder covers is hidden (they never touch the object)
+                vis &= raycast_visibility(pts, occ_b[0], occ_b[1], Tb)
         undecided += int((~decided).sum())
         agree_decided += int(((vis == (status[obj] == Status.MATCHED)) & decided).sum())
         n_obj += len(obj)
