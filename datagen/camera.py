@@ -30,6 +30,7 @@ __all__ = [
     "framing_distance",
     "sample_views",
     "truncate_view",
+    "cut_share",
     "is_truncated",
     "projected_box",
     "rotation_between",
@@ -220,7 +221,7 @@ def sample_views(
     return views
 
 
-_TRUNCATION_ITERATIONS = 16
+_TRUNCATION_BISECTIONS = 24  # of the shift along u: 2 (W + H) / 2**24 px
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -258,72 +259,76 @@ def projected_box(view: View, vertices: np.ndarray) -> tuple[float, float, float
 
 
 def truncate_view(
-    rng: np.random.Generator, cfg: CameraConfig, view: View, vertices: np.ndarray
+    rng: np.random.Generator, cfg: CameraConfig, view: View, vertices: np.ndarray, faces: np.ndarray
 ) -> tuple[View, dict[str, float]]:
     """Re-aim a view so that part of the object leaves the image (the OUTSIDE status then occurs).
 
     The camera first moves towards its look-at point by a zoom factor drawn from ``cfg.truncation_zoom`` (never
     nearer than 1.2 times the farthest vertex from that point), then turns about its centre so that the image
-    content moves along a random direction ``u`` until a share ``e`` (``cfg.truncation_extent``) of the object's
-    extent along ``u`` lies beyond the image's extent along ``u`` (so beyond the border: no point of the image
-    reaches that far along ``u``): the ray through the principal point is turned onto the pixel
-    ``c + δ u``, with ``δ`` found from the vertices' projections (fixed-point steps until the share is met to 1e-4:
-    a turn is nearly, not exactly, a shift of the image). The viewpoint (the direction from the look-at point to
-    the camera: azimuth and elevation, what the pair gap limits bound), roll and intrinsics are kept; the optical
-    axis turns off the object.
+    content moves along a random direction ``u`` until a share ``c`` (``cfg.truncation_cut``) of the object's
+    surface area lies outside the image (faces counted by their centroids' projections; :func:`cut_share`): the
+    ray through the principal point is turned onto the pixel ``c0 + δ u``, ``δ`` found by bisection (a turn is
+    nearly a shift of the image, and the share outside grows with it). The viewpoint (the direction from the
+    look-at point to the camera: azimuth and elevation, what the pair gap limits bound), roll and intrinsics are
+    kept; the optical axis turns off the object.
 
     Args:
         rng: the view's generator.
         cfg: the camera settings.
         view: a view from :func:`sample_views`.
-        vertices: float64 [V, 3] the object's vertices (world frame).
+        vertices: float64 [V, 3], faces: int [F, 3]: the object (world frame).
 
     Returns:
-        The new view and what was drawn: ``zoom``, ``extent`` (e), ``direction_deg`` (of ``u`` in the image, 0 =
-        +x, 90 = +y, i.e. down).
+        The new view and what was drawn: ``zoom``, ``cut`` (the share aimed at), ``cut_share`` (the share met),
+        ``direction_deg`` (of ``u`` in the image, 0 = +x, 90 = +y, i.e. down).
     """
     zoom = float(rng.uniform(*cfg.truncation_zoom))
-    extent = float(rng.uniform(*cfg.truncation_extent))
+    cut = float(rng.uniform(*cfg.truncation_cut))
     angle = float(rng.uniform(0.0, 2.0 * math.pi))
     V = np.asarray(vertices, np.float64)
+    tri = V[np.asarray(faces, np.int64)]
+    centroids = tri.mean(axis=1)
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     R, t = view.T_cam_from_world[:3, :3], view.T_cam_from_world[:3, 3]
     eye = -R.T @ t
     target = eye + view.distance_m * R[2]  # the look-at point on the optical axis
     reach = float(np.linalg.norm(V - target, axis=1).max())
     dist = max(view.distance_m / zoom, 1.2 * reach)
     eye = target + (eye - target) * (dist / view.distance_m)
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, -R @ eye
-    c = view.K[:2, 2]
+    c0 = view.K[:2, 2]
     u = np.array([math.cos(angle), math.sin(angle)])
-    border = view.width / 2.0 * abs(u[0]) + view.height / 2.0 * abs(u[1])  # the image's own extent along u
-    ray_from = np.linalg.solve(view.K, np.array([c[0], c[1], 1.0]))
+    ray_from = np.linalg.solve(view.K, np.array([c0[0], c0[1], 1.0]))
 
-    def beyond(T: np.ndarray) -> tuple[float, float]:
-        """(share of the extent along u beyond the border, the extent in pixels) in camera ``T``."""
-        s = (project(V, view.K, T)[0] - c) @ u
-        return (s.max() - border) / max(s.max() - s.min(), 1e-12), s.max() - s.min()
+    def turned(delta: float) -> View:
+        # with R' = Q R a fixed world direction seen along camera ray d is seen along Q d: the content at the
+        # principal point moves to c0 + δu, and the rest of the image (nearly) with it
+        ray_to = np.linalg.solve(view.K, np.array([c0[0] + delta * u[0], c0[1] + delta * u[1], 1.0]))
+        T = np.eye(4)
+        T[:3, :3] = rotation_between(ray_from, ray_to) @ R
+        T[:3, 3] = -T[:3, :3] @ eye
+        return View(view.K, T, view.height, view.width, view.azimuth_deg, view.elevation_deg, dist, view.fov_deg,
+                    view.roll_deg)  # fmt: skip
 
-    def turned(delta: float) -> np.ndarray:
-        # with R' = Q R a fixed world direction seen along camera ray d is seen along Q d: the content now at the
-        # principal point moves to c + δu, and the rest of the image (nearly) with it
-        ray_to = np.linalg.solve(view.K, np.array([c[0] + delta * u[0], c[1] + delta * u[1], 1.0]))
-        out = np.eye(4)
-        out[:3, :3] = rotation_between(ray_from, ray_to) @ R
-        out[:3, 3] = -out[:3, :3] @ eye
-        return out
+    lo, hi = 0.0, 2.0 * float(view.width + view.height)  # shares 0 (zoomed only: may cut already) and 1
+    out = turned(lo)
+    if cut_share(out, centroids, area) < cut:
+        for _ in range(_TRUNCATION_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            if cut_share(turned(mid), centroids, area) < cut:
+                lo = mid
+            else:
+                hi = mid
+        out = turned(hi)
+    return out, {"zoom": zoom, "cut": cut, "cut_share": cut_share(out, centroids, area),
+                 "direction_deg": math.degrees(angle)}  # fmt: skip
 
-    share, span = beyond(T)
-    delta = 0.0
-    for _ in range(_TRUNCATION_ITERATIONS):  # the turn is not a pure shift of the image: correct it until it fits
-        if abs(extent - share) < 1e-4:
-            break
-        delta += (extent - share) * span
-        T = turned(delta)
-        share, span = beyond(T)
-    out = View(view.K, T, view.height, view.width, view.azimuth_deg, view.elevation_deg, dist, view.fov_deg,
-               view.roll_deg)  # fmt: skip
-    return out, {"zoom": zoom, "extent": extent, "direction_deg": math.degrees(angle)}
+
+def cut_share(view: View, centroids: np.ndarray, area: np.ndarray) -> float:
+    """Share of a mesh's surface area outside the image: faces (``centroids`` [F, 3], ``area`` [F]) whose centroid
+    projects outside the image area or lies behind the camera."""
+    xy, z = project(centroids, view.K, view.T_cam_from_world)
+    out = (z <= 1e-9) | ~inside_image(xy, view.height, view.width)
+    return float(area[out].sum() / max(area.sum(), 1e-300))
 
 
 def admissible_pair(a: View, b: View, cfg: CameraConfig) -> bool:

@@ -52,16 +52,16 @@ class CameraConfig:
     center_jitter: float = 0.1  # look-at target jitter, as a fraction of the bounding-sphere radius
     # Truncation (datagen.camera.truncate_view): this share of views is re-aimed so that part of the object leaves
     # the image: the camera first moves closer by a zoom factor (the object's image grows by about that much), then
-    # turns so that a share ``truncation_extent`` of the object's image extent, along a random direction in the
-    # image, lies beyond the border.
+    # turns along a random direction in the image until a share ``truncation_cut`` of the object's surface area lies
+    # outside the frame.
     truncation_fraction: float = DEFAULT_TRUNCATION_FRACTION
-    truncation_extent: tuple[float, float] = (0.1, 0.45)
+    truncation_cut: tuple[float, float] = (0.1, 0.5)
     truncation_zoom: tuple[float, float] = (1.0, 1.4)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.truncation_fraction <= 1.0:
             raise ValueError(f"truncation_fraction must lie in [0, 1], got {self.truncation_fraction}")
-        _check_range("truncation_extent", self.truncation_extent, 0.0, 0.9, open_lo=True)
+        _check_range("truncation_cut", self.truncation_cut, 0.0, 0.9, open_lo=True)
         _check_range("truncation_zoom", self.truncation_zoom, 0.5, 4.0)
         if not 0.0 <= self.max_pair_azimuth_gap_deg <= 360.0:
             raise ValueError(f"the azimuth gap must be within [0, 360] degrees, got {self.max_pair_azimuth_gap_deg}")

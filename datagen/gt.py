@@ -223,7 +223,8 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
 
     * where every pixel centre of the 2×2 block around the projection sees ``f`` itself, the raster decides:
       visible (an occluder thinner than a pixel that covers none of those four centres is missed: the one case
-      the raster cannot flag);
+      the raster cannot flag); within half a pixel of the image border, where the block is cut by the frame, the
+      ray cast below always decides;
     * elsewhere (near silhouettes, part seams and occluders, which can cover ``s`` without covering a pixel centre)
       the ray from the camera towards ``s`` is cast against the scene (``dst.raycaster``, embree): visible when
       the first triangle hit is ``f`` or meets the ray no nearer than ``s`` (an edge tie with a neighbour);
@@ -255,7 +256,9 @@ def visibility(dst: ViewSurface, face: np.ndarray, points_world: np.ndarray) -> 
     if dst.raycaster is not None:
         H, W = dst.face_id.shape
         x0, y0 = np.floor(xi[:, 0]).astype(np.int64), np.floor(xi[:, 1]).astype(np.int64)
-        unsure = np.zeros(len(idx), bool)
+        # within half a pixel of the border the block is cut by the frame: what covers the point beyond the outer
+        # pixel centres (an occluder's edge, another part) no centre can show, so the ray cast decides there
+        unsure = (xi[:, 0] < 0) | (xi[:, 0] > W - 1) | (xi[:, 1] < 0) | (xi[:, 1] > H - 1)
         for dx in (0, 1):
             for dy in (0, 1):
                 unsure |= dst.face_id[np.clip(y0 + dy, 0, H - 1), np.clip(x0 + dx, 0, W - 1)] != fi
@@ -424,6 +427,8 @@ def _seen_nearby(surf: ViewSurface, xy: np.ndarray, points_world: np.ndarray, fo
     corner buried in another part (the pixel then sees that part's face at about the same depth); the surface
     actually seen around the projection must pass through the keypoint itself.
     """
+    if surf.pix.size == 0:  # the view shows none of the object (cut off, or hidden by occluders)
+        return np.zeros(len(xy), bool)
     H, W = surf.face_id.shape
     f = float(np.sqrt(surf.view.K[0, 0] * surf.view.K[1, 1]))
     T = surf.view.T_cam_from_world

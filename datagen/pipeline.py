@@ -255,7 +255,7 @@ class _Group:
         truncate, occlude = rng.random() < cam.truncation_fraction, rng.random() < occ_cfg.fraction
         meta: dict[str, Any] = {"truncation": None, "occluders": [], "occlusion": None}
         if truncate:
-            gv.view, meta["truncation"] = truncate_view(rng, cam, gv.view, gi.mesh.vertices)
+            gv.view, meta["truncation"] = truncate_view(rng, cam, gv.view, gi.mesh.vertices, gi.mesh.faces)
         meta["truncated"] = is_truncated(gv.view, gi.mesh.vertices)
         meta["object_box"] = [round(c, 3) for c in projected_box(gv.view, gi.mesh.vertices)]
         if not occlude:

@@ -21,7 +21,15 @@ import pytest
 import trimesh
 
 from datagen import invariants
-from datagen.camera import View, intrinsics_from_fov, is_truncated, project, sample_views, truncate_view
+from datagen.camera import (
+    View,
+    camera_center,
+    intrinsics_from_fov,
+    is_truncated,
+    project,
+    sample_views,
+    truncate_view,
+)
 from datagen.config import CameraConfig, OccluderConfig, RenderConfig
 from datagen.families import _REGISTRY, Instance, get_family
 from datagen.gt import MeshRaycaster, correspondence, keypoint_surface, project_keypoints, view_surface, visibility
@@ -145,24 +153,51 @@ def _visibility(surf, faces, pts):
 # truncation
 
 
-def test_truncate_view_pushes_the_drawn_share_out_of_the_frame():
+def _area_outside(view, V, F):
+    """Independently: the share of the mesh's area whose face centroids project outside the image."""
+    tri = V[F]
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    xy, z = project(tri.mean(1), view.K, view.T_cam_from_world)
+    H, W = view.height, view.width
+    out = (z <= 0) | (xy[:, 0] < -0.5) | (xy[:, 0] >= W - 0.5) | (xy[:, 1] < -0.5) | (xy[:, 1] >= H - 0.5)
+    return area[out].sum() / area.sum()
+
+
+def test_truncate_view_cuts_the_drawn_share_of_the_object():
     rng = np.random.default_rng(0)
     cfg = CameraConfig(truncation_fraction=1.0)
-    V = np.asarray(trimesh.creation.icosphere(2).vertices) * [0.5, 0.3, 0.4]  # a smooth ellipsoid: dense vertices
-    for view in sample_views(rng, cfg, np.zeros(3), 0.8, 96, 128, 40):
-        assert not is_truncated(view, V)
-        out, drawn = truncate_view(rng, cfg, view, V)
+    ellipsoid = trimesh.creation.icosphere(3)
+    V, F = np.asarray(ellipsoid.vertices) * [0.5, 0.3, 0.4], np.asarray(ellipsoid.faces)
+    for view in sample_views(rng, cfg, np.zeros(3), 0.5, 96, 128, 40):
+        assert not is_truncated(view, V) and _area_outside(view, V, F) == 0
+        out, drawn = truncate_view(rng, cfg, view, V, F)
         assert is_truncated(out, V)
         assert (out.K == view.K).all() and out.azimuth_deg == view.azimuth_deg
-        # the share of the object's extent along the drawn direction that lies beyond the border
-        u = np.array([np.cos(np.radians(drawn["direction_deg"])), np.sin(np.radians(drawn["direction_deg"]))])
-        xy, z = project(V, out.K, out.T_cam_from_world)
-        assert (z > 0).all()
-        s = (xy - out.K[:2, 2]) @ u
-        border = out.width / 2 * abs(u[0]) + out.height / 2 * abs(u[1])  # the image's extent along u
-        beyond = (s.max() - border) / (s.max() - s.min())
-        assert beyond == pytest.approx(drawn["extent"], abs=1e-3), (drawn, beyond)
         assert cfg.truncation_zoom[0] <= drawn["zoom"] <= cfg.truncation_zoom[1]
+        assert cfg.truncation_cut[0] <= drawn["cut"] <= cfg.truncation_cut[1]
+        share = _area_outside(out, V, F)
+        assert share == pytest.approx(drawn["cut_share"], abs=1e-12)
+        assert share == pytest.approx(drawn["cut"], abs=0.01) or share > drawn["cut"]  # zoom alone may cut more
+        # the camera stayed where it was drawn around the object (only closer): the viewpoint is kept
+        eye0, eye1 = camera_center(view.T_cam_from_world), camera_center(out.T_cam_from_world)
+        target = eye0 + view.distance_m * view.T_cam_from_world[2, :3]
+        np.testing.assert_allclose(np.cross(eye0 - target, eye1 - target), 0, atol=1e-9)
+    # a sparse object (two far-apart blobs, like wing tips) keeps the rest of itself in view
+    blob = trimesh.creation.icosphere(1)
+    Vb, Fb = np.asarray(blob.vertices) * 0.05, np.asarray(blob.faces)
+    V, F = np.concatenate([Vb + [0.8, 0.0, 0.0], Vb - [0.8, 0.0, 0.0]]), np.concatenate([Fb, Fb + len(Vb)])
+    cfg = CameraConfig(truncation_fraction=1.0, truncation_cut=(0.6, 0.7), truncation_zoom=(1.2, 1.5))
+    for view in sample_views(rng, cfg, np.zeros(3), float(np.linalg.norm(V, axis=1).max()), 96, 96, 40):
+        out, drawn = truncate_view(rng, cfg, view, V, F)
+        assert is_truncated(out, V) and _area_outside(out, V, F) < 1.0
+
+
+def test_a_view_that_shows_none_of_the_object_has_no_visible_keypoint():
+    plane, _ = _plane_and_bar()
+    view = View(K, np.eye(4), N, N)
+    empty = view_surface(plane.vertices, plane.faces, view, np.full((N, N), -1, np.int32))
+    xy, vis = project_keypoints(empty, plane.vertices[:2] * [0.5, 0.5, 1.0], np.array([0, 1]))
+    assert empty.pix.size == 0 and not vis.any() and np.isfinite(xy).all()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -248,7 +283,7 @@ def test_outside_is_exactly_where_the_reprojection_leaves_the_image(samples):
 def test_matched_and_occluded_agree_with_a_ray_cast_of_the_full_scene(samples):
     """Same-instance pairs: the counterpart of a pixel is its unprojected point; it is visible in the other view
     iff the first surface of that view's scene (instance + occluders, rebuilt from the meta) on the ray is it."""
-    agree = n = hidden_by_occluder = 0
+    agree = n = hidden_by_occluder = n_missed = 0
     for s, _ in samples:
         meta = s["meta"]
         if not meta["same_instance"]:
@@ -271,13 +306,26 @@ def test_matched_and_occluded_agree_with_a_ray_cast_of_the_full_scene(samples):
             face = np.full(len(pts), -1)
             first[ray], face[ray] = np.linalg.norm(loc - eye, axis=1), tri
             by_occluder = (face >= n_inst) & (first < dist * (1 - 1e-4))
-            # an occluder never touches the object: anything it covers is hidden, with no tolerance to argue about
-            assert (st[pix[by_occluder]] == Status.OCCLUDED).all()
+            # an occluder never touches the object: anything it covers is hidden. The generator misses only what the
+            # raster cannot see: a point under an occluder's edge whose four surrounding pixel centres all see the
+            # point's own triangle (the occluder covers none of them); such points lie within a pixel of the edge
+            missed = by_occluder & (st[pix] == Status.MATCHED)
+            if missed.any():
+                xb, _ = project(pts[missed], *invariants.common.cams(s, b))
+                mask_b = np.pad(s[f"mask{b}"], 2)  # beyond the frame: not the object
+                near_edge = np.zeros(len(xb), bool)  # some pixel centre within 1.5 px does not see the object
+                for dx in (-1, 0, 1, 2):
+                    for dy in (-1, 0, 1, 2):
+                        qx, qy = np.floor(xb[:, 0]).astype(int) + dx, np.floor(xb[:, 1]).astype(int) + dy
+                        close = np.hypot(qx - xb[:, 0], qy - xb[:, 1]) <= 1.5
+                        near_edge |= close & ~mask_b[qy + 2, qx + 2]
+                assert near_edge.all()
+            n_missed += int(missed.sum())
             hidden_by_occluder += int(by_occluder.sum())
             visible = first >= dist * (1 - 1e-4) - 1e-4
             agree += int(((st[pix] == Status.MATCHED) == visible).sum())
             n += len(pix)
-    assert hidden_by_occluder > 50
+    assert hidden_by_occluder > 50 and n_missed <= 0.02 * hidden_by_occluder, (n_missed, hidden_by_occluder)
     assert agree / n >= 0.995, agree / n  # the rest: thin parts and grazing surfaces (datagen.gt)
 
 
@@ -387,7 +435,7 @@ def test_preview_draws_status_colours(samples, tmp_path):
     "bad, message",
     [
         ({"camera": {"truncation_fraction": 1.5}}, "truncation_fraction must lie in [0, 1]"),
-        ({"camera": {"truncation_extent": (0.5, 0.2)}}, "truncation_extent must be an ordered pair"),
+        ({"camera": {"truncation_cut": (0.5, 0.2)}}, "truncation_cut must be an ordered pair"),
         ({"occluders": {"fraction": -0.1}}, "occluders.fraction must lie in [0, 1]"),
         ({"occluders": {"count": (0, 2)}}, "occluders.count must be whole numbers"),
         ({"occluders": {"kinds": ("box", "teapot")}}, "occluders.kinds must be a non-empty selection"),
