@@ -295,7 +295,8 @@ class _Group:
         V, F = scene_geometry(gi.mesh.vertices, gi.mesh.faces, occluders)
         n = gi.mesh.n_faces
         surface = view_surface(V, F, gv.view, face_id, MeshRaycaster(V, F), two_sided, n_object_faces=n)
-        return surface, hidden_share(gv.view, surface.face_id, n, self._raycaster(gi))
+        box = projected_box(gv.view, gi.mesh.vertices)
+        return surface, hidden_share(gv.view, surface.face_id, n, self._raycaster(gi), box)
 
     def dense(self, src: int, dst: int, same: bool) -> tuple[np.ndarray, np.ndarray]:
         """(status, corr) of view ``src`` into view ``dst``."""

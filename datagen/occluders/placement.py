@@ -32,8 +32,8 @@ from datagen.occluders.shapes import LocalMeshes, OccluderSpec, draw_rotation, l
 
 __all__ = ["Placement", "place_occluders", "silhouette_rays", "GRID"]
 
-GRID = 64  # silhouette grid: GRID x GRID pixel rays per view
-_BISECTIONS = 14
+GRID = 48  # silhouette grid: GRID x GRID pixel rays per view
+_BISECTIONS = 10  # of the occluder's radius: to 0.1 % of its cap
 _ANCHOR_TRIES = 16
 
 

@@ -61,17 +61,30 @@ def scene_geometry(
     return np.concatenate([V, occ.vertices]), np.concatenate([F, occ.faces.astype(np.int64) + len(V)])
 
 
-def hidden_share(view: View, face_id: np.ndarray, n_object_faces: int, instance: MeshRaycaster) -> tuple[float, int]:
+def hidden_share(
+    view: View,
+    face_id: np.ndarray,
+    n_object_faces: int,
+    instance: MeshRaycaster,
+    object_box: tuple[float, float, float, float] | None = None,
+) -> tuple[float, int]:
     """How much of the object the occluders hide in a rendered view.
 
     The rays through the pixel centres that see an occluder (face id ``>= n_object_faces``) are cast at the
-    instance alone: where one hits it, the object would be seen there without the occluders.
+    instance alone: where one hits it, the object would be seen there without the occluders. With ``object_box``
+    (``x0, y0, x1, y1`` pixels of the instance's whole projection, :func:`datagen.camera.projected_box`) only the
+    pixels inside it are cast: no ray outside it can meet the instance.
 
     Returns:
         ``share`` = hidden / (hidden + visible object pixels), and the number of hidden pixels.
     """
     H, W = face_id.shape
-    occ = np.flatnonzero(face_id.ravel() >= n_object_faces)
+    candidates = face_id >= n_object_faces
+    if object_box is not None:
+        x0, y0, x1, y1 = object_box
+        yy, xx = np.ogrid[0:H, 0:W]
+        candidates &= (xx >= np.floor(x0)) & (xx <= np.ceil(x1)) & (yy >= np.floor(y0)) & (yy <= np.ceil(y1))
+    occ = np.flatnonzero(candidates.ravel())
     visible = int(((face_id >= 0) & (face_id < n_object_faces)).sum())
     if occ.size == 0:
         return 0.0, 0
