@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FLAGS", "FLAG_NAMES", "pair_flag", "spair_flags", "dataset_flags", "shares", "view_fraction"]
+__all__ = [
+    "FLAGS",
+    "FLAG_NAMES",
+    "pair_flag",
+    "spair_flags",
+    "dataset_flags",
+    "shares",
+    "view_fraction",
+    "status_shares",
+]
 
 FLAGS = ("truncation", "occlusion")
 FLAG_NAMES = ("none", "source", "target", "both")
@@ -72,3 +81,17 @@ def view_fraction(codes: np.ndarray) -> float:
     """The share of single images flagged: (source + target + 2 both) / (2 pairs), the ``p`` to configure."""
     s = shares(codes)
     return (s["source"] + s["target"] + 2.0 * s["both"]) / 2.0
+
+
+def status_shares(samples: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Share of the object pixels (status not background) of both directions of decoded samples, by status name
+    (matched, occluded, outside, no counterpart)."""
+    from loaders.schema import Status
+
+    counts = np.zeros(len(Status), np.int64)
+    for s in samples:
+        for d in ("status_0to1", "status_1to0"):
+            if d in s:
+                counts += np.bincount(np.asarray(s[d]).ravel(), minlength=len(Status))[: len(Status)]
+    obj = max(int(counts[1:].sum()), 1)
+    return {st.name.lower(): float(counts[st] / obj) for st in Status if st != Status.BACKGROUND}

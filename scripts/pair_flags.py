@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Truncation and occlusion shares of pairs (none / source / target / both), SPair-71k style, and the per-view
 fraction they imply: for SPair-71k's pair annotation (to set the generator's defaults) or a rendered dataset (to
-check them). See :mod:`datagen.pair_flags`.
+check them; it also prints the share of object pixels by status). See :mod:`datagen.pair_flags`.
 
 Usage::
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1000, help="pairs read from a rendered dataset; default 1000")
     args = p.parse_args(argv)
 
-    from datagen.pair_flags import FLAG_NAMES, FLAGS, dataset_flags, shares, spair_flags, view_fraction
+    from datagen.pair_flags import FLAG_NAMES, FLAGS, dataset_flags, shares, spair_flags, status_shares, view_fraction
 
     if args.spair is not None:
         try:
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from datagen.preview import load_samples
 
-        codes = dataset_flags(s["meta"] for s in load_samples(args.dataset, args.n))
+        samples = load_samples(args.dataset, args.n)
+        codes = dataset_flags(s["meta"] for s in samples)
         what = str(args.dataset)
     n = len(codes[FLAGS[0]])
     print(f"{what}: {n} pairs")
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         s = shares(codes[flag])
         cells = " | ".join(f"{100 * s[k]:.1f} %" for k in FLAG_NAMES)
         print(f"| {flag} | {cells} | {view_fraction(codes[flag]):.3f} |")
+    if args.dataset is not None:
+        st = status_shares(samples)
+        print("object pixels by status: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in st.items()))
     return 0
 
 
