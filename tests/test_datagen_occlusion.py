@@ -485,7 +485,7 @@ def test_options_off_render_whole_unoccluded_views():
 def test_pair_flags_of_spair_annotations_and_of_rendered_pairs(samples, tmp_path):
     import json
 
-    from datagen.pair_flags import dataset_flags, shares, spair_flags, view_fraction
+    from datagen.pair_flags import dataset_flags, shares, spair_flags, status_shares, view_fraction
 
     folder = tmp_path / "PairAnnotation" / "trn"
     folder.mkdir(parents=True)
@@ -504,6 +504,8 @@ def test_pair_flags_of_spair_annotations_and_of_rendered_pairs(samples, tmp_path
         assert t == int(a["truncated"]) + 2 * int(b["truncated"])
         assert o == int(bool(a["occluders"])) + 2 * int(bool(b["occluders"]))
     assert all(0 < view_fraction(codes[k]) < 1 for k in codes)
+    st = status_shares(d for _, d in samples)
+    assert sum(st.values()) == pytest.approx(1.0) and min(st.values()) > 0, st
 
 
 def test_loader_transforms_keep_truncated_and_occluded_pairs_exact(samples):
