@@ -87,7 +87,8 @@ def test_verify_fails_on_a_truncated_shard(copy, capsys):
     code, out = _verify(copy, capsys)
     assert code == 1
     assert "pairs-000002.tar: 1500 bytes, the manifest says" in out
-    assert "pairs-000002.tar: holds 0 samples, the manifest says 1" in out
+    assert "pairs-000002.tar: stock webdataset cannot read it at its start" in out
+    assert "pairs-000002.tar: could read only 0 of the 1 samples the manifest lists" in out
 
 
 def test_verify_fails_on_a_tampered_manifest(copy, capsys):

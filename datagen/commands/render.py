@@ -218,8 +218,11 @@ def check_backend(backend: str) -> None:
     With one worker the renderer started here is the one that renders (one per process); spawned workers start
     their own, so no GL context ever crosses a process boundary.
     """
+    from datagen.glcheck import pyopengl_problem
     from datagen.render import GLUnavailable, get_renderer
 
+    if backend == "pyrender" and (problem := pyopengl_problem()):  # also for runners that skip the CLI (Ray)
+        raise BackendError(problem)
     try:
         get_renderer(backend)
     except (GLUnavailable, ImportError, RuntimeError) as e:

@@ -6,7 +6,8 @@ from ``depth{b}`` at the field's targets). The affine map between the two stenci
 ``σ1 >= σ2`` (:func:`datagen.families.distortion.gram_singular_values`): how a small disc of A's surface becomes an
 ellipse on B, in metres per metre, independent of both cameras.
 
-The pair's overall scale ``s`` is the median areal scale ``sqrt(σ1 σ2)``; a pixel's map *collapses* where
+The scale ``s`` a pixel is judged against is the median areal scale ``sqrt(σ1 σ2)`` of its part (where the parts
+are known and measured on enough pixels; else of the whole pair); a pixel's map *collapses* where
 ``σ2 / s < 1 / limit`` or ``σ1 / s > limit`` (:data:`~datagen.families.distortion.STRETCH_LIMIT`): a region of A
 squeezed onto a line of B or a line of A torn across B. A correct map between proportion-changed parts stays
 well inside it; the old fan-triangulated table tops left ~40 % of their area beyond it.
@@ -29,6 +30,7 @@ STENCIL_PX = 2  # stencil step: long enough that the field's 1/16 px storage ste
 # a stencil whose far corner misses the parallelogram of the other three by more than this fraction of its size
 # spans an occlusion edge (or a fold sharper than the surfaces' own creases): two surfaces, not one
 PLANAR_TOL = 0.3
+PART_MIN_STENCILS = 20  # a part measured on fewer stencils is judged against the pair's scale
 
 
 def _depth_at(depth: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,16 +98,25 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
         sv = sv[fine]
         if not len(sv):
             continue
-        scale = float(np.median(np.sqrt(sv[:, 0] * sv[:, 1])))
+        areal = np.sqrt(sv[:, 0] * sv[:, 1])
+        scale = float(np.median(areal))
         if a == 0:
             scale0 = scale
-        ratio = np.maximum(sv[:, 0] / scale, scale / np.maximum(sv[:, 1], 1e-12))
+        # what the shapes allow: each part's own scale where the parts are known (a stubby neck against a long
+        # one is a legitimate 4x stretch of that part, not of the bottle), else the pair's
+        local = np.full(len(sv), scale)
+        lab = labels[a][ys[ok][fine], xs[ok][fine]] if labels is not None else None
+        if lab is not None:
+            for k in np.unique(lab):
+                m = lab == k
+                if k >= 0 and m.sum() >= PART_MIN_STENCILS:
+                    local[m] = np.median(areal[m])
+        ratio = np.maximum(sv[:, 0] / local, local / np.maximum(sv[:, 1], 1e-12))
         collapsed = ratio > limit
         n += len(ratio)
         bad += int(collapsed.sum())
         ratios.append(ratio)
-        if labels is not None:
-            lab = labels[a][ys[ok][fine], xs[ok][fine]]
+        if lab is not None:
             for k in np.unique(lab):
                 if k < 0:
                     continue

@@ -121,6 +121,8 @@ def gl_context():
         ctx.make_current()
     except Exception as e:  # the probe passed but the context did not come up
         reason = f"{platform.upper()} failed ({type(e).__name__}: {e})"
+        if platform == "osmesa" and "OSMesaCreateContextAttribs" in str(e):
+            reason += "; this PyOpenGL is too old for OSMesa (needs 3.1.4 or newer; scripts/setup.sh installs 3.1.10)"
         raise GLUnavailable(f"no usable OpenGL backend: {reason}; {_HELP}") from e
     _CONTEXT = ctx
     atexit.register(_close_context)

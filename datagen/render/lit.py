@@ -203,7 +203,7 @@ class LitPass:
         GL.glDeleteBuffers(1, [mesh.vbo])
         textures = sorted({g.texture for g in mesh.groups if g.texture is not None})
         if textures:
-            GL.glDeleteTextures(len(textures), textures)
+            GL.glDeleteTextures(textures)
 
     # ------------------------------------------------------------------------------------------------------------
     # drawing
