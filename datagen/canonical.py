@@ -28,6 +28,12 @@ from datagen.meshes.register import NO_COUNTERPART_REL, Registration
 
 __all__ = ["CanonicalSurface", "ProceduralSurface", "RegisteredSurface", "counterparts"]
 
+# barycentric points at which a mesh face votes for its template slot: the centroid and six around it
+_FACE_VOTE_POINTS = np.array(
+    [[1 / 3, 1 / 3, 1 / 3], [2 / 3, 1 / 6, 1 / 6], [1 / 6, 2 / 3, 1 / 6], [1 / 6, 1 / 6, 2 / 3],
+     [1 / 6, 5 / 12, 5 / 12], [5 / 12, 1 / 6, 5 / 12], [5 / 12, 5 / 12, 1 / 6]]  # fmt: skip
+)
+
 
 class CanonicalSurface(ABC):
     """One instance's rendered surface with its canonical coordinates.
@@ -136,13 +142,17 @@ class RegisteredSurface(CanonicalSurface):
 
     @property
     def mesh_face_slot(self) -> np.ndarray:
-        """int64 [F]: the template slot of every face of the mesh (the slot of the template point nearest to the
-        face's centroid, facing the same way)."""
+        """int64 [F]: the template slot of every face of the mesh: the slot most of seven points of the face
+        (centroid and around) find nearest on the template, among its faces facing the same way."""
         if self._mesh_face_slot is None:
-            centroids = self.vertices[self.faces].mean(axis=1)
+            tri = self.vertices[self.faces]
             normals = None if self.two_sided else self.mesh_index.face_normals
-            f_t, _, _, _ = self.template_index.closest(centroids, normals=normals)
-            self._mesh_face_slot = self.template.face_slot[f_t].astype(np.int64)
+            n_slots = len(self.family.slots)
+            votes = np.zeros((len(tri), n_slots), np.int64)
+            for w in _FACE_VOTE_POINTS:  # a big face is judged at several points, not at its centroid alone
+                f_t, _, _, _ = self.template_index.closest(np.einsum("k,nkd->nd", w, tri), normals=normals)
+                np.add.at(votes, (np.arange(len(tri)), self.template.face_slot[f_t]), 1)
+            self._mesh_face_slot = votes.argmax(axis=1).astype(np.int64)
         return self._mesh_face_slot
 
     def _slot_index(self, which: str, slot: int) -> SurfaceIndex | None:

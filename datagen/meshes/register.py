@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph  # noqa: F401 (sp.csgraph)
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 
@@ -55,6 +56,8 @@ POOL_SIZE = 400  # template instances tried per mesh
 FINALISTS = 10  # candidates (and the best few as given) compared on all samples
 POOL_SEED = 20261204
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
+LAYER_REL = 0.005  # a template part this close (x bbox diagonal) to another part is a layer on it ...
+LAYER_OWN_REL = 0.03  # ... if also this close relative to its own extent (glass, labels: not engines, gear)
 # proper rotations tried on the mesh (names are what a file oriented that way got wrong)
 ORIENTATIONS: dict[str, np.ndarray] = {
     "as given": np.eye(3),
@@ -208,9 +211,52 @@ def _axis_scale(c: _Candidate, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarr
 
 
 # ---- deformation -------------------------------------------------------------------------------------------------
-def _laplacian(n: int, faces: np.ndarray) -> sp.csr_matrix:
-    """Uniform graph Laplacian [n, n] of a triangle mesh (degree on the diagonal, -1 per edge)."""
+def _layers(v: np.ndarray, faces: np.ndarray, diagonal: float) -> tuple[np.ndarray, np.ndarray]:
+    """Template parts that lie as thin layers on another part (glass on a cabin, a label on a bottle, a hub cap on
+    a tyre): connected components 90 % of whose vertices are within ``LAYER_REL`` of the diagonal and
+    ``LAYER_OWN_REL`` of their own extent from another component's surface. Returns a bool [n] mask of their
+    vertices and attachment edges [m, 2] (each layer vertex to the nearest vertex of the part under it), so the
+    layer moves with that part."""
+    from datagen.meshes.proximity import closest_on_triangles, sample_faces
+
+    n = len(v)
+    A = sp.coo_matrix((np.ones(3 * len(faces)), (faces.ravel(), np.roll(faces, 1, axis=1).ravel())), shape=(n, n))
+    n_comp, comp = sp.csgraph.connected_components(A, directed=False)
+    if n_comp < 2:
+        return np.zeros(n, bool), np.zeros((0, 2), np.int64)
+    pts, owner = sample_faces(v, faces, 2 * LAYER_REL * diagonal)
+    pts_comp = comp[faces[owner, 0]]
+    layer = np.zeros(n, bool)
+    under = np.full(n, -1, np.int64)
+    for c in range(n_comp):
+        mine = np.flatnonzero(comp == c)
+        others = np.flatnonzero(pts_comp != c)
+        if len(mine) > 0.25 * n or len(others) == 0:
+            continue
+        _, idx = cKDTree(pts[others]).query(v[mine], k=min(8, len(others)))
+        idx = idx.reshape(len(mine), -1)
+        best = np.full(len(mine), np.inf)
+        for j in range(idx.shape[1]):
+            f = owner[others[idx[:, j]]]
+            bary, q = closest_on_triangles(v[mine], v[faces[f]])
+            d = np.linalg.norm(q - v[mine], axis=1)
+            better = d < best
+            best[better] = d[better]
+            under[mine[better]] = faces[f[better], np.argmax(bary[better], axis=1)]
+        # thin against the whole and against its own size (a band's end caps reach inside what it wraps: 90 %)
+        extent = float(np.ptp(v[mine], axis=0).max())
+        if np.percentile(best, 90) <= min(LAYER_REL * diagonal, LAYER_OWN_REL * extent):
+            layer[mine] = True
+    edges = np.stack([np.flatnonzero(layer), under[layer]], 1)
+    return layer, edges
+
+
+def _laplacian(n: int, faces: np.ndarray, extra_edges: np.ndarray | None = None) -> sp.csr_matrix:
+    """Uniform graph Laplacian [n, n] of a triangle mesh (degree on the diagonal, -1 per edge), with optional
+    extra edges [m, 2]."""
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    if extra_edges is not None and len(extra_edges):
+        e = np.concatenate([e, extra_edges])
     e = np.unique(np.sort(e, axis=1), axis=0)
     A = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
     A = ((A + A.T) > 0).astype(np.float64)
@@ -255,7 +301,8 @@ def deform(
         float64 [n, 3] the deformed vertices.
     """
     n = len(template_v)
-    L = _laplacian(n, template_f)
+    layer, attach = _layers(template_v, template_f, diagonal)
+    L = _laplacian(n, template_f, attach)
     LtL = (L.T @ L).tocsc()
     tree_t = cKDTree(target_pts)
     d = np.zeros_like(template_v)
@@ -272,12 +319,12 @@ def deform(
                 c_nrm = target_index.face_normals[f_c]
             cos = np.einsum("nd,nd->n", vn, c_nrm)
             agree = np.abs(cos) > 0.3 if two_sided else cos > 0.3
-            w = ((dist < cut) & agree).astype(np.float64)
+            w = ((dist < cut) & agree & ~layer).astype(np.float64)  # layers follow what they lie on
             rhs = w[:, None] * (c_pts - template_v)
             # target samples -> nearest template vertex
             dist_b, k = cKDTree(x).query(target_pts)
             cos_b = np.einsum("nd,nd->n", vn[k], target_nrm)
-            ok_b = (dist_b < cut) & ((np.abs(cos_b) > 0.3) if two_sided else (cos_b > 0.3))
+            ok_b = (dist_b < cut) & ((np.abs(cos_b) > 0.3) if two_sided else (cos_b > 0.3)) & ~layer[k]
             wb = np.bincount(k[ok_b], minlength=n).astype(np.float64)
             pull = np.zeros_like(template_v)
             for c in range(3):
