@@ -8,8 +8,8 @@ F_occ)``): object pixels are those that see the instance; the depth map covers e
 visibility tests below run against the whole scene, so a point hidden by an occluder is OCCLUDED like one hidden
 by another part of the instance.
 
-For a pair, :func:`correspondence` maps each surface point of view 0 through Φ (same slot, local face and
-barycentrics on the other instance; :func:`datagen.families.face_map`), projects it into view 1 and classifies
+For a pair, :func:`correspondence` takes each surface point of view 0 mapped through Φ (the point with the same
+canonical coordinates on the other instance; :mod:`datagen.canonical`), projects it into view 1 and classifies
 it with :func:`visibility` against view 1's own surface:
 
 * ``OUTSIDE``: the projection is behind the camera or outside the image area ``[-0.5, W - 0.5) × [-0.5, H - 0.5)``;
@@ -38,9 +38,7 @@ __all__ = [
     "ViewSurface",
     "view_surface",
     "visibility",
-    "counterpart_points",
     "correspondence",
-    "keypoint_surface",
     "project_keypoints",
     "REL_DEPTH_TOL",
     "MASK_RADIUS_PX",
@@ -341,36 +339,12 @@ def _nearest_surface_pixel(face_id: np.ndarray, xy: np.ndarray) -> tuple[np.ndar
     return qx, qy, face
 
 
-def counterpart_points(
-    src: ViewSurface, face_map: np.ndarray | None, dst_vertices: np.ndarray, dst_faces: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Φ of ``src``'s surface points onto the other instance.
-
-    Args:
-        src: the first view's surface.
-        face_map: int64 [F_src] face of the other instance per face of ``src``'s (-1 = no counterpart), or None
-            for the same instance (Φ = identity).
-        dst_vertices, dst_faces: the other instance's mesh.
-
-    Returns:
-        ``face`` int64 [N] (-1 where there is no counterpart) and ``points_world`` float64 [N, 3] (NaN there).
-    """
-    if face_map is None:
-        return src.face, src.points_world
-    f = face_map[src.face]
-    pts = np.full((len(f), 3), np.nan)
-    has = f >= 0
-    tri = np.asarray(dst_vertices, np.float64)[np.asarray(dst_faces)[f[has]]]
-    pts[has] = np.einsum("nk,nkd->nd", src.bary[has], tri)
-    return f, pts
-
-
 def correspondence(src: ViewSurface, dst: ViewSurface, face: np.ndarray, points_world: np.ndarray):
     """Dense correspondence field of ``src``'s view into ``dst``'s view.
 
     Args:
         src, dst: the two views' surfaces.
-        face, points_world: :func:`counterpart_points` of ``src`` on ``dst``'s instance.
+        face, points_world: Φ of ``src``'s points on ``dst``'s instance (:func:`datagen.canonical.counterparts`).
 
     Returns:
         ``status`` uint8 [H0, W0] (``Status`` codes) and ``corr`` float32 [H0, W0, 2] ((x, y) in ``dst``'s
@@ -385,25 +359,6 @@ def correspondence(src: ViewSurface, dst: ViewSurface, face: np.ndarray, points_
     status[src.pix[has]] = st
     corr[src.pix[has]] = xy
     return status.reshape(H, W), corr.reshape(H, W, 2)
-
-
-def keypoint_surface(family, inst) -> tuple[np.ndarray, np.ndarray]:
-    """World positions [N, 3] of the family's keypoints on ``inst`` and their triangles [N] (-1 = part absent;
-    NaN position)."""
-    n = len(family.keypoints)
-    face = np.full(n, -1, np.int64)
-    pts = np.full((n, 3), np.nan)
-    if n == 0:
-        return pts, face
-    lut = np.full(int(family.slot_offsets[-1]), -1, np.int64)
-    lut[family.canonical_face(inst)] = np.arange(inst.n_faces)
-    offsets = family.slot_offsets
-    for i, kp in enumerate(family.keypoints):
-        f = lut[offsets[family.slot_index(kp.slot)] + kp.local_face]
-        if f >= 0:
-            face[i] = f
-            pts[i] = np.asarray(kp.bary, np.float64) @ np.asarray(inst.vertices, np.float64)[inst.faces[f]]
-    return pts, face
 
 
 def project_keypoints(surf: ViewSurface, points_world: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,9 +30,10 @@ from datagen.camera import (
     sample_views,
     truncate_view,
 )
+from datagen.canonical import ProceduralSurface
 from datagen.config import CameraConfig, OccluderConfig, RenderConfig
 from datagen.families import _REGISTRY, Instance, get_family
-from datagen.gt import MeshRaycaster, correspondence, keypoint_surface, project_keypoints, view_surface, visibility
+from datagen.gt import MeshRaycaster, correspondence, project_keypoints, view_surface, visibility
 from datagen.occluders import hidden_share, occluder_geometry
 from datagen.pipeline import generate_shard
 from datagen.preview import STATUS_COLORS, render_preview, status_panel
@@ -397,7 +398,7 @@ def test_keypoints_behind_occluders_are_not_visible(samples):
             continue
         family = get_family(meta["category"])
         inst = family.build(meta["shape_params"][v], meta["instance_ids"][v])
-        kp, kf = keypoint_surface(family, inst)
+        kp, kf = ProceduralSurface(family, inst).keypoints()
         caster, n_inst = _scene_caster(meta, v)
         T = s[f"T_cam{v}_from_world"].astype(np.float64)
         present = kf >= 0
