@@ -103,6 +103,8 @@ def main() -> int:
                 med = float(np.median([r["reproj_median_px"] for r in reproj]))
                 p99 = float(np.median([r["reproj_p99_px"] for r in reproj]))
                 cells.append(f"reproj median {med:.4f} px, p99 {p99:.4f} px (medians over pairs)")
+                if "valid_agreement" in agg:
+                    cells.append(f"valid agrees with a ray cast on {agg['valid_agreement']:.3%} of object pixels")
             print(f"{family:<10} {size:>4} {len(rows):>5} {' '.join(cells)} {args.label} ({took:.0f} s)", flush=True)
             row = {"family": family, "size": size, "pairs": len(rows), "label": args.label}
             row.update({k: v for k, v in agg.items() if k != "parts"}, parts=agg.get("parts"))
