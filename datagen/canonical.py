@@ -30,8 +30,15 @@ __all__ = ["CanonicalSurface", "ProceduralSurface", "RegisteredSurface", "counte
 
 # barycentric points at which a mesh face votes for its template slot: the centroid and six around it
 _FACE_VOTE_POINTS = np.array(
-    [[1 / 3, 1 / 3, 1 / 3], [2 / 3, 1 / 6, 1 / 6], [1 / 6, 2 / 3, 1 / 6], [1 / 6, 1 / 6, 2 / 3],
-     [1 / 6, 5 / 12, 5 / 12], [5 / 12, 1 / 6, 5 / 12], [5 / 12, 5 / 12, 1 / 6]]  # fmt: skip
+    [
+        [1 / 3, 1 / 3, 1 / 3],
+        [2 / 3, 1 / 6, 1 / 6],
+        [1 / 6, 2 / 3, 1 / 6],
+        [1 / 6, 1 / 6, 2 / 3],
+        [1 / 6, 5 / 12, 5 / 12],
+        [5 / 12, 1 / 6, 5 / 12],
+        [5 / 12, 5 / 12, 1 / 6],
+    ]  # fmt: skip
 )
 
 
@@ -125,7 +132,8 @@ class RegisteredSurface(CanonicalSurface):
         self._lut[family.canonical_face(self.template)[present]] = np.flatnonzero(present)
         self._template_index: SurfaceIndex | None = None
         self._mesh_index: SurfaceIndex | None = None
-        self._mesh_face_slot: np.ndarray | None = None
+        cached = registration.mesh_face_slot
+        self._mesh_face_slot = cached if cached is not None and len(cached) == len(self.faces) else None
         self._slot_indices: dict[tuple[str, int], SurfaceIndex | None] = {}
 
     @property

@@ -139,6 +139,7 @@ class Registration:
     orientation: str
     quality: Quality
     seconds: float = 0.0
+    mesh_face_slot: np.ndarray | None = None  # int64 [F] template slot of each face of the mesh (cached labels)
 
     def instance(self) -> Instance:
         """The template instance (undeformed)."""
@@ -564,13 +565,16 @@ def save_registration(lib_dir: Path, reg: Registration) -> Path:
     import io
 
     buf = io.BytesIO()
-    meta = {k: v for k, v in asdict(reg).items() if k not in ("template_vertices", "slot_present", "rotation")}
+    arrays = ("template_vertices", "slot_present", "rotation", "mesh_face_slot")
+    meta = {k: v for k, v in asdict(reg).items() if k not in arrays}
+    extra = {} if reg.mesh_face_slot is None else {"mesh_face_slot": np.asarray(reg.mesh_face_slot, np.int32)}
     np.savez_compressed(
         buf,
         template_vertices=reg.template_vertices.astype(np.float64),
         slot_present=reg.slot_present,
         rotation=reg.rotation,
         meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+        **extra,
     )
     path = registration_path(lib_dir, reg.mesh_id)
     atomic_write_bytes(path, buf.getvalue())
@@ -587,6 +591,7 @@ def load_registration(lib_dir: Path, mesh_id: str) -> Registration:
             slot_present=z["slot_present"].astype(bool),
             rotation=z["rotation"],
             quality=quality,
+            mesh_face_slot=z["mesh_face_slot"].astype(np.int64) if "mesh_face_slot" in z.files else None,
             **meta,
         )
 
@@ -634,5 +639,9 @@ def register_stage(lib_dir: Path, mesh_id: str, category: str, options: dict[str
         record["notes"].append(
             f"template parts without a counterpart on the mesh: {', '.join(reg.quality.absent_slots)}"
         )
+    from datagen.canonical import RegisteredSurface
+
+    fitted = mesh.vertices @ np.asarray(reg.rotation).T
+    reg.mesh_face_slot = RegisteredSurface(get_family(category), fitted, mesh.faces, reg, mesh.two_sided).mesh_face_slot
     save_registration(lib_dir, reg)
     return record
