@@ -56,6 +56,11 @@ class MeshSource:
             )
         self.ids = self.library.ids
         if not self.ids:
+            if MeshLibrary(self.path, stages=["intake"]).ids:
+                raise LibraryError(
+                    f"{self.path}: its meshes passed intake but none is registered; run `datagen meshes ingest "
+                    f"<source> --category {family.name} --out {self.path}` again (without --stages) to register them"
+                )
             raise LibraryError(f"{self.path}: no mesh passed intake and registration; see {self.path / 'intake.json'}")
         self._cache: OrderedDict[str, UserInstance] = OrderedDict()
 
