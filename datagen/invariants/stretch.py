@@ -33,12 +33,10 @@ PLANAR_TOL = 0.3
 PART_MIN_STENCILS = 20  # a part measured on fewer stencils is judged against the pair's scale
 
 
-def _depth_at(depth: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear depth [N] at sub-pixel points, and whether the 2×2 block is all object on one surface."""
-    H, W = depth.shape
-    valid = depth > 0
-    d = depth.astype(np.float64)[..., None].repeat(2, axis=2)  # bilinear_reads reads 2-vectors
-    val, all4, smooth = bilinear_reads(d, valid, xy, depth)
+def _depth_at(depth: np.ndarray, depth2: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear depth [N] at sub-pixel points, and whether the 2×2 block is all object on one surface.
+    ``depth2`` is ``depth`` as float64 [H, W, 2] (:func:`bilinear_reads` reads 2-vectors), made once per view."""
+    val, _, smooth = bilinear_reads(depth2, depth > 0, xy, depth)
     return val[:, 0], smooth
 
 
@@ -71,6 +69,7 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
         valid = sample[f"valid_{d}"]
         H, W = valid.shape
         depth_a, depth_b = sample[f"depth{a}"], sample[f"depth{b}"]
+        depth_b2 = np.repeat(depth_b.astype(np.float64)[..., None], 2, axis=2)
         corr = sample[f"corr_{d}"]
         ok = np.ones((H - s, W - s), bool)
         for dx, dy in offsets:
@@ -85,7 +84,7 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
             px = np.stack([xs + dx, ys + dy], axis=1).astype(np.float64)
             pts_a.append(unproject_points(px, depth_a[ys + dy, xs + dx], Ka, Ta))
             q = corr[ys + dy, xs + dx].astype(np.float64)
-            zb, smooth = _depth_at(depth_b, q)
+            zb, smooth = _depth_at(depth_b, depth_b2, q)
             ok &= smooth
             pts_b.append(unproject_points(q, zb, Kb, Tb))
         ok &= _parallelogram(pts_a) & _parallelogram(pts_b)
