@@ -1,6 +1,11 @@
-"""Draw a grid of sampled instances per procedural family, with keypoints, into PNG files (matplotlib, no GL).
+"""Draw a grid of sampled instances per procedural family, with keypoints, into PNG files; and the gallery of
+every SPair-71k category for the README.
 
     .venv/bin/python scripts/show_families.py --out docs/figures/families --n 8 --seed 0 [chair car ...]
+    .venv/bin/python scripts/show_families.py --gallery      (docs/figures/families/gallery.png only)
+
+``--gallery`` draws one figure with a cell per SPair-71k category (3 instances each, keypoint dots; a category
+whose family is not registered yet is a grey "no family yet" cell), see ``datagen.gallery.gallery``.
 
 Writes ``<out>/<family>.png``: ``--n`` instances seen from the front-left and above (the object's left, +x, is on
 the picture's right), rendered headless with pyrender (EGL; ``--backend mpl`` draws with matplotlib instead), faces
@@ -59,70 +64,6 @@ def _draw(ax, fam, inst, azim: float, elev: float, label_kps: bool) -> None:
     ax.set_axis_off()
 
 
-def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """4x4 OpenGL camera pose (camera looks along its -z) at ``eye`` towards ``target``, y up."""
-    z = eye - target
-    z /= np.linalg.norm(z)
-    x = np.cross([0.0, 1.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    T = np.eye(4)
-    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, np.cross(z, x), z, eye
-    return T
-
-
-def _render_gl(fam, inst, azim: float, elev: float, size: int, label_kps: bool, ax) -> None:
-    """Render ``inst`` with pyrender (flat shading, one colour per material group) and draw its keypoints
-    (filled = visible, hollow = hidden by the object)."""
-    import matplotlib
-    import pyrender
-    import trimesh
-
-    groups = sorted({inst.material_groups.get(s.name, s.name) for s in fam.slots})
-    cmap = matplotlib.colormaps["tab20"]
-    colours = {g: np.array(cmap(i % 20)) for i, g in enumerate(groups)}
-    vcol = np.zeros((inst.vertices.shape[0], 4))
-    for s in np.unique(inst.face_slot):
-        vcol[inst.faces[inst.face_slot == s].ravel()] = colours[
-            inst.material_groups.get(fam.slots[s].name, fam.slots[s].name)
-        ]
-    mesh = trimesh.Trimesh(inst.vertices, inst.faces, vertex_colors=(vcol * 255).astype(np.uint8), process=False)
-    scene = pyrender.Scene(bg_color=[1.0, 1.0, 1.0, 1.0], ambient_light=[0.35, 0.35, 0.35])
-    scene.add(pyrender.Mesh.from_trimesh(mesh, smooth=False))
-    lo, hi = inst.vertices.min(0), inst.vertices.max(0)
-    centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
-    a, e = np.radians(azim), np.radians(elev)
-    direction = np.array([np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)])  # azim 0: from the front
-    yfov = np.radians(35.0)
-    dist = radius / np.sin(yfov / 2) * 1.05
-    pose = _look_at(centre + dist * direction, centre)
-    scene.add(pyrender.PerspectiveCamera(yfov=yfov, znear=0.05 * dist, zfar=3 * dist), pose=pose)
-    scene.add(
-        pyrender.DirectionalLight(intensity=3.0), pose=_look_at(centre + dist * np.array([0.5, 1.0, 0.8]), centre)
-    )
-    scene.add(pyrender.DirectionalLight(intensity=1.0), pose=pose)
-    r = pyrender.OffscreenRenderer(size, size)
-    colour, depth = r.render(scene)
-    r.delete()
-    ax.imshow(colour)
-    # keypoints: project with the same camera, visible when the depth buffer agrees
-    f = (size / 2) / np.tan(yfov / 2)
-    kp = fam.keypoint_positions(inst)
-    cam = (np.linalg.inv(pose) @ np.concatenate([kp, np.ones((kp.shape[0], 1))], 1).T).T[:, :3]
-    side_col = {"left": "red", "right": "blue", "center": "green"}
-    for k, spec in enumerate(fam.keypoints):
-        if np.isnan(kp[k, 0]):
-            continue
-        zc = -cam[k, 2]
-        u, v = size / 2 + f * cam[k, 0] / zc, size / 2 - f * cam[k, 1] / zc
-        iu, iv = int(np.clip(u, 0, size - 1)), int(np.clip(v, 0, size - 1))
-        vis = depth[iv, iu] > 0 and abs(depth[iv, iu] - zc) < 0.01 * radius + 0.005
-        c = side_col[spec.side]
-        ax.scatter([u], [v], s=14, facecolors=c if vis else "none", edgecolors=c, linewidths=0.8)
-        if label_kps:
-            ax.text(u + 3, v - 3, spec.name, fontsize=4.5, color=c)
-    ax.set_axis_off()
-
-
 def _summary(fam, inst) -> str:
     size = inst.vertices.max(0) - inst.vertices.min(0)
     present = fam.present_slots(inst)
@@ -141,6 +82,7 @@ def _summary(fam, inst) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from datagen.families import family_names, get_family
+    from datagen.gallery import draw_tile, render_tile
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("families", nargs="*", help="families to draw (default: all)")
@@ -155,7 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--backend", choices=("gl", "mpl"), default="gl", help="pyrender offscreen (gl) or matplotlib 3D (mpl)"
     )
+    ap.add_argument("--gallery", action="store_true", help="only the gallery of the 18 SPair categories")
     args = ap.parse_args(argv)
+    if args.gallery:
+        from datagen.commands.categories import SPAIR_CATEGORIES
+        from datagen.gallery import gallery
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(gallery(args.families or list(SPAIR_CATEGORIES), args.out / "gallery.png", seed=args.seed))
+        return 0
     import os
 
     import matplotlib
@@ -179,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             inst = fam.build(fam.sample_params(rng), f"{name}_{i:03d}")
             if args.backend == "gl":
                 ax = fig.add_subplot(rows, cols, i + 1)
-                _render_gl(fam, inst, args.azim, args.elev, args.size, i == 0, ax)
+                draw_tile(ax, fam, render_tile(fam, inst, args.azim, args.elev, args.size), label=i == 0)
             else:
                 ax = fig.add_subplot(rows, cols, i + 1, projection="3d")
                 _draw(ax, fam, inst, -90.0 - args.azim, args.elev, label_kps=i == 0)
