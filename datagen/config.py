@@ -15,7 +15,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CameraConfig", "OccluderConfig", "OCCLUDER_KINDS", "RenderConfig", "sample_rng", "shard_rng"]
+__all__ = [
+    "CameraConfig",
+    "DROPPED_PAIRS",
+    "OccluderConfig",
+    "OCCLUDER_KINDS",
+    "PhotorealConfig",
+    "RENDERERS",
+    "RenderConfig",
+    "sample_rng",
+    "shard_rng",
+]
+
+# Where a sample's RGB comes from: the GT backend's own lit pass ("pyrender", the default, also with the embree
+# backend) or Cycles path tracing through Blender in a worker process ("blenderproc", the photoreal extra;
+# datagen/photoreal). The ground truth is the exact path's in both cases.
+RENDERERS = ("pyrender", "blenderproc")
+# The entry of a shard's timings (datagen.pipeline.generate_shard) that counts the pairs it did not write because a
+# view's photoreal render disagreed with the exact GT (other pairs replace them); it goes to dataset.json per shard.
+DROPPED_PAIRS = "dropped_pairs"
 
 # Occluder kinds: simple primitives with a random appearance, another instance of the group's own category, or an
 # instance of another built-in family (datagen/occluders).
@@ -109,6 +127,37 @@ class OccluderConfig:
 
 
 @dataclass(frozen=True)
+class PhotorealConfig:
+    """Settings of the ``blenderproc`` renderer (datagen/photoreal): Cycles, checked per view against the exact GT.
+
+    ``device`` is ``auto`` (OptiX, else CUDA, else CPU), ``cpu`` or ``gpu``; pixels are reproducible on one machine
+    and device. A view whose Cycles object mask has an IoU below ``min_mask_iou`` with the exact mask, or whose
+    median |depth difference| on shared object pixels exceeds ``max_depth_error_m``, is not used: its pairs are
+    dropped (and replaced by other pairs), and the count goes in ``dataset.json``.
+    """
+
+    samples: int = 32  # samples per pixel of the beauty pass
+    denoise: bool = True  # OpenImageDenoise on the beauty pass
+    device: str = "auto"
+    max_bounces: int = 4
+    ground_fraction: float = 0.5  # views standing on a procedural ground plane (the rest: sky only)
+    min_mask_iou: float = 0.99
+    max_depth_error_m: float = 0.001
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"photoreal.samples must be at least 1, got {self.samples}")
+        if self.device not in ("auto", "cpu", "gpu"):
+            raise ValueError(f"photoreal.device must be auto, cpu or gpu, got {self.device!r}")
+        if not 0 <= self.max_bounces <= 64:
+            raise ValueError(f"photoreal.max_bounces must lie in [0, 64], got {self.max_bounces}")
+        if not 0.0 <= self.ground_fraction <= 1.0:
+            raise ValueError(f"photoreal.ground_fraction must lie in [0, 1], got {self.ground_fraction}")
+        if not 0.0 < self.min_mask_iou <= 1.0 or self.max_depth_error_m <= 0.0:
+            raise ValueError("photoreal.min_mask_iou must lie in (0, 1] and max_depth_error_m be positive")
+
+
+@dataclass(frozen=True)
 class RenderConfig:
     """Everything that determines a rendered dataset's content (not where or how fast it is made)."""
 
@@ -134,6 +183,8 @@ class RenderConfig:
     mesh_fraction: float = 1.0
     mesh_appearance: str = "auto"
     meshes_fingerprint: str | None = None
+    renderer: str = "pyrender"  # RENDERERS: where the RGB comes from (the GT is the exact path's either way)
+    photoreal: PhotorealConfig = field(default_factory=PhotorealConfig)
 
     def __post_init__(self) -> None:
         if self.n_pairs <= 0:
@@ -150,6 +201,8 @@ class RenderConfig:
             raise ValueError(f"mesh_fraction must lie in [0, 1], got {self.mesh_fraction}")
         if self.mesh_appearance not in ("file", "random", "auto"):
             raise ValueError(f"mesh_appearance must be file, random or auto, got {self.mesh_appearance!r}")
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
 
     @property
     def n_shards(self) -> int:
@@ -162,14 +215,18 @@ class RenderConfig:
         return min(self.shard_size, self.n_pairs - shard_index * self.shard_size)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.renderer == "pyrender" and self.photoreal == PhotorealConfig():
+            del d["renderer"], d["photoreal"]  # unchanged records (and fingerprints) for the default renderer
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RenderConfig:
         d = dict(d)
         cam = CameraConfig(**_tuples(d.pop("camera", {})))
         occ = OccluderConfig(**_tuples(d.pop("occluders", {})))
-        return cls(camera=cam, occluders=occ, **d)
+        photo = PhotorealConfig(**d.pop("photoreal", {}))
+        return cls(camera=cam, occluders=occ, photoreal=photo, **d)
 
     def fingerprint(self) -> str:
         """sha256 of the whole config: two runs with equal fingerprints make identical datasets."""

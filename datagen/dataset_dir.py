@@ -234,6 +234,7 @@ class DatasetDir:
         try:
             record = json.loads(self.receipt_path(index).read_text())
             entry = ShardEntry(**{k: record[k] for k in ("index", "name", "samples", "bytes", "sha256")})
+            entry.dropped = int(record.get("dropped", 0))
         except (OSError, ValueError, KeyError, TypeError):
             return None
         path = self.shard_path(index)
@@ -266,9 +267,14 @@ class DatasetDir:
                         stale.unlink(missing_ok=True)
             yield held
 
-    def commit_shard(self, index: int, tmp: Path, samples: int, nbytes: int, sha256: str) -> ShardEntry:
-        """Publish a finished temp shard: rename it into place, write its receipt, refresh the manifest."""
-        entry = ShardEntry(index=index, name=shard_name(index), samples=samples, bytes=nbytes, sha256=sha256)
+    def commit_shard(
+        self, index: int, tmp: Path, samples: int, nbytes: int, sha256: str, dropped: int = 0
+    ) -> ShardEntry:
+        """Publish a finished temp shard: rename it into place, write its receipt, refresh the manifest.
+        ``dropped`` counts pairs the generator did not write (photoreal renders that disagreed with the GT)."""
+        entry = ShardEntry(
+            index=index, name=shard_name(index), samples=samples, bytes=nbytes, sha256=sha256, dropped=dropped
+        )
         self.receipt_path(index).unlink(missing_ok=True)  # a remade shard must never pair with an old receipt
         os.replace(tmp, self.shard_path(index))
         _fsync_dir(self.root)

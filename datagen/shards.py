@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from tqdm import tqdm
 
 import datagen
-from datagen.config import RenderConfig
+from datagen.config import DROPPED_PAIRS, RenderConfig
 from datagen.dataset_dir import DatasetDir
 from loaders.dataset_manifest import DatasetManifest, ShardEntry
 from loaders.schema import encode_sample
@@ -187,7 +187,8 @@ def write_shard(
                 timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t0
             if expected_samples is not None and n != expected_samples:
                 raise ShardError(f"shard {index}: the generator gave {n} samples, expected {expected_samples}")
-            return dataset.commit_shard(index, tmp, n, nbytes, sha)
+            dropped = int(timings.pop(DROPPED_PAIRS, 0))  # a count, not seconds: it goes to the manifest
+            return dataset.commit_shard(index, tmp, n, nbytes, sha, dropped=dropped)
         finally:
             Path(tmp).unlink(missing_ok=True)
 

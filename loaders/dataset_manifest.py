@@ -58,6 +58,15 @@ class ShardEntry:
     samples: int
     bytes: int
     sha256: str
+    dropped: int = 0  # pairs not written: their photoreal render disagreed with the exact GT (others replace them)
+
+
+def _entry_dict(s: ShardEntry) -> dict[str, Any]:
+    """A shard's manifest record; ``dropped`` only where pairs were dropped (older manifests stay as they were)."""
+    d = asdict(s)
+    if not s.dropped:
+        del d["dropped"]
+    return d
 
 
 @dataclass
@@ -79,9 +88,11 @@ class DatasetManifest:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["shards"] = [asdict(s) for s in sorted(self.shards, key=lambda s: s.index)]
+        d["shards"] = [_entry_dict(s) for s in sorted(self.shards, key=lambda s: s.index)]
         d["complete"] = self.complete
         d["n_samples"] = self.n_samples
+        if any(s.dropped for s in self.shards):
+            d["n_dropped"] = sum(s.dropped for s in self.shards)
         return d
 
     @classmethod

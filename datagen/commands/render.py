@@ -107,6 +107,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="share of views with other objects between the camera and the object; default 0.3",
     )
+    p.add_argument(
+        "--renderer",
+        default="pyrender",
+        choices=("pyrender", "blenderproc"),
+        help="where the RGB comes from: the GT backend's lit pass (default) or Cycles path tracing through Blender "
+        '(the photoreal extra: pip install -e ".[photoreal]"); the ground truth is exact with both',
+    )
+    p.add_argument("--samples", type=int, default=32, help="blenderproc: Cycles samples per pixel; default 32")
+    p.add_argument("--no-denoise", action="store_true", help="blenderproc: no OpenImageDenoise pass")
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "gpu"), help="blenderproc: OptiX/CUDA when found (auto)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
@@ -143,7 +155,7 @@ def _error(message: str) -> int:
 
 
 def _build_config(args: argparse.Namespace):
-    from datagen.config import CameraConfig, OccluderConfig, RenderConfig
+    from datagen.config import CameraConfig, OccluderConfig, PhotorealConfig, RenderConfig
     from datagen.families import family_names, get_family
 
     known = family_names()
@@ -178,6 +190,12 @@ def _build_config(args: argparse.Namespace):
             same_instance_fraction=args.same_instance_fraction,
             mesh_fraction=getattr(args, "mesh_fraction", 1.0),
             mesh_appearance=getattr(args, "mesh_appearance", "auto"),
+            renderer=getattr(args, "renderer", "pyrender"),
+            photoreal=PhotorealConfig(
+                samples=getattr(args, "samples", 32),
+                denoise=not getattr(args, "no_denoise", False),
+                device=getattr(args, "device", "auto"),
+            ),
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -229,6 +247,16 @@ def check_backend(backend: str) -> None:
         raise BackendError(str(e)) from e
 
 
+def check_photoreal() -> None:
+    """Raise :class:`BackendError` saying how to install the photoreal extra when ``bpy`` is missing."""
+    from datagen.photoreal import PhotorealUnavailable, require_photoreal
+
+    try:
+        require_photoreal()
+    except PhotorealUnavailable as e:
+        raise BackendError(str(e)) from e
+
+
 def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Validate, check the folder and backend, render, summarise. ``runner`` replaces the local process pool
     (``scripts/ray_render.py`` passes a Ray one; the backend is then checked on the workers, not here)."""
@@ -259,6 +287,8 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
         render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
         if runner is None:
             check_backend(config.backend)
+        if config.renderer == "blenderproc":
+            check_photoreal()
     except (OutputFolderError, BackendError) as e:
         return _error(str(e))
     workers = args.workers or min(os.cpu_count() or 1, len(shards))
