@@ -185,6 +185,10 @@ class RenderConfig:
     meshes_fingerprint: str | None = None
     renderer: str = "pyrender"  # RENDERERS: where the RGB comes from (the GT is the exact path's either way)
     photoreal: PhotorealConfig = field(default_factory=PhotorealConfig)
+    # Real photographs as backgrounds (datagen/backgrounds.py): a folder or list file of the user's images, every
+    # view over a seeded random crop of one; the fingerprint (names and sizes) pins the list for a resumed run.
+    backgrounds: str | None = None
+    backgrounds_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_pairs <= 0:
@@ -218,6 +222,8 @@ class RenderConfig:
         d = dataclasses.asdict(self)
         if self.renderer == "pyrender" and self.photoreal == PhotorealConfig():
             del d["renderer"], d["photoreal"]  # unchanged records (and fingerprints) for the default renderer
+        if self.backgrounds is None and self.backgrounds_fingerprint is None:
+            del d["backgrounds"], d["backgrounds_fingerprint"]
         return d
 
     @classmethod

@@ -113,7 +113,7 @@ class _FakeViews:
     def materials(self, key, appearance, rng_factory):
         return []
 
-    def render_view(self, view, surface, instance, occluders, view_seed):
+    def render_view(self, view, surface, instance, occluders, view_seed, photo=None):
         self.n += 1
         ok = view_seed % 3 != 0
         image = np.full((view.height, view.width, 3), 128, np.uint8)
@@ -175,17 +175,67 @@ def test_the_core_package_does_not_import_bpy():
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
 
 
+def _photos(folder: Path, n: int = 2) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.clip(rng.normal(60 + 80 * i, 40, (48 + 8 * i, 80, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"photo{i}.png")
+    return folder
+
+
+def test_photo_backgrounds_folder_list_and_bad_files_named(tmp_path):
+    from datagen.backgrounds import BackgroundError, PhotoBackgrounds, photo_rng
+
+    folder = _photos(tmp_path / "photos")
+    photos = PhotoBackgrounds(folder)
+    a, meta = photos.sample(photo_rng(7), 32, 40)
+    b, _ = photos.sample(photo_rng(7), 32, 40)
+    assert a.shape == (32, 40, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert meta["photo"] in ("photo0.png", "photo1.png") and len(meta["crop"]) == 4
+    listing = tmp_path / "list.txt"
+    listing.write_text("# my photos\nphotos/photo1.png\n")
+    assert [p.name for p in PhotoBackgrounds(listing).paths] == ["photo1.png"]
+    listing.write_text("photos/photo1.png\nphotos/nope.jpg\n")
+    with pytest.raises(BackgroundError, match="nope.jpg: missing"):
+        PhotoBackgrounds(listing)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(BackgroundError, match="broken.jpg: unreadable"):
+        PhotoBackgrounds(folder)
+    with pytest.raises(BackgroundError, match="no images"):
+        PhotoBackgrounds(_photos(tmp_path / "empty", 0))
+
+
+def test_pyrender_path_composites_over_photos_and_records_the_choice(tmp_path, capsys):
+    from datagen.cli import main
+    from datagen.pipeline import generate_shard
+
+    folder = _photos(tmp_path / "photos")
+    config = RenderConfig(**TINY, n_pairs=2, shard_size=2, backend="embree", backgrounds=str(folder))
+    for sample in generate_shard(config, 0):
+        for k, view in enumerate(sample["meta"]["views"]):
+            assert view["background"] == "photo" and view["background_photo"]["photo"].startswith("photo")
+            assert sample[f"image{k}"][~sample[f"mask{k}"]].std() > 10  # the noisy photo, not a flat fill
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    args = ["render", "--n", "1", "--size", "32", "--backend", "embree", "--out", str(tmp_path / "d")]
+    assert main([*args, "--backgrounds", str(folder), "--no-progress"]) == 2
+    assert "broken.jpg: unreadable" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # with bpy (the photoreal extra)
 
 
 @needs_bpy
-def test_a_cycles_shard_at_64px_verifies_and_its_gt_agrees(tmp_path, capsys):
+def test_a_cycles_shard_at_64px_over_photos_verifies_and_its_gt_agrees(tmp_path, capsys):
     from datagen.cli import main
     from datagen.verify import verify_dataset
 
     out = tmp_path / "bp"
     args = ["render", "--category", "chair", "--renderer", "blenderproc", "--n", "2", "--shard-size", "2"]
+    args += ["--backgrounds", str(_photos(tmp_path / "photos"))]  # the photo backplate path as well
     code = main([*args, "--size", "64", "--samples", "4", "--workers", "1", "--out", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().err
     report = verify_dataset(out, samples=2, progress=False)
@@ -199,6 +249,7 @@ def test_a_cycles_shard_at_64px_verifies_and_its_gt_agrees(tmp_path, capsys):
         for k, v in enumerate(sample["meta"]["views"]):
             rec = v["photoreal"]["agreement"]
             assert rec["mask_iou"] >= 0.99 and rec["depth_median_m"] <= 1e-3
+            assert v["photoreal"]["background"] == "photo" and "photo" in v["background_photo"]
             assert sample[f"image{k}"].std() > 5  # a picture, not a blank frame
 
 

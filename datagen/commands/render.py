@@ -119,6 +119,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", choices=("auto", "cpu", "gpu"), help="blenderproc: OptiX/CUDA when found (auto)"
     )
+    p.add_argument(
+        "--backgrounds",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="real photographs as backgrounds (both renderers): a folder of your images (e.g. COCO, SUN) or a list "
+        "file of image paths; each view gets a seeded random crop of one. Default: procedural backgrounds",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--past-end-ok", action="store_true", help="exit 0 when --shards starts past the last shard (job arrays)"
@@ -177,6 +185,15 @@ def _build_config(args: argparse.Namespace):
     if truncation is not None:
         camera["truncation_fraction"] = truncation
     occluders = {} if occluder_fraction is None else {"fraction": occluder_fraction}
+    backgrounds = {}
+    if getattr(args, "backgrounds", None) is not None:
+        from datagen.backgrounds import BackgroundError, PhotoBackgrounds
+
+        try:
+            photos = PhotoBackgrounds(args.backgrounds)  # every photo opened once: a bad one is named now
+        except BackgroundError as e:
+            raise UsageError(str(e)) from None
+        backgrounds = {"backgrounds": str(photos.source), "backgrounds_fingerprint": photos.fingerprint()}
     try:
         return RenderConfig(
             camera=CameraConfig(**camera),
@@ -196,6 +213,7 @@ def _build_config(args: argparse.Namespace):
                 denoise=not getattr(args, "no_denoise", False),
                 device=getattr(args, "device", "auto"),
             ),
+            **backgrounds,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None

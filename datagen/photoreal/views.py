@@ -61,8 +61,12 @@ class PhotorealViews:
         instance: tuple[RenderMesh, list[dict[str, Any]]],
         occluders: tuple[RenderMesh, Appearance] | None,
         view_seed: int,
+        photo: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, Any], bool]:
-        """(RGB uint8 [H, W, 3], the view's ``photoreal`` meta record, whether it agrees with the exact GT)."""
+        """(RGB uint8 [H, W, 3], the view's ``photoreal`` meta record, whether it agrees with the exact GT).
+
+        With ``photo`` (uint8 [H, W, 3]) the film is transparent (a ground plane only catches shadows) and the
+        render is composited over the photo."""
         rng = np.random.default_rng(np.random.SeedSequence([view_seed, _WORLD_STREAM]))
         mesh, mats = instance
         world = world_spec(rng)
@@ -77,7 +81,7 @@ class PhotorealViews:
         near, far = clip_planes(render_meshes, view)
         if ground is not None:
             far = max(far, 500.0)
-        background = "ground" if ground is not None else "sky"
+        background = "photo" if photo is not None else "ground" if ground is not None else "sky"
         seed = int(rng.integers(2**31))
         request = view_request(scene, view, seed, world, ground, self.settings, (near, far), background)
         reply = self.worker.render(request)
@@ -95,7 +99,12 @@ class PhotorealViews:
             "used": ok,
             "world": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in world.items()},
         }
-        return np.ascontiguousarray(reply["rgba"][..., :3]), meta, ok
+        rgba = reply["rgba"]
+        if photo is None:
+            return np.ascontiguousarray(rgba[..., :3]), meta, ok
+        a = rgba[..., 3:].astype(np.float32) / 255.0  # straight alpha (PNG)
+        out = rgba[..., :3].astype(np.float32) * a + photo.astype(np.float32) * (1.0 - a)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8), meta, ok
 
     def close(self) -> None:
         self.worker.close()

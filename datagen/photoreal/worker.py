@@ -175,7 +175,8 @@ def _world(bpy, spec: dict[str, Any]) -> None:
     sky.sun_disc = False
     nt.links.new(sky.outputs["Color"], bg.inputs["Color"])
     bg.inputs["Strength"].default_value = spec["sky_strength"]
-    if spec.get("backdrop") is not None:  # what the camera sees where it misses everything: a painted backdrop
+    if spec.get("backdrop") is not None and not bpy.context.scene.render.film_transparent:
+        # what the camera sees where it misses everything: a painted backdrop
         bd = spec["backdrop"]
         coord = nt.nodes.new("ShaderNodeTexCoord")
         noise = nt.nodes.new("ShaderNodeTexNoise")
