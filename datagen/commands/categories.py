@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             if r["family"] and (not args.names or r["category"] in args.names):
                 previews[r["category"]] = str(category_sheet(r["category"], args.preview / f"{r['category']}.png",
                                                              seed=args.seed))  # fmt: skip
+                print(f"datagen categories: wrote {previews[r['category']]}", file=sys.stderr)
     elif GALLERY.exists():
         previews = {r["category"]: str(GALLERY) for r in table_rows() if r["family"]}
     if args.json:
