@@ -655,7 +655,7 @@ class CatFamily(AnimalFamily):
 
 class DogFamily(AnimalFamily):
     name = "dog"
-    description = "dogs: small to large, pointed or floppy ears, short to long tails and muzzles"
+    description = "dogs: small to large, pointed or floppy ears, short to long muzzles, tails carried up or down"
 
 
 class HorseFamily(AnimalFamily):
