@@ -8,9 +8,17 @@ Slots (fixed order; * = optional): body (a lofted barrel), neck, head (skull to 
 leg_{front,back}_{left,right} (one tube from inside the body through the knee to the hoof / paw; the knee ring is
 fixed, so a knee maps to the knee whatever the pose), tail, horn_{left,right}* (cow / sheep-like instances).
 
-Keypoints, with the SPair-71k horse index in brackets (cow and sheep use the same indices, plus horns 19/20; GeoAware
-``SPAIR_LR`` marks the even index of each pair right; which hoof / knee pair is front is not stated in the sources
-we found, we take the first as front):
+The SPair-71k animal categories are presets of these parts (same slots, same face counts; only the parameters
+differ): ``cat``, ``cow``, ``dog``, ``horse``, ``sheep`` (:class:`AnimalFamily`, ranges in ``PRESETS``), each with
+its category's proportions, pointed or floppy ears (``ear_droop_deg``), tail, horns (cows, some sheep), fur palette
+(``AnimalFamily.sample_appearance``), SPair keypoint ids (``spair_notes``; cat 12 of 15, dog 10 of 16, horse 16 of
+20, cow and sheep 18 of 21, from GeoAware-SC's ``SPAIR_FLIP`` / ``SPAIR_LR`` / ``SPAIR_GEO_AWARE`` tables) and
+AP-10K's 17 (``ap10k_notes``; names in ``ANIMAL_AP10K``). ``quadruped`` itself is kept as it was (its draws, its
+keypoints and notes).
+
+Keypoints of ``quadruped``, with the SPair-71k horse index in brackets (the cow and sheep ids differ from the
+horse's after 8: see ``_animal_keypoints``; GeoAware ``SPAIR_LR`` marks the even index of each pair right; which
+hoof / knee pair is front is not stated in the sources we found, we take the first as front):
     ear_base_{left,right} [1, 0] (GeoAware "below ear"), ear_tip_{left,right} [3, 2], eye_{left,right} [5, 4],
     nostril_{left,right} [7, 6], hoof_front_{left,right} [11, 10], hoof_back_{left,right} [13, 12],
     knee_front_{left,right} [17, 16], knee_back_{left,right} [19, 18], horn_tip_{left,right} [cow/sheep 20, 19];
