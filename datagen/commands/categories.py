@@ -117,6 +117,7 @@ def describe(name: str) -> dict[str, Any]:
     fam = get_family(name)
     kps = fam.keypoint_names
     notes = getattr(fam, "spair_notes", {})
+    ap10k = getattr(fam, "ap10k_notes", {})
     parts: dict[str, dict[str, Any]] = {}
     for s in fam.slots:
         d = parts.setdefault(s.part, {"slots": 0, "optional": False, "faces": 0})
@@ -133,7 +134,14 @@ def describe(name: str) -> dict[str, Any]:
             for s in fam.slots
         ],
         "keypoints": [
-            {"index": i, "name": k.name, "side": k.side, "slot": k.slot, "spair": notes.get(k.name, "")}
+            {
+                "index": i,
+                "name": k.name,
+                "side": k.side,
+                "slot": k.slot,
+                "spair": notes.get(k.name, ""),
+                "ap10k": ap10k.get(k.name, ""),
+            }
             for i, k in enumerate(fam.keypoints)
         ],
         "flip_permutation": fam.flip_permutation,
@@ -156,6 +164,7 @@ def _text(d: dict[str, Any], all_slots: bool) -> str:
     lines.append(f"  keypoints ({len(d['keypoints'])}):")
     for k in d["keypoints"]:
         spair = f"  SPair {k['spair']}" if k["spair"] and k["spair"] != "-" else ""
+        spair += f"  AP-10K {k['ap10k']}" if k.get("ap10k") and k["ap10k"] != "-" else ""
         lines.append(f"    {k['index']:>2} {k['name']:<28} {k['side']:<7} on {k['slot']}{spair}")
     lines.append("  symmetric groups: " + "; ".join(", ".join(g) for g in d["symmetric_groups"]))
     return "\n".join(lines)
