@@ -29,8 +29,11 @@ centre points, the near and far sides of the rim's ellipse), the side wall's lef
 right and one centre point (the near one; the far side of the base is hidden in photographs). Uncertain: which of
 ids 1 and 3 is the far (back) rim point: we take 1 = back, 3 = front (ids go right, back, left, front round the
 rim); and, as in the other families, SPair's "left" as the object's own left (+x). Names and ids (left / right):
-    rim_{left,right} [2, 0], rim_back [1], rim_front [3], wall_{left,right} [5, 4] (outer wall at mid height),
-    base_{left,right} [8, 6], base_front [7]; extra (not in SPair): soil_center.
+    rim_{left,right} [2, 0], rim_back [1], rim_front [3] (on the rim's flat top, a third of the way in from its
+    outer edge), wall_{left,right} [5, 4] (outer wall at mid height), base_{left,right} [8, 6], base_front [7] (the
+    outer wall just above the foot bevel); extra (not in SPair): soil_center. Each sits on a vertex whose first face
+    is the surface it names (the rim's top, the wall), not the face across a crease: on the lip's outer edge the
+    back rim point would be read from the lip's outer side, which faces away from a camera looking down at it.
 Symmetric groups follow ``SPAIR_GEO_AWARE['pottedplant']``: the four rim points, the two wall points, the two base
 points at the sides.
 """
@@ -52,9 +55,13 @@ __all__ = ["PottedPlantFamily", "HABITS"]
 HABITS = ("leafy", "bushy", "trailing", "cactus", "palm")
 _NQ = 8  # pot ring points per quadrant -> 32 points, point 0 on +z, point 8 on +x
 _N = 4 * _NQ
-_BODY_S = (0.15, 0.3, 0.5, 0.7, 0.85, 1.0)  # fractions of the pot's wall height of the wall rings
-_WALL_RING = 4  # the ring at s = 0.5 (after the two foot rings)
-_RIM_RING = 9
+_BODY_S = (0.03, 0.15, 0.3, 0.5, 0.7, 0.85, 1.0)  # fractions of the pot's wall height of the wall rings
+# keypoint rings: each vertex's first face (the one a keypoint on it is read from) lies on the surface the
+# keypoint names, not on the face across a crease (the lip's outer side, the downward foot bevel)
+_BASE_RING = 2  # s = 0.03, just above the foot bevel
+_WALL_RING = 5  # s = 0.5
+_LIP_RING = 10  # the lip's outer top edge
+_RIM_RING = 11  # on the rim's flat top, a third of the way in from its outer edge
 _BLADE_RINGS = 9
 _BLADE_SEG = 8
 _RIB_SEG = 32
@@ -123,8 +130,8 @@ def _pot_profile(p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     rs = [0.94 * float(_r_out(p, 0.0)), float(_r_out(p, 0.0))] + list(_r_out(p, s))
     ys = [0.0, fb] + list(fb + s * (top - fb))
     rt, lw, wall = p["r_top"], p["lip_w"], p["wall"]
-    rs += [rt + lw, rt + lw, rt - wall]
-    ys += [top + 0.2 * lip_h, h, h]
+    rs += [rt + lw, rt + lw, rt + lw - 0.35 * (lw + wall), rt - wall]
+    ys += [top + 0.2 * lip_h, h, h, h]
     y_soil = h - p["soil_depth"]
     y_in = np.array([h - 0.4 * lip_h, y_soil - 0.005])
     s_in = np.clip((y_in - fb) / (top - fb), 0.0, 1.0)
@@ -204,8 +211,8 @@ class PottedPlantFamily(ProceduralFamily):
         KeypointDef("rim_back", "pot", lambda p: _pot_point(p, _RIM_RING, np.pi), "center", "1"),
         KeypointDef("rim_front", "pot", lambda p: _pot_point(p, _RIM_RING, 0.0), "center", "3"),
         KeypointDef("wall_left", "pot", lambda p: _pot_point(p, _WALL_RING, np.pi / 2), "left", "5/4"),
-        KeypointDef("base_left", "pot", lambda p: _pot_point(p, 0, np.pi / 2), "left", "8/6"),
-        KeypointDef("base_front", "pot", lambda p: _pot_point(p, 0, 0.0), "center", "7"),
+        KeypointDef("base_left", "pot", lambda p: _pot_point(p, _BASE_RING, np.pi / 2), "left", "8/6"),
+        KeypointDef("base_front", "pot", lambda p: _pot_point(p, _BASE_RING, 0.0), "center", "7"),
         KeypointDef("soil_center", "soil", lambda p: (0.0, _soil_y(p) + p["mound"], 0.0), "center", "-"),
     ]
     group_defs = [
@@ -402,8 +409,8 @@ class PottedPlantFamily(ProceduralFamily):
         h, lat = _dirs(az)
         rs, ys_ring = _pot_profile(p)
         y_soil, sr = _soil_y(p), _soil_r(p)
-        r_clear = float(rs[: _RIM_RING + 1].max()) + 0.012 + p["vine_r"]
-        y_rim = float(ys_ring[_RIM_RING]) + 0.015
+        r_clear = float(rs[: _LIP_RING + 1].max()) + 0.012 + p["vine_r"]
+        y_rim = float(ys_ring[_LIP_RING]) + 0.015
         drop = hang * p["pot_h"]
         ctrl = np.array(
             [
