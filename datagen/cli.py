@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("render", "verify", "preview", "categories", "real", "meshes")
+COMMANDS = ("render", "verify", "preview", "categories", "real", "meshes", "explore")
 
 
 DESCRIPTION = (
