@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of --per-category sampling")
     p.add_argument("--out", type=Path, help="output folder (default eval-<dataset|shards>-<split>)")
     p.add_argument("--skip-bad", action="store_true", help="shards: pass over (and count) samples that do not read")
+    p.add_argument("--html", type=Path, help="also write an interactive HTML report (PCK, worst pairs first)")
+    p.add_argument("--html-pairs", type=int, default=30, help="pairs in the HTML report (default 30)")
     p.set_defaults(func=run)
 
 
@@ -145,4 +147,8 @@ def _evaluate(args, name, alphas, threshold, device, out, pairs, matcher) -> int
         + (["pck_curve.png"] if acc.pairs else [])
     )
     print(f"wrote {', '.join(str(out / n) for n in written)}")
+    if args.html:
+        from training.report_html import eval_html
+
+        print(f"wrote {eval_html(args, acc, record, pairs, matcher, device, out)}")
     return 0

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resize", choices=("pad", "stretch"), default="pad", help="how images enter the model frame")
     p.add_argument("--max-side", type=int, default=640, help="images are shown at most this large; default 640")
     p.add_argument("--device", default=None, help="torch device (default cuda when available)")
+    p.add_argument("--html", type=Path, help="also write an interactive HTML page (hover: match and confidence)")
     p.set_defaults(func=run)
 
 
@@ -67,9 +68,14 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetFormatError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"semmatch match: {e}", file=sys.stderr)
         return 2
-    corr_01, conf_0, _, _ = predict_dense(matcher, image_a, image_b, args.size, args.resize, device)
+    dense = predict_dense(matcher, image_a, image_b, args.size, args.resize, device)
+    corr_01, conf_0 = dense[0], dense[1]
     title = f"{describe_matcher(args.checkpoint)}: {args.image_a.name} -> {args.image_b.name}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_match_picture(args.out, image_a, image_b, corr_01, conf_0, n_points=args.points, title=title)
     print(f"wrote {args.out}")
+    if args.html:
+        from training.report_html import write_match_page
+
+        print(f"wrote {write_match_page(args.html, image_a, image_b, dense, title)}")
     return 0
