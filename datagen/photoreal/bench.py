@@ -134,7 +134,8 @@ def pair_figure(
     return {
         "instance_ids": b["meta"]["instance_ids"],
         "agreement": [v["photoreal"]["agreement"] for v in b["meta"]["views"]],
-        "gt_identical": bool(
-            np.array_equal(a["corr_0to1"], b["corr_0to1"]) and np.array_equal(a["depth0"], b["depth0"])
+        "gt_identical": all(
+            np.array_equal(a[k], b[k], equal_nan=True)
+            for k in ("status_0to1", "corr_0to1", "depth0", "depth1", "mask0")
         ),
     }

@@ -103,18 +103,18 @@ def _add_mesh(bpy, spec: dict[str, Any], materials: list) -> Any:
     return obj
 
 
-def _image(bpy, name: str, rgb: np.ndarray, colorspace: str = "sRGB") -> Any:
-    h, w = rgb.shape[:2]
-    img = bpy.data.images.new(name, w, h, alpha=False)
-    rgba = np.ones((h, w, 4), np.float32)
-    rgba[..., :3] = rgb[::-1].astype(np.float32) / 255.0
-    img.pixels.foreach_set(rgba.ravel())
-    img.colorspace_settings.name = colorspace
-    img.pack()
+def _image(bpy, name: str, rgb: np.ndarray, folder: Path) -> Any:
+    """A texture as a file-backed image (the pixels of a generated image are lost when Cycles reloads it)."""
+    from PIL import Image  # noqa: PLC0415
+
+    path = folder / f"{name}.png"
+    Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).save(path)
+    img = bpy.data.images.load(str(path))
+    img.colorspace_settings.name = "sRGB"
     return img
 
 
-def _material(bpy, name: str, spec: dict[str, Any]) -> Any:
+def _material(bpy, name: str, spec: dict[str, Any], folder: Path) -> Any:
     """A Principled BSDF: base colour (a texture or a colour) varied by noise, noisy roughness, bump, coat, sheen."""
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
@@ -123,7 +123,7 @@ def _material(bpy, name: str, spec: dict[str, Any]) -> Any:
     links = nt.links
     if spec.get("texture") is not None:
         tex = nt.nodes.new("ShaderNodeTexImage")
-        tex.image = _image(bpy, name + "_albedo", np.asarray(spec["texture"], np.uint8))
+        tex.image = _image(bpy, name + "_albedo", np.asarray(spec["texture"], np.uint8), folder)
         tex.interpolation = "Linear"
         base = tex.outputs["Color"]
     else:
@@ -339,16 +339,17 @@ def render(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     scene.view_settings.look = "None"
     scene.view_settings.exposure = float(request["world"]["exposure"])
     scene.render.film_transparent = request["background"] == "photo"
+    out = Path(tempfile.mkdtemp(dir=workdir))
     for spec in request["meshes"]:
-        mats = [_material(bpy, f"{spec['name']}_{i}", m) for i, m in enumerate(spec["materials"])]
+        mats = [_material(bpy, f"{spec['name']}_{i}", m, out) for i, m in enumerate(spec["materials"])]
         _add_mesh(bpy, spec, mats)
     _world(bpy, request["world"])
     if request.get("ground") is not None:
         _ground(bpy, request["ground"], shadow_catcher=request["background"] == "photo")
     _camera(bpy, np.asarray(request["K"]), np.asarray(request["T_cam_from_world"]), h, w, *request["clip"])
-    out = Path(tempfile.mkdtemp(dir=workdir))
     depth, index = _exact_pass(bpy, out, h, w)
     rgba = _beauty_pass(bpy, out, h, w)
+    _clear(bpy)  # textures are read from files: release them before removing the folder
     for p in out.iterdir():
         p.unlink()
     out.rmdir()
