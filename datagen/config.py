@@ -143,8 +143,14 @@ class PhotorealConfig:
     ground_fraction: float = 0.5  # views standing on a procedural ground plane (the rest: sky only)
     min_mask_iou: float = 0.99
     max_depth_error_m: float = 0.001
+    # camera effects on the RGB only (the GT is unchanged): per view, Gaussian sensor noise with a standard deviation
+    # drawn in [0, camera_noise] (8-bit levels) and a Gaussian blur with sigma drawn in [0, camera_blur_px]
+    camera_noise: float = 0.0
+    camera_blur_px: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.camera_noise <= 64.0 or not 0.0 <= self.camera_blur_px <= 8.0:
+            raise ValueError("photoreal.camera_noise must lie in [0, 64] and camera_blur_px in [0, 8]")
         if self.samples < 1:
             raise ValueError(f"photoreal.samples must be at least 1, got {self.samples}")
         if self.device not in ("auto", "cpu", "gpu"):

@@ -46,8 +46,9 @@ def test_config_round_trip_and_default_records_unchanged():
         lambda: PhotorealConfig(device="tpu"),
         lambda: PhotorealConfig(samples=0),
         lambda: PhotorealConfig(min_mask_iou=0.0),
+        lambda: PhotorealConfig(camera_noise=-1.0),
     ],
-    ids=["renderer", "device", "samples", "iou"],
+    ids=["renderer", "device", "samples", "iou", "noise"],
 )
 def test_config_rejects_bad_values(make):
     with pytest.raises(ValueError):
@@ -61,12 +62,27 @@ def test_cli_flags_reach_the_config():
 
     parser = argparse.ArgumentParser()
     cmd.register(parser.add_subparsers())
-    args = parser.parse_args(
-        ["render", "--renderer", "blenderproc", "--samples", "7", "--no-denoise", "--device", "cpu"]
-    )
-    config = cmd._build_config(args)
+    argv = ["render", "--renderer", "blenderproc", "--samples", "7", "--no-denoise", "--device", "cpu"]
+    config = cmd._build_config(parser.parse_args([*argv, "--camera-noise", "4", "--camera-blur", "0.5"]))
     assert config.renderer == "blenderproc"
-    assert config.photoreal == PhotorealConfig(samples=7, denoise=False, device="cpu")
+    want = PhotorealConfig(samples=7, denoise=False, device="cpu", camera_noise=4.0, camera_blur_px=0.5)
+    assert config.photoreal == want
+
+
+def test_camera_effects_are_seeded_and_leave_plain_renders_alone():
+    from datagen.photoreal.views import PhotorealViews
+
+    img = np.full((16, 16, 3), 100.0, np.float32)
+    img[:, 8:] = 200.0
+    plain = PhotorealViews(RenderConfig(renderer="blenderproc"))
+    out, rec = plain._camera_effects(img, 5)
+    assert out is img and rec == {"noise": 0.0, "blur_px": 0.0}
+    effects = PhotorealConfig(camera_noise=8, camera_blur_px=2)
+    noisy = PhotorealViews(RenderConfig(renderer="blenderproc", photoreal=effects))
+    a, rec_a = noisy._camera_effects(img, 5)
+    b, rec_b = noisy._camera_effects(img, 5)
+    assert np.array_equal(a, b) and rec_a == rec_b and rec_a["noise"] > 0
+    assert not np.array_equal(a, noisy._camera_effects(img, 6)[0])
 
 
 def test_protocol_round_trip():

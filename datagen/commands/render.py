@@ -120,6 +120,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", choices=("auto", "cpu", "gpu"), help="blenderproc: OptiX/CUDA when found (auto)"
     )
     p.add_argument(
+        "--camera-noise", type=float, default=0.0, metavar="SIGMA", help="blenderproc: sensor noise, up to SIGMA levels"
+    )
+    p.add_argument("--camera-blur", type=float, default=0.0, metavar="PX", help="blenderproc: blur, sigma up to PX")
+    p.add_argument(
         "--backgrounds",
         type=Path,
         default=None,
@@ -212,6 +216,8 @@ def _build_config(args: argparse.Namespace):
                 samples=getattr(args, "samples", 32),
                 denoise=not getattr(args, "no_denoise", False),
                 device=getattr(args, "device", "auto"),
+                camera_noise=getattr(args, "camera_noise", 0.0),
+                camera_blur_px=getattr(args, "camera_blur", 0.0),
             ),
             **backgrounds,
         )

@@ -27,7 +27,7 @@ from datagen.render.mesh import RenderMesh
 
 __all__ = ["PhotorealViews", "material_rng"]
 
-_MATERIAL_STREAM, _WORLD_STREAM = 11, 12
+_MATERIAL_STREAM, _WORLD_STREAM, _CAMERA_STREAM = 11, 12, 13
 
 
 def material_rng(seed: int, shard_index: int, group_index: int, instance_index: int) -> np.random.Generator:
@@ -100,11 +100,27 @@ class PhotorealViews:
             "world": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in world.items()},
         }
         rgba = reply["rgba"]
-        if photo is None:
-            return np.ascontiguousarray(rgba[..., :3]), meta, ok
-        a = rgba[..., 3:].astype(np.float32) / 255.0  # straight alpha (PNG)
-        out = rgba[..., :3].astype(np.float32) * a + photo.astype(np.float32) * (1.0 - a)
+        out = rgba[..., :3].astype(np.float32)
+        if photo is not None:
+            a = rgba[..., 3:].astype(np.float32) / 255.0  # straight alpha (PNG)
+            out = out * a + photo.astype(np.float32) * (1.0 - a)
+        out, meta["camera"] = self._camera_effects(out, view_seed)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8), meta, ok
+
+    def _camera_effects(self, img: np.ndarray, view_seed: int) -> tuple[np.ndarray, dict[str, float]]:
+        """Blur then sensor noise on the float RGB, drawn from the view's own stream (the GT is untouched)."""
+        s = self.settings
+        if s.camera_noise <= 0 and s.camera_blur_px <= 0:
+            return img, {"noise": 0.0, "blur_px": 0.0}
+        rng = np.random.default_rng(np.random.SeedSequence([view_seed, _CAMERA_STREAM]))
+        blur, noise = float(rng.uniform(0, s.camera_blur_px)), float(rng.uniform(0, s.camera_noise))
+        if blur > 0.05:
+            import cv2
+
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        if noise > 0:
+            img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
+        return img, {"noise": round(noise, 4), "blur_px": round(blur, 4)}
 
     def close(self) -> None:
         self.worker.close()
