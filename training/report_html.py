@@ -150,9 +150,11 @@ def write_eval_report(
         notes.append(f"dense EPE over {d['pixels']} valid pixels: mean {d['epe_mean']:.2f} px, "
                      f"median {d['epe_median']:.2f} px")  # fmt: skip
     records = [pair_record(s, prediction_of(s, dn, t, alphas)) for s, dn, t in zip(samples, dense, thresholds)]
+    mid = sorted(alphas)[len(alphas) // 2] if len(alphas) else None
+    columns = [(k, f"PCK@{mid:g}" if k == "pck" and mid is not None else lab, f) for k, lab, f in _PRED_COLUMNS]
     return write_page(
         path, _worst_first(records), title, subtitle="semmatch eval", summary={"pck": pck, "notes": notes},
-        columns=_PRED_COLUMNS,
+        columns=columns,
     )  # fmt: skip
 
 
