@@ -1,7 +1,7 @@
 """Real photographs as backgrounds (``datagen render --backgrounds PATH``), for both renderers.
 
-``PATH`` is a folder of the user's own photos (e.g. COCO or SUN images; searched recursively, by extension) or a
-text file listing image paths, one a line (relative paths are taken from the list's folder; ``#`` starts a
+``PATH`` is a folder of the user's own photos (e.g. COCO or SUN images; searched recursively, by extension), one
+photo, or a text file listing image paths, one a line (relative paths are taken from the list's folder; ``#`` starts a
 comment). Each view draws one photo and a random crop of it (at least half of the photo's shorter side, with the
 view's aspect) from its own seeded generator; the pyrender path composites the object over the crop, the Cycles
 path renders with a transparent film (the ground, when drawn, only catches shadows) and composites the same way.
@@ -37,6 +37,8 @@ def photo_rng(view_seed: int) -> np.random.Generator:
 def _list_paths(source: Path) -> list[Path]:
     if source.is_dir():
         return sorted(p for p in source.rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS and p.is_file())
+    if source.is_file() and source.suffix.lower() in PHOTO_EXTENSIONS:  # one photo
+        return [source]
     if source.is_file():
         paths = []
         for line in source.read_text().splitlines():

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=0, metavar="N", help="time an N-pair shard per size, both renderers")
     p.add_argument("--figure", default=None, help="write the pyrender / Cycles pair figure here")
     p.add_argument("--backend", default="pyrender", choices=["pyrender", "embree"])
+    p.add_argument("--backgrounds", default=None, help="with --figure: a folder or list of photos as backgrounds")
     args = p.parse_args(argv)
     if args.agreement:
         rows = agreement_by_family(256, backend=args.backend, families=args.families)
@@ -38,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes if args.pairs else []:
         print(json.dumps({"pairs": pair_seconds(args.category, size, args.pairs, args.samples, args.backend)}))
     if args.figure:
-        print(json.dumps({"figure": args.figure, **pair_figure(args.figure, args.category, 256, args.samples)}))
+        print(
+            json.dumps(
+                {
+                    "figure": args.figure,
+                    **pair_figure(args.figure, args.category, 256, args.samples, backgrounds=args.backgrounds),
+                }
+            )
+        )
     return 0
 
 

@@ -214,6 +214,7 @@ def test_photo_backgrounds_folder_list_and_bad_files_named(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("# my photos\nphotos/photo1.png\n")
     assert [p.name for p in PhotoBackgrounds(listing).paths] == ["photo1.png"]
+    assert PhotoBackgrounds(folder / "photo0.png").paths == [folder / "photo0.png"]  # one photo
     listing.write_text("photos/photo1.png\nphotos/nope.jpg\n")
     with pytest.raises(BackgroundError, match="nope.jpg: missing"):
         PhotoBackgrounds(listing)

@@ -95,16 +95,23 @@ def pair_seconds(category: str, size: int, n_pairs: int, samples: int, backend: 
 
 
 def pair_figure(
-    path: str | Path, category: str = "chair", size: int = 256, samples: int = 32, seed: int = 0, arrows: int = 24
+    path: str | Path,
+    category: str = "chair",
+    size: int = 256,
+    samples: int = 32,
+    seed: int = 0,
+    arrows: int = 24,
+    backgrounds: str | None = None,
 ) -> dict[str, Any]:
     """One pair rendered by pyrender (top) and Cycles (bottom), with the same ground-truth arrows from view 0 to
-    view 1 (valid pixels drawn with a fixed seed). Returns the pair's keys and agreement records."""
+    view 1 (valid pixels drawn with a fixed seed), over real photos with ``backgrounds``. Returns the pair's keys,
+    agreement records and whether the GT fields of the two renders are identical."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    base = _config(category, size, samples, "pyrender", n_pairs=1, shard_size=1, seed=seed)
+    base = _config(category, size, samples, "pyrender", n_pairs=1, shard_size=1, seed=seed, backgrounds=backgrounds)
     samples_by = {}
     for renderer in ("pyrender", "blenderproc"):
         samples_by[renderer] = next(iter(generate_shard(dataclasses.replace(base, renderer=renderer), 0)))
