@@ -208,7 +208,7 @@ def _view_record(sample: Mapping[str, Any], v: int) -> dict[str, Any]:
         if sample.get(key) is not None:
             rec[out] = np.asarray(sample[key], np.float64).round(7).tolist()
     if sample.get(f"kps{v}") is not None:
-        rec["kps"] = np.asarray(sample[f"kps{v}"], np.float64).round(3).tolist()
+        rec["kps"] = np.nan_to_num(np.asarray(sample[f"kps{v}"], np.float64), posinf=0, neginf=0).round(3).tolist()
         rec["vis"] = np.asarray(sample[f"kps{v}_vis"], bool).astype(int).tolist()
     return rec
 
@@ -247,7 +247,7 @@ def pair_record(
         kp = prediction.get("kp")
         if kp is not None:
             pred["kp"] = {
-                "xy": np.asarray(kp["xy"], np.float64).round(3).tolist(),
+                "xy": np.nan_to_num(np.asarray(kp["xy"], np.float64), posinf=0, neginf=0).round(3).tolist(),
                 "conf": np.asarray(kp.get("conf", np.ones(len(kp["xy"]))), np.float64).round(4).tolist(),
                 "threshold_px": float(kp["threshold_px"]),
                 "alphas": [float(a) for a in kp.get("alphas", (0.05, 0.1))],
