@@ -13,10 +13,12 @@ resolution and exactly as the shards hold them:
   ``DecompressionStream`` and undoes the predictor with one 2-D prefix sum;
 * status codes as one deflated byte per pixel; images as JPEG (quality :data:`JPEG_QUALITY`).
 
-A 518² rendered pair takes about 0.2-0.5 MB (ground truth only) and under 1 MB with a prediction, within the 2 MB
-budget, so nothing needs to be downsampled. Canonical coordinates (the dense-field colours) are not stored: the page
-back-projects each pixel through its depth and camera (``K``, ``T_cam_from_world``; world = the instance's
-canonical frame, DESIGN.md §3).
+Measured per 518² pair: 0.16 MB for rendered chairs (ground truth only), 0.35 MB with photo-like images, 0.57 MB
+with a dense SIFT prediction; ground truth is never downsampled. A prediction is stored in steps of
+:data:`PRED_STEP_PX` and, only when the pair would exceed :data:`PAIR_BUDGET` (a very noisy field), at every 2nd
+(4th, 8th) pixel, interpolated by the page and marked so on hover. Canonical coordinates (the dense-field
+colours) are not stored: the page back-projects each pixel through its depth and camera (``K``,
+``T_cam_from_world``; world = the instance's canonical frame, DESIGN.md §3).
 """
 
 from __future__ import annotations
