@@ -98,9 +98,18 @@ def spokes(
     a, b = spoke_ends(centre, n, r_hub, x_hub, r_rim, cross)
     rad = np.asarray(radius, np.float64)
     rad = np.array([[float(rad), float(rad)]]) if rad.ndim == 0 else rad.reshape(1, 2)
+    # spokes i and i + 2 are the same spoke turned by 4 pi / n about the axle (the frames use N = +x, which the
+    # turn keeps): build the first two, turn copies of them
+    first = [tube(np.stack([p, 0.5 * (p + q), q]), rad, n_seg, up=(1.0, 0.0, 0.0)) for p, q in zip(a[:2], b[:2])]
+    c = np.array([0.0, float(centre[0]), float(centre[1])])
     parts = []
-    for p, q in zip(a, b):
-        mid = 0.5 * (p + q)
-        # N = +x component normal to the spoke (a spoke lies near a plane x = const): a symmetric cross-section
-        parts.append(tube(np.stack([p, mid, q]), rad, n_seg, up=(1.0, 0.0, 0.0)))
+    for i in range(n):
+        m = first[i % 2]
+        if i < 2:
+            parts.append(m)
+            continue
+        t = 2.0 * np.pi * (i - i % 2) / n
+        R = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), -np.sin(t)], [0.0, np.sin(t), np.cos(t)]])
+        # angles run from +y towards +z here: (y, z) = (cos a, sin a) turned by t is the point at a + t
+        parts.append(PartMesh((m.vertices - c) @ R.T + c, m.faces, m.uv))
     return concat(parts)
