@@ -136,6 +136,15 @@ def test_hover_shows_the_shards_ground_truth_both_ways(rendered, page_file, brow
         r = hover_pixel(page, 0, 40, 40, click=True)
         page.mouse.move(5, 5)
         assert page.evaluate("document.getElementById('readout').dataset.x") == r["x"]
+        # arrow keys step one pixel, and the read-out follows the shard
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowDown")
+        r = page.evaluate("Object.assign({}, document.getElementById('readout').dataset)")
+        assert (int(r["x"]), int(r["y"])) == (41, 41)
+        s = samples[2]
+        assert r["status"] == STATUS_NAMES[int(s["status_0to1"][41, 41])]
+        if r["gtX"]:
+            assert abs(float(r["gtX"]) - s["corr_0to1"][41, 41, 0]) <= 0.5
         assert not errors, errors
     assert seen >= {0, 1, 2, 4}, seen  # background, matched, occluded, no counterpart were all hovered
 
@@ -166,6 +175,8 @@ def test_toggles_change_what_is_drawn(page_file, browser):
         assert len({top, no_names, no_kps}) == 3
         page.locator("#alpha").fill("20")
         assert _canvas_digest(page, 0) != digests["field"][0]
+        page.select_option("#zoom", "3")
+        assert page.locator(".view[data-v='0'] canvas.base").bounding_box()["width"] == 3 * 96
         assert not errors, errors
 
 
