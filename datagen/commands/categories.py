@@ -25,7 +25,15 @@ SPAIR_KEYPOINTS: dict[str, int] = {
 }  # fmt: skip
 SPAIR_CATEGORIES: tuple[str, ...] = tuple(SPAIR_KEYPOINTS)
 AP10K_KEYPOINTS = 17
-GALLERY = Path("docs/figures/families/gallery.png")
+GALLERY = Path(__file__).resolve().parents[2] / "docs" / "figures" / "families" / "gallery.png"  # in a checkout
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -192,8 +200,13 @@ def run(args: argparse.Namespace) -> int:
                 previews[r["category"]] = str(category_sheet(r["category"], args.preview / f"{r['category']}.png",
                                                              seed=args.seed))  # fmt: skip
                 print(f"datagen categories: wrote {previews[r['category']]}", file=sys.stderr)
-    elif GALLERY.exists():
-        previews = {r["category"]: str(GALLERY) for r in table_rows() if r["family"]}
+    else:  # the category's own sheet (scripts/show_families.py), else its cell of the gallery
+        for r in table_rows():
+            sheet = GALLERY.parent / f"{r['category']}.png"
+            if r["family"] and sheet.exists():
+                previews[r["category"]] = _shown(sheet)
+            elif r["family"] and r["spair"] and GALLERY.exists():
+                previews[r["category"]] = _shown(GALLERY)
     if args.json:
         docs = [describe(n) for n in names]
         print(json.dumps({"families": docs, "table": table_rows(), "previews": previews}, indent=1))
