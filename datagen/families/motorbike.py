@@ -194,6 +194,10 @@ def _exhaust_path(p: Mapping[str, Any]) -> np.ndarray:
 class MotorbikeFamily(ProceduralFamily):
     name = "motorbike"
     description = "motorbikes: sport, cruiser, dirt and scooter-like; cast or wire wheels, fairing, screen, top box"
+    # photographs of motorbikes are taken from about eye level; higher views see the tank and seat from above,
+    # where the many overlapping parts leave more occlusion edges (raw cycle at 256 px: 95.8 % with the default
+    # -5..45 degrees, 96.4 % with -5..20)
+    camera_elevation_deg = (-5.0, 20.0)
     slot_defs = _SLOTS
     keypoint_defs = [
         KeypointDef("mirror_left", "mirror_left", _mirror_tip, "left", "1/0"),
