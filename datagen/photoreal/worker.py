@@ -320,6 +320,7 @@ def render(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     h, w = int(request["height"]), int(request["width"])
     settings = request["settings"]
     scene.render.engine = "CYCLES"
+    scene.render.use_persistent_data = True  # keeps Cycles' device data between the two passes and requests
     device = _select_device(bpy, settings["device"])
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = w, h, 100
     scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
