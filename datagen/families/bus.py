@@ -116,52 +116,71 @@ def _stations(p: Mapping[str, Any]) -> list[Station]:
     return out
 
 
-def _margin(p: Mapping[str, Any]) -> float:
-    """Inset of glass and lamps from the end faces' outline (clear of its rounded corners), metres."""
-    return 0.6 * p["body_round"] + 0.05
-
-
 def _end_face(p: Mapping[str, Any], front: bool) -> tuple[float, float, float, float]:
-    """(z, usable half width, y bottom, y top) of the flat front or rear end face."""
+    """(z, half width, y bottom, y top) of the flat front or rear end face (the end cap)."""
     z, hw, y0, y1, _ = _stations(p)[-1 if front else 0]
-    m = _margin(p)
-    return z, hw - m, y0 + m, y1 - m
+    return z, hw, y0, y1
 
 
 def _end_quad(z: float, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
     return np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
 
 
+def _on_end(p: Mapping[str, Any], front: bool, fx0: float, fx1: float, fy0: float, fy1: float) -> np.ndarray:
+    """A quad on an end face at fractions of its half width (x) and of its height from the bottom (y): end-cap
+    glass and lamps sit at the same place of the cap's canonical (normalised) coordinates on every instance, so the
+    map is continuous across their edges. With ``body_round`` <= 0.18 m the corners stay clear of the cap's
+    rounded corners."""
+    z, hw, y0, y1 = _end_face(p, front)
+    return _end_quad(z, fx0 * hw, fx1 * hw, y0 + fy0 * (y1 - y0), y0 + fy1 * (y1 - y0))
+
+
 def _windshield_quad(p: Mapping[str, Any], upper: bool = False) -> np.ndarray:
     """Corners [4, 3] of the (lower or upper) windshield: (x0, y0), (x1, y0), (x1, y1), (x0, y1) with x0 = +x."""
-    z, hx, yb, yt = _end_face(p, True)
-    H = p["height"]
     if p["kind"] == "double":
-        y0, y1 = (0.56 * H, yt) if upper else (0.65 * p["ws_bottom"] * H, 0.47 * H)
+        fy = (0.58, 0.93) if upper else (0.65 * p["ws_bottom"], 0.46)
     else:
-        y0, y1 = p["ws_bottom"] * H, yt
-    return _end_quad(z, hx, -hx, y0, y1)
+        fy = (p["ws_bottom"], 0.93)
+    return _on_end(p, True, 0.8, -0.8, *fy)
 
 
 def _rear_window_quad(p: Mapping[str, Any]) -> np.ndarray:
-    z, hx, yb, yt = _end_face(p, False)
-    return _end_quad(z, hx * 0.9, -hx * 0.9, max(p["rear_win_bottom"] * p["height"], yb + 0.3), yt)
+    return _on_end(p, False, 0.72, -0.72, p["rear_win_bottom"], 0.92)
+
+
+# Side glass and doors sit at fixed places of the body's canonical side coordinates: along the body at fixed
+# fractional station indices u (the loft is linear in z between stations), across it at fixed fractions of the
+# side's height (the sections' side points sit at fixed normalised heights), so the cross-instance map is
+# continuous across their edges.
+_ROW_F = {"single": (0.88,), "double_lower": (0.27, 0.45), "double_upper": (0.59, 0.9)}
+_U_WINDOWS = {"lower": (2.5, 6.3), "upper": (2.5, 9.8)}
+_U_DOOR = (6.4, 6.95)
+_U_CAB = (7.05, 9.8)
+_U_PILLAR = 0.04  # pillar width in station-index units
+
+
+def _z_at(p: Mapping[str, Any], u: float) -> float:
+    """z of the fractional station index ``u`` (linear between stations, as the loft)."""
+    zs = [s[0] for s in _stations(p)]
+    return float(np.interp(u, np.arange(len(zs)), zs))
 
 
 def _rows(p: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
     """y ranges of the window rows on the side: ``lower`` and ``upper`` (double-deckers)."""
-    H, r = p["height"], p["body_round"]
-    top = H - max(r, 0.12) - 0.1
+    c, H = p["clearance"], p["height"]
+
+    def y(f: float) -> float:
+        return c + f * (H - c)
+
     if p["kind"] == "double":
-        return {"lower": (0.3 * H, 0.47 * H), "upper": (0.6 * H, top)}
-    return {"lower": (top - p["win_h"], top)}
+        lo, up = _ROW_F["double_lower"], _ROW_F["double_upper"]
+        return {"lower": (y(lo[0]), y(lo[1])), "upper": (y(up[0]), y(up[1]))}
+    return {"lower": (y(p["win_lo"]), y(_ROW_F["single"][0]))}
 
 
 def _door_z(p: Mapping[str, Any]) -> tuple[float, float]:
-    """z range of the doors: right behind the front wheel's arch."""
-    zf, _ = _axles(p)
-    z1 = zf - 1.3 * p["wheel_r"] - 0.08
-    return z1 - p["door_w"], z1
+    """z range of the doors: between the middle section and the front wheel's arch."""
+    return _z_at(p, _U_DOOR[0]), _z_at(p, _U_DOOR[1])
 
 
 def _side_quad(x: float, z0: float, z1: float, y0: float, y1: float) -> np.ndarray:
@@ -170,26 +189,22 @@ def _side_quad(x: float, z0: float, z1: float, y0: float, y1: float) -> np.ndarr
 
 def _window_quad(p: Mapping[str, Any], row: str, n: int, i: int) -> np.ndarray:
     """The i-th (1 = front) of n windows of a row on the +x side."""
-    L, hw = p["length"], p["width"] / 2
-    _, e2 = _bands(p)
-    zb = -L / 2 + e2 + 0.25
-    zt = _door_z(p)[0] - 0.15 if row == "lower" else L / 2 - e2 - 0.25
-    span = (zt - zb - _PILLAR * (n - 1)) / n
-    z1 = zt - (i - 1) * (span + _PILLAR)
+    ub, ut = _U_WINDOWS[row]
+    span = (ut - ub - _U_PILLAR * (n - 1)) / n
+    u1 = ut - (i - 1) * (span + _U_PILLAR)
     y0, y1 = _rows(p)[row]
-    return _side_quad(hw, z1 - span, z1, y0, y1)
+    return _side_quad(p["width"] / 2, _z_at(p, u1 - span), _z_at(p, u1), y0, y1)
 
 
 def _cab_window_quad(p: Mapping[str, Any]) -> np.ndarray:
-    L, hw = p["length"], p["width"] / 2
-    _, e2 = _bands(p)
     y0, y1 = _rows(p)["lower"]
-    return _side_quad(hw, _door_z(p)[1] + 0.15, L / 2 - e2 - 0.1, y0, y1)
+    return _side_quad(p["width"] / 2, _z_at(p, _U_CAB[0]), _z_at(p, _U_CAB[1]), y0, y1)
 
 
 def _door_quad(p: Mapping[str, Any]) -> np.ndarray:
     z0, z1 = _door_z(p)
-    return _side_quad(p["width"] / 2, z0, z1, p["clearance"] + 0.08, _rows(p)["lower"][1])
+    c, H = p["clearance"], p["height"]
+    return _side_quad(p["width"] / 2, z0, z1, c + 0.04 * (H - c), _rows(p)["lower"][1])
 
 
 def _wheel_centre(p: Mapping[str, Any], front: bool) -> np.ndarray:
@@ -206,18 +221,12 @@ def _arch_end(p: Mapping[str, Any], front_wheel: bool, front_end: bool) -> np.nd
 
 
 def _lamp_quad(p: Mapping[str, Any], front: bool) -> np.ndarray:
-    z, hx, yb, _ = _end_face(p, front)
-    x1 = hx
-    x0 = max(hx - p["lamp_w"], 0.32)
-    y0 = yb + 0.05
-    h = p["lamp_h"] if front else 2.0 * p["lamp_h"]
-    return _end_quad(z, x0, x1, y0, y0 + h)
+    w, h = p["lamp_w"], p["lamp_h"] * (1.0 if front else 2.0)
+    return _on_end(p, front, 0.8 - w, 0.8, 0.05, 0.05 + h)
 
 
 def _plate_quad(p: Mapping[str, Any], front: bool) -> np.ndarray:
-    z, _, yb, _ = _end_face(p, front)
-    yc = yb + 0.12
-    return _end_quad(z, 0.26, -0.26, yc - 0.06, yc + 0.06)
+    return _on_end(p, front, 0.2, -0.2, 0.06, 0.1)
 
 
 def _mirror_geom(p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -229,10 +238,10 @@ def _mirror_geom(p: Mapping[str, Any]) -> dict[str, np.ndarray]:
     xt = hw + reach
     head_c = np.array([xt, y - 0.55 * s, z_head])
     return {
-        "arm1": np.array([(hw - 0.05 + xt) / 2, y, z_base, xt - hw + 0.05 + 0.04, 0.04, 0.04]),
-        "arm2": np.array([xt, y, (z_base + z_head) / 2, 0.034, 0.034, z_head - z_base + 0.03]),
-        "head": np.array([*head_c, 0.06, 1.1 * s, 0.55 * s]),
-        "tip": head_c + np.array([0.03, 0.0, 0.0]),
+        "arm1": np.array([(hw - 0.05 + xt) / 2, y, z_base, xt - hw + 0.05 + 0.07, 0.07, 0.07]),
+        "arm2": np.array([xt, y, (z_base + z_head) / 2, 0.06, 0.06, z_head - z_base + 0.05]),
+        "head": np.array([*head_c, 0.1, 1.1 * s, 0.6 * s]),
+        "tip": head_c + np.array([0.05, 0.0, 0.0]),
     }
 
 
@@ -327,16 +336,15 @@ class BusFamily(ProceduralFamily):
             "wheel_w": u(0.26, 0.32),
             "overhang_front": of,
             "overhang_rear": orr,
-            "body_round": u(0.06, 0.22),
+            "body_round": u(0.06, 0.18),
             "ws_bottom": u(0.28, 0.42) if kind != "coach" else u(0.3, 0.36),
             "rear_win_bottom": u(0.5, 0.65),
-            "win_h": u(0.75, 1.1) if kind != "minibus" else u(0.55, 0.7),
-            "door_w": u(0.8, 1.2) if kind != "minibus" else u(0.7, 0.9),
+            "win_lo": u(0.5, 0.62),
             "hub_frac": u(0.45, 0.7),
             "mirror_reach": u(0.18, 0.35),
             "mirror_size": u(0.25, 0.4),
-            "lamp_w": u(0.25, 0.45),
-            "lamp_h": u(0.1, 0.2),
+            "lamp_w": u(0.2, 0.35),  # fraction of the end face's half width
+            "lamp_h": u(0.04, 0.07),  # fraction of its height
         }
         return p
 
@@ -344,9 +352,8 @@ class BusFamily(ProceduralFamily):
         return {
             "kind": "double", "n_windows": 5, "door_left": True, "door_right": True, "length": 11.0, "width": 2.5,
             "height": 4.3, "clearance": 0.32, "wheel_r": 0.5, "wheel_w": 0.3, "overhang_front": 2.5,
-            "overhang_rear": 3.2, "body_round": 0.14, "ws_bottom": 0.34, "rear_win_bottom": 0.58, "win_h": 0.9,
-            "door_w": 1.0, "hub_frac": 0.6, "mirror_reach": 0.25, "mirror_size": 0.32, "lamp_w": 0.35,
-            "lamp_h": 0.15,
+            "overhang_rear": 3.2, "body_round": 0.14, "ws_bottom": 0.34, "rear_win_bottom": 0.58, "win_lo": 0.55,
+            "hub_frac": 0.6, "mirror_reach": 0.25, "mirror_size": 0.32, "lamp_w": 0.28, "lamp_h": 0.055,
         }  # fmt: skip
 
     def symmetrize(self, params: Mapping[str, Any]) -> dict[str, Any]:
