@@ -68,7 +68,7 @@ _SLOTS = [
     SlotDef("deckhouse", "deckhouse", "cabin", "center", True),
     SlotDef("deckhouse_windows", "window", "glass", "center", True),
     *_window_slots(),
-    SlotDef("bridge", "deckhouse", "cabin", "center", True),
+    SlotDef("bridge", "bridge", "cabin", "center", True),
     SlotDef("mast", "mast", "spars", "center", True),
     SlotDef("sail", "sail", "sails", "center", True),
     SlotDef("motor", "motor", "motor", "center", True),
@@ -120,36 +120,52 @@ def _hull_point(p: Mapping[str, Any], s: float, phi: float) -> np.ndarray:
 
 
 # ---- superstructure --------------------------------------------------------------------------------------------------
+def _house_floor(p: Mapping[str, Any], z: float) -> float:
+    """y of the deckhouse's bottom at ``z``: 4 % of its height below the deck there, so the deck meets its walls at
+    the same place of their canonical coordinates on every instance."""
+    return _deck_y(p, z / p["length"] + 0.5) - 0.04 * p["house_h"]
+
+
 def _deckhouse_box(p: Mapping[str, Any], tier: int) -> tuple[float, float, float, float, float]:
-    """(z rear, z front, half width, y bottom, y top) of the deckhouse (tier 0) or the bridge (tier 1)."""
+    """(z rear, z front, half width, y bottom, y top) of the deckhouse (tier 0, its bottom and top at the rear) or
+    the bridge (tier 1)."""
     L = p["length"]
     z0 = L * (p["house_at"] - 0.5)
     z1 = z0 + p["house_len"] * L
     s0, s1 = p["house_at"], p["house_at"] + p["house_len"]
     hw = p["house_w"] * min(_half_beam(p, s0), _half_beam(p, s1))
-    yb = min(_deck_y(p, s0), _deck_y(p, s1)) - 0.02 * p["depth"]
+    yb = _house_floor(p, z0)
     yt = yb + p["house_h"]
     if tier == 0:
         return z0, z1, hw, yb, yt
-    zm = z1 - 0.45 * (z1 - z0)
-    return zm, z1 - 0.08 * (z1 - z0), 0.8 * hw, yt - 0.02 * p["house_h"], yt + 0.7 * p["house_h"]
+    # on the deckhouse's flat roof (between its first two sections) at fixed fractions of the roof's length and
+    # half width, where the roof's canonical coordinates put it on every instance (a continuous map at the junction)
+    zs1 = z1 - p["house_slope"] * p["house_h"]
+    za, zb = z0 + 0.45 * (zs1 - z0), z0 + 0.95 * (zs1 - z0)
+    y0 = min(_house_floor(p, za), _house_floor(p, zb)) + 0.98 * p["house_h"]
+    return za, zb, 0.68 * hw, y0, y0 + 0.72 * p["house_h"]
 
 
 def _house_stations(p: Mapping[str, Any], tier: int) -> list[tuple[float, float, float, float, float]]:
     z0, z1, hw, yb, yt = _deckhouse_box(p, tier)
     h = yt - yb
     r = p["house_round"] * min(hw, h / 2)
-    slope = p["house_slope"] * h
-    return [(z0, hw, yb, yt, r), (z1 - slope, hw, yb, yt, r), (z1, hw, yb, yb + 0.55 * h, r)]
+    zs = z1 - p["house_slope"] * h
+    if tier == 1:
+        return [(z0, hw, yb, yt, r), (zs, hw, yb, yt, r), (z1, hw, yb, yb + 0.55 * h, r)]
+    y = [_house_floor(p, z) for z in (z0, zs, z1)]
+    return [(z0, hw, y[0], y[0] + h, r), (zs, hw, y[1], y[1] + h, r), (z1, hw, y[2], y[2] + 0.55 * h, r)]
 
 
 def _window_quad(p: Mapping[str, Any]) -> np.ndarray:
-    """The glass band on the deckhouse's front slope (between its 2nd and 3rd sections), counter-clockwise."""
+    """The glass band on the deckhouse's front slope (between its 2nd and 3rd sections), counter-clockwise.
+
+    It sits at fixed fractions of the slope (x = +-0.7 of the half width, 20-80 % down the slope), where the loft's
+    own canonical coordinates put it on every instance, so the map is continuous across its edges (the top's ring
+    points sit at fixed fractions of the half width; ``house_round`` <= 0.3 keeps 0.7 on the flat top)."""
     st = _house_stations(p, 0)
-    (za, hw, yb, ya, r), (zb, _, _, yb2, _) = st[1], st[2]
-    hv = (ya - yb) / 2
-    rr = min(r, 0.999 * min(hw, hv))
-    x = 0.85 * (hw - rr)
+    (za, hw, _, ya, _), (zb, _, _, yb2, _) = st[1], st[2]
+    x = 0.7 * hw
     ta, tb = 0.2, 0.8
     pa = np.array([za + ta * (zb - za), ya + ta * (yb2 - ya)])
     pb = np.array([za + tb * (zb - za), ya + tb * (yb2 - ya)])
@@ -158,17 +174,21 @@ def _window_quad(p: Mapping[str, Any]) -> np.ndarray:
 
 def _side_window_quad(p: Mapping[str, Any], n: int, i: int) -> np.ndarray:
     """The i-th (1 = front) of n windows on the deckhouse's +x side, on its flat side between its first two
-    sections."""
+    sections, at fixed fractions of the side's length and height (the map stays continuous across its edges)."""
     st = _house_stations(p, 0)
-    (z0, hw, yb, yt, r), z1 = st[0], st[1][0]
-    h = yt - yb
+    (z0, hw, ya, yt, _), (z1, _, yb, _, _) = st[0], st[1]
+    h = yt - ya
     ln = z1 - z0
     za, zb = z0 + 0.08 * ln, z1 - 0.08 * ln
     gap = 0.06 * ln
     span = (zb - za - gap * (n - 1)) / n
     zf = zb - (i - 1) * (span + gap)
-    y0, y1 = yb + 0.45 * h, yt - min(r, 0.5 * h) - 0.08 * h
-    return np.array([[hw, y0, zf - span], [hw, y0, zf], [hw, y1, zf], [hw, y1, zf - span]])
+
+    def floor(z: float) -> float:  # the side's bottom, linear between the two sections as the loft
+        return ya + (yb - ya) * (z - z0) / ln
+
+    q = [(zf - span, 0.45), (zf, 0.45), (zf, 0.8), (zf - span, 0.8)]
+    return np.array([[hw, floor(z) + f * h, z] for z, f in q])
 
 
 def _mast(p: Mapping[str, Any]) -> PartMesh:
@@ -213,12 +233,18 @@ def _motor(p: Mapping[str, Any]) -> PartMesh:
 
 
 def _funnel(p: Mapping[str, Any]) -> PartMesh:
-    z0, z1, hw, yb, yt = _deckhouse_box(p, 0)
-    zc = z0 + 0.25 * (z1 - z0)
-    rf = 0.3 * hw
-    y0 = yt - 0.05 * (yt - yb)
+    """An oval funnel on the deckhouse roof; its footprint sits at fixed fractions of the roof's length and half
+    width (semi-axes 0.3 of the half width, 0.1 of the flat roof's length), so the roof's map is continuous around
+    it on every instance."""
+    st = _house_stations(p, 0)
+    (z0, hw, _, ya, _), (zs1, _, _, yb, _) = st[0], st[1]
+    zc = z0 + 0.25 * (zs1 - z0)
+    rx, rz = 0.3 * hw, 0.1 * (zs1 - z0)
+    y0 = ya + 0.25 * (yb - ya) - 0.05 * p["house_h"]
     h = p["funnel_h"]
-    return lathe([rf, rf, 0.92 * rf], [y0, y0 + h, y0 + h + 0.02 * h], 16).transformed(None, [0.0, 0.0, zc])
+    mesh = lathe([1.0, 1.0, 0.92], [y0, y0 + h, y0 + h + 0.02 * h], 16)
+    v = mesh.vertices * np.array([rx, 1.0, rz]) + np.array([0.0, 0.0, zc])
+    return PartMesh(v, mesh.faces, mesh.uv)
 
 
 class BoatFamily(ProceduralFamily):
@@ -302,9 +328,9 @@ class BoatFamily(ProceduralFamily):
             "house_at": u(0.35, 0.5) if small else u(0.15, 0.35),
             "house_len": u(0.25, 0.35),
             "house_w": u(0.7, 0.85),
-            "house_h": dims["depth"] * (u(0.6, 0.9) if small else u(0.8, 1.3)),
-            "house_round": u(0.05, 0.4),
-            "house_slope": u(0.2, 0.8),
+            "house_h": dims["depth"] * (u(0.6, 0.9) if small else u(0.7, 1.0)),
+            "house_round": u(0.05, 0.2),
+            "house_slope": u(0.3, 0.6),
             "mast_at": u(0.55, 0.65),
             "mast_h": L * u(1.0, 1.4),
             "sail_foot": u(0.3, 0.4),
