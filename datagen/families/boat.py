@@ -13,8 +13,9 @@ on |x| only, so sections stay mirror symmetric). The half beam, deck height (she
 the bow) are smooth functions of ``s``; the bow section is a thin sliver (4 % of the beam) so the bow is pointed on
 every instance and the same faces cover it. The transom is the end cap at ``s = 0``.
 
-Slots (fixed order; * = optional): hull; deckhouse* (a loft of rounded-rectangle sections standing on the deck:
-a cabin on sail and motor boats, the superstructure of a ship) and deckhouse_windows* (a glass band on its front);
+Slots (fixed order; * = optional): hull; deckhouse* / superstructure* (the same loft of rounded-rectangle sections
+standing on the deck: a cabin on sail and motor boats, a ship's superstructure; two slots, so a ship's
+superstructure has no counterpart on a small boat's cabin) and deckhouse_windows* (a glass band on its front);
 bridge* (a second, smaller tier); mast* and sail* (sailing boats); motor* (an outboard on the transom); funnel*
 (ships); deckhouse side windows count-tagged per side*: ``window_n{n}_{left,right}_{i}``, the i-th from the
 front of n = 2, 3, 4.
@@ -66,6 +67,7 @@ def _window_slots() -> list[SlotDef]:
 _SLOTS = [
     SlotDef("hull", "hull", "hull"),
     SlotDef("deckhouse", "deckhouse", "cabin", "center", True),
+    SlotDef("superstructure", "superstructure", "cabin", "center", True),
     SlotDef("deckhouse_windows", "window", "glass", "center", True),
     *_window_slots(),
     SlotDef("bridge", "bridge", "cabin", "center", True),
@@ -349,7 +351,11 @@ class BoatFamily(ProceduralFamily):
         }  # fmt: skip
 
     def slot_present(self, name: str, params: Mapping[str, Any]) -> bool:
-        if name in ("deckhouse", "deckhouse_windows"):
+        if name == "deckhouse":
+            return bool(params["deckhouse"]) and params["kind"] != "ship"
+        if name == "superstructure":
+            return bool(params["deckhouse"]) and params["kind"] == "ship"
+        if name == "deckhouse_windows":
             return bool(params["deckhouse"])
         if name.startswith("window_n"):
             return bool(params["deckhouse"]) and int(name.split("_")[1][1:]) == params["n_windows"]
@@ -364,8 +370,8 @@ class BoatFamily(ProceduralFamily):
     def build_part(self, name: str, p: Mapping[str, Any], side: Side) -> PartMesh:
         if name == "hull":
             return _hull(p)
-        if name in ("deckhouse", "bridge"):
-            return loft(_house_stations(p, 0 if name == "deckhouse" else 1))
+        if name in ("deckhouse", "superstructure", "bridge"):
+            return loft(_house_stations(p, 1 if name == "bridge" else 0))
         if name == "deckhouse_windows":
             return panel(_window_quad(p), (0.0, 1.0, 1.0), 0.004, 0.01)
         if name.startswith("window_n"):
