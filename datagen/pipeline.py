@@ -14,6 +14,7 @@ the camera and the object (:mod:`datagen.occluders`), rendered and ray-cast with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -27,7 +28,7 @@ import numpy as np
 from datagen import __version__
 from datagen.camera import View, admissible_pair, is_truncated, projected_box, sample_views, truncate_view
 from datagen.canonical import CanonicalSurface, ProceduralSurface, counterparts
-from datagen.config import RenderConfig
+from datagen.config import DROPPED_PAIRS, RenderConfig
 from datagen.families import Family, family_names, get_family
 from datagen.gt import MeshRaycaster, ViewSurface, correspondence, project_keypoints, view_surface
 from datagen.meshes.source import MeshSource, mesh_source
@@ -38,7 +39,7 @@ from datagen.render.appearance import Appearance, composite, sample_appearance, 
 from datagen.render.mesh import RenderMesh, prepare_mesh
 from loaders.schema import META_FLIP_PERM, META_SYM_GROUPS, SCHEMA_VERSION
 
-__all__ = ["generate_shard", "group_rng", "scene_rng", "sample_key", "GENERATOR"]
+__all__ = ["generate_shard", "group_rng", "scene_rng", "sample_key", "GENERATOR", "DROPPED_PAIRS"]
 
 GENERATOR = {"name": "semmatch-datagen", "version": __version__}
 _SCENE_STREAM = 1  # a view's truncation and occluder draws: a stream of its own beside lighting and background
@@ -110,6 +111,7 @@ class _GroupView:
     surface: ViewSurface | None = None
     kps: tuple[np.ndarray, np.ndarray] | None = None
     meta: dict = field(default_factory=dict)
+    usable: bool = True  # False: the photoreal render disagrees with the exact GT (its pairs are dropped)
 
 
 def _draw_pairs(
@@ -154,8 +156,18 @@ def _draw_pairs(
 class _Group:
     """One group's instances, views and lazily rendered passes."""
 
-    def __init__(self, config: RenderConfig, family: Family, renderer: Renderer, shard_index: int, g: int, timings):
+    def __init__(
+        self,
+        config: RenderConfig,
+        family: Family,
+        renderer: Renderer,
+        shard_index: int,
+        g: int,
+        timings,
+        photoreal=None,
+    ):
         self.config, self.family, self.renderer, self.timings = config, family, renderer, timings
+        self.photoreal = photoreal  # a datagen.photoreal.views.PhotorealViews with the blenderproc renderer
         self.shard_index, self.g = shard_index, g
         rng = group_rng(config.seed, shard_index, g)
         self.instances: list[_GroupInstance] = []
@@ -182,7 +194,8 @@ class _Group:
         params = _jsonable(family.sample_params(rng))
         inst = family.build(params, _instance_id(family.name, params))
         mesh = prepare_mesh(inst, family)
-        appearance = sample_appearance(rng, len(mesh.group_names))
+        own = getattr(family, "sample_appearance", None)  # a family's own palette (fur), else random materials
+        appearance = own(rng, mesh.group_names) if own is not None else sample_appearance(rng, len(mesh.group_names))
         surface = ProceduralSurface(family, inst)
         kp_world, kp_face = surface.keypoints()
         return _GroupInstance(inst.instance_id, params, "procedural", surface, mesh, appearance, kp_world, kp_face)
@@ -220,6 +233,13 @@ class _Group:
             with _timed(self.timings, "raster"):  # the image: background synthesis, lit pass, compositing, face ids
                 lighting = sample_lighting(vrng, gv.view.T_cam_from_world)
                 background, bg_kind = sample_background(vrng, gv.view.height, gv.view.width)
+                photo = None
+                if self.config.backgrounds is not None:  # a real photograph instead (its own seeded stream)
+                    from datagen.backgrounds import photo_backgrounds, photo_rng
+
+                    photos = photo_backgrounds(self.config.backgrounds)
+                    background, photo = photos.sample(photo_rng(gv.view_seed), gv.view.height, gv.view.width)
+                    bg_kind = "photo"
                 rgb, alpha = self.renderer.render_scene_lit(handles, gv.view, lighting)
                 face_id = self.renderer.render_scene_face_ids(handles, gv.view)
                 gv.image = composite(rgb, alpha, background)
@@ -233,7 +253,30 @@ class _Group:
         if hidden is not None:
             dressing["occlusion"]["hidden"], dressing["occlusion"]["hidden_px"] = hidden
         gv.meta = {**gv.view.meta(), "background": bg_kind, "lighting": lighting.meta(), **dressing}
+        if photo is not None:
+            gv.meta["background_photo"] = photo
+        if self.photoreal is not None:
+            with _timed(self.timings, "photoreal"):
+                self._photoreal(gv, gi, occluders, background if photo is not None else None)
         return gv
+
+    def _photoreal(
+        self, gv: _GroupView, gi: _GroupInstance, occluders: ViewOccluders | None, photo: np.ndarray | None
+    ) -> None:
+        """Replace the view's image by its Cycles render (over ``photo`` when given), checked against the exact
+        surface just computed."""
+        from datagen.photoreal.views import material_rng
+
+        k, cfg = gv.instance, self.config
+        mats = self.photoreal.materials(
+            (self.g, k), gi.appearance, lambda: material_rng(cfg.seed, self.shard_index, self.g, k)
+        )
+        occ = None if occluders is None else (occluders.mesh, occluders.appearance)
+        image, gv.meta["photoreal"], gv.usable = self.photoreal.render_view(
+            gv.view, gv.surface, (gi.mesh, mats), occ, gv.view_seed, photo
+        )
+        image.setflags(write=False)
+        gv.image = image
 
     def _raycaster(self, gi: _GroupInstance) -> MeshRaycaster:
         if gi.raycaster is None:
@@ -341,24 +384,44 @@ def generate_shard(config: RenderConfig, shard_index: int, timings: dict | None 
 
     family = get_family(config.category)
     renderer = get_renderer(config.backend)
+    photoreal = None
+    if config.renderer == "blenderproc":  # a Blender worker process for this shard only
+        from datagen.photoreal.views import PhotorealViews
+
+        photoreal = PhotorealViews(config)
     n = config.shard_count(shard_index)
     j = 0
     g = 0
-    while j < n:
-        count = min(config.pairs_per_group, n - j)
-        group = _Group(config, family, renderer, shard_index, g, timings)
-        try:
-            for k, (a, b, same) in enumerate(
-                _draw_pairs(group.rng, group.views, count, config, [gi.instance_id for gi in group.instances])
-            ):
-                sample = _make_sample(group, a, b, same, k)
-                sample["__key__"] = sample_key(shard_index, j)
-                check_sample(sample)
-                yield sample
-                j += 1
-        finally:
-            group.release()
-        g += 1
+    dropped = 0
+    try:
+        while j < n:
+            count = min(config.pairs_per_group, n - j)
+            group = _Group(config, family, renderer, shard_index, g, timings, photoreal)
+            try:
+                for k, (a, b, same) in enumerate(
+                    _draw_pairs(group.rng, group.views, count, config, [gi.instance_id for gi in group.instances])
+                ):
+                    if not (group.view(a).usable and group.view(b).usable):  # never written with wrong GT
+                        dropped += 1
+                        if dropped > 10 * n + 20:
+                            raise RuntimeError(
+                                f"shard {shard_index}: {dropped} pairs dropped for {j} kept: the photoreal renders "
+                                "disagree with the exact ground truth systematically (see a view's meta.photoreal)"
+                            )
+                        continue
+                    sample = _make_sample(group, a, b, same, k)
+                    sample["__key__"] = sample_key(shard_index, j)
+                    check_sample(sample)
+                    yield sample
+                    j += 1
+            finally:
+                group.release()
+            g += 1
+    finally:
+        if photoreal is not None:
+            photoreal.close()
+            if timings is not None:
+                timings[DROPPED_PAIRS] = timings.get(DROPPED_PAIRS, 0) + dropped
 
 
 def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
@@ -391,7 +454,9 @@ def _make_sample(group: _Group, a: int, b: int, same: bool, k: int) -> dict:
             "pair_in_group": k,
             "group_seed_sequence": [cfg.seed, group.shard_index, group.g],
         },
-        "renderer": group.renderer.settings,
+        "renderer": group.renderer.settings
+        if group.photoreal is None
+        else {**group.renderer.settings, "image": cfg.renderer, "photoreal": dataclasses.asdict(cfg.photoreal)},
         **({"mesh_library": cfg.meshes, "meshes_fingerprint": cfg.meshes_fingerprint} if cfg.meshes else {}),
         "generator": GENERATOR,
         "generator_version": __version__,

@@ -19,6 +19,20 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "aeroplane": ("datagen.families.aeroplane", "AeroplaneFamily"),
     "bottle": ("datagen.families.bottle", "BottleFamily"),
     "quadruped": ("datagen.families.quadruped", "QuadrupedFamily"),
+    "bicycle": ("datagen.families.bicycle", "BicycleFamily"),
+    "motorbike": ("datagen.families.motorbike", "MotorbikeFamily"),
+    "person": ("datagen.families.person", "PersonFamily"),
+    "bird": ("datagen.families.bird", "BirdFamily"),
+    "cat": ("datagen.families.quadruped", "CatFamily"),
+    "cow": ("datagen.families.quadruped", "CowFamily"),
+    "dog": ("datagen.families.quadruped", "DogFamily"),
+    "horse": ("datagen.families.quadruped", "HorseFamily"),
+    "sheep": ("datagen.families.quadruped", "SheepFamily"),
+    "tvmonitor": ("datagen.families.tvmonitor", "TvMonitorFamily"),
+    "pottedplant": ("datagen.families.pottedplant", "PottedPlantFamily"),
+    "bus": ("datagen.families.bus", "BusFamily"),
+    "train": ("datagen.families.train", "TrainFamily"),
+    "boat": ("datagen.families.boat", "BoatFamily"),
 }
 
 
