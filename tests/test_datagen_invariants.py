@@ -114,6 +114,34 @@ def test_stretch_check_passes_scaled_and_sheared_maps_and_catches_a_collapse():
     assert invariants.failures(c)
 
 
+def test_stretch_check_leaves_out_stencils_across_a_seam_between_two_parts_but_not_a_collapse_within_one():
+    # Φ keeps (part, u, v): two parts' maps are independent and may jump at their seam (a boat's deckhouse wall
+    # meets the deck at another place of the hull's canonical coordinates on every instance). A stencil across the
+    # seam sees two maps, and its far corner still completes the parallelogram (both rows shift alike), so only
+    # the part labels tell it from a stretch.
+    w, split = 64, 32
+    labels = np.where(np.arange(w)[None, :] < split, 0, 1) * np.ones((48, 1), np.int64)
+
+    def seam(p):  # the left part halved (lands on x < 16), the right one kept: a 16 px jump at the seam
+        return np.where((p[:, 0] < split)[:, None], 0.5 * p, p)
+
+    s = _plane_pair(seam)
+    blind = invariants.distortion(s)
+    assert blind["collapse_frac"] > 0  # without labels the seam's stencils read as a 17x stretch
+    m = invariants.distortion(s, labels=(labels, labels))
+    assert m["collapse_frac"] == 0.0 and m["n_stretch"] > 0.8 * blind["n_stretch"]
+    assert m["parts"][0][1] == 0 and m["parts"][1][1] == 0
+
+    def seam_and_collapse(p):  # as above, and the first 10 columns of the left part squeezed onto 0.1 px
+        q = seam(p)
+        squeezed = p[:, 0] < 12
+        q[squeezed, 0] = 6.0 + 0.01 * (p[squeezed, 0] - 12)
+        return q
+
+    c = invariants.distortion(_plane_pair(seam_and_collapse), labels=(labels, labels))
+    assert c["parts"][0][1] > 0.2 * c["parts"][0][0] and c["parts"][1][1] == 0  # the squeeze is still caught
+
+
 def test_target_on_mask_flags_targets_off_the_other_object():
     s = _affine_pair(np.eye(2), np.zeros(2), hole=False)
     for v, d in ((0, "0to1"), (1, "1to0")):

@@ -47,8 +47,11 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
     (s = :data:`STENCIL_PX`) when all four have a valid match whose target lands on smooth depth in view b, and
     both the four surface points on A and their four counterparts on B form a near-parallelogram (the far corner
     within :data:`PLANAR_TOL` of the stencil's size from where the other three put it): a stencil across an
-    occlusion edge, in either view, measures two unrelated surfaces and is left out. The map's singular values come
-    from the two edges at ``p``.
+    occlusion edge, in either view, measures two unrelated surfaces and is left out. With ``labels``, a stencil
+    must also see one part of A: Φ keeps (part, u, v) (DESIGN §5), so two parts' maps are independent and meet in
+    a seam, not a stretch — at a concave junction (a deckhouse's wall on a deck placed anywhere along the hull)
+    the depth is continuous and the four points on each side form a parallelogram, yet the two rows of the
+    stencil land metres apart on B. The map's singular values come from the two edges at ``p``.
 
     Args:
         labels: optional (labels0, labels1), int [H, W] part index per pixel of each view (-1 unknown).
@@ -74,6 +77,10 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
         ok = np.ones((H - s, W - s), bool)
         for dx, dy in offsets:
             ok &= valid[dy : H - s + dy, dx : W - s + dx]
+        if labels is not None:  # one part: Φ keeps (part, u, v), so it is continuous within a part only
+            lab_a = labels[a]
+            for dx, dy in offsets[1:]:
+                ok &= lab_a[dy : H - s + dy, dx : W - s + dx] == lab_a[: H - s, : W - s]
         ys, xs = np.nonzero(ok)
         if ys.size == 0:
             continue
