@@ -208,22 +208,21 @@ def test_slurm_array_tasks_running_at_once_make_the_dataset(reference, tmp_path)
     assert published(root) == published(reference)
 
 
-def test_ray_launcher(reference, tmp_path, capsys):
+def test_ray_missing_is_one_line_and_touches_nothing(tmp_path, capsys, monkeypatch):
+    """Without ray, ``--ray`` and ``scripts/ray_render.py`` refuse before any work, saying how to install it. (Real
+    Ray runs are in tests/test_ray.py, marked ``ray``.)"""
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ModuleNotFoundError, as when not installed
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import ray_render
     finally:
         sys.path.remove(str(REPO / "scripts"))
-    args = [*ARGS, "--out", str(tmp_path / "ray")]
-    try:
-        import ray  # noqa: F401
-    except ModuleNotFoundError:
-        assert ray_render.main(args) == 2
-        assert "ray is not installed; install it with: pip install 'ray>=2.9'" in capsys.readouterr().err
-        assert not (tmp_path / "ray").exists()
-        pytest.skip("ray is not installed: only the missing-ray message was checked")
-    assert ray_render.main([*args, "--cpus-per-task", "1"]) == 0
-    assert published(tmp_path / "ray") == published(reference)
+    hint = "ray is not installed; install it with: EXTRAS=cluster bash scripts/setup.sh"
+    assert ray_render.main([*ARGS, "--out", str(tmp_path / "script")]) == 2
+    assert hint in capsys.readouterr().err
+    code, out, err = render(capsys, *ARGS, "--out", str(tmp_path / "cli"), "--ray")
+    assert code == 2 and out == "" and err.startswith("datagen render: error: " + hint) and err.count("\n") == 1
+    assert not (tmp_path / "script").exists() and not (tmp_path / "cli").exists()
 
 
 def _view_direction(T_cam_from_world) -> tuple[float, float]:

@@ -9,6 +9,8 @@ Examples::
     datagen render --category chair --n 5000 --meshes ~/ShapeNet/03001627   # a user's meshes (ingested once)
     datagen render --category car --n 2000 --truncation 0.5 --occluders 0.5   # harder pairs
     datagen render --category car --n 2000 --truncation 0 --occluders 0       # whole, unoccluded views only
+    datagen render --category chair --n 50000 --ray             # one Ray task per shard, a local Ray instance
+    datagen render --category chair --n 50000 --ray auto --out /shared/chair   # the cluster `ray start` made
 
 Shard ``i`` is a pure function of the content settings (category, n, size, shard size, seed, backend, ...), so
 runs with ``--shards`` on different machines into one shared folder add up to the same dataset as one run.
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     Runner = Callable[..., WriteReport]
 
-__all__ = ["register", "run", "parse_shards"]
+__all__ = ["register", "run", "parse_shards", "ray_runner"]
 
 PROG = "datagen render"
 
@@ -130,6 +132,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="real photographs as backgrounds (both renderers): a folder of your images (e.g. COCO, SUN) or a list "
         "file of image paths; each view gets a seeded random crop of one. Default: procedural backgrounds",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="render with one Ray task per shard (the cluster extra): alone, on a local Ray instance with --workers "
+        "CPUs; with ADDRESS (auto, HOST:6379, ray://HOST:10001), on that cluster, into a folder all its nodes see. "
+        "A task whose worker dies is retried (scripts/ray_render.py sets retries and CPUs per task)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -283,7 +295,9 @@ def check_photoreal() -> None:
 
 def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Validate, check the folder and backend, render, summarise. ``runner`` replaces the local process pool
-    (``scripts/ray_render.py`` passes a Ray one; the backend is then checked on the workers, not here)."""
+    (``--ray`` and ``scripts/ray_render.py`` use :func:`ray_runner`; the backend is then checked on the workers,
+    and here too only for a local Ray instance)."""
+    from datagen.cluster import ClusterError  # no ray import: ray is imported only when --ray is given
     from datagen.dataset_dir import OutputFolderError
     from datagen.shards import render_dataset_dir, write_shards
 
@@ -307,9 +321,15 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
             config = _with_meshes(config, args, out)
         except (UsageError, DiscoveryError, LibraryError) as e:
             return _error(str(e))
+    ray_address = getattr(args, "ray", None)
+    if runner is None and ray_address is not None:
+        try:
+            runner = ray_runner(ray_address)
+        except RuntimeError as e:  # RayUnavailable: ray is not installed
+            return _error(str(e))
     try:
         render_dataset_dir(config, out).check(list(shards), args.resume)  # read-only: refuse before any work
-        if runner is None:
+        if runner is None or ray_address == "":  # a local Ray instance renders on this machine too
             check_backend(config.backend)
         if config.renderer == "blenderproc":
             check_photoreal()
@@ -317,6 +337,9 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
         return _error(str(e))
     workers = args.workers or min(os.cpu_count() or 1, len(shards))
     how = f"{workers} worker{'s' * (workers > 1)}" if runner is None else "remote workers"
+    ray_address = getattr(args, "ray", None)
+    if ray_address is not None:
+        how = f"Ray tasks on {ray_address}" if ray_address else f"Ray tasks on a local Ray instance with {workers} CPUs"
     print(
         f"{PROG}: {config.n_pairs} {config.category} pairs at {config.size}x{config.size}, "
         f"shards {shards.start}..{shards.stop - 1} of {config.n_shards} ({config.shard_size} pairs each), "
@@ -331,6 +354,11 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; complete shards are kept. Finish with the same command plus --resume")
         return 130
+    except ClusterError as e:  # --ray: a task failed for good
+        print(
+            f"{PROG}: error: {e}; complete shards are kept. Finish with the same command plus --resume", file=sys.stderr
+        )
+        return 1
     except BrokenProcessPool:
         print(
             f"{PROG}: error: a worker process died (out of memory, or a crash in the GL driver); complete shards "
@@ -340,6 +368,22 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
         return 1
     _print_summary(report)
     return 0
+
+
+def ray_runner(address: str, cpus_per_task: float = 1.0, max_retries: int = 3) -> Runner:
+    """The runner of ``--ray [ADDRESS]`` (``""``: a local instance with ``--workers`` CPUs): one Ray task per shard,
+    see :func:`datagen.cluster.ray_write_shards`. Raises ``RayUnavailable`` (a RuntimeError) without ray."""
+    from datagen.cluster import import_ray, ray_write_shards
+
+    import_ray()
+
+    def run(config, out, shards, resume, progress, workers):
+        return ray_write_shards(
+            config, out, shards, resume=resume, address=address or None, num_cpus=workers,
+            cpus_per_task=cpus_per_task, max_retries=max_retries, progress=progress,
+        )  # fmt: skip
+
+    return run
 
 
 def _start(text: str) -> int:
