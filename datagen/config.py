@@ -1,8 +1,16 @@
 """The generator configuration of a rendered dataset.
 
-A shard is a pure function of ``(RenderConfig, shard_index)``: the config holds the root seed, and the sample
-generator of sample ``j`` of shard ``i`` is derived from ``SeedSequence([root_seed, i, j])`` (DESIGN.md §3).
-The config is recorded whole in the dataset manifest, and a resumed run must present an identical config.
+A shard is a pure function of ``(RenderConfig, shard_index)``: the config holds the root seed, and every random
+choice of group ``g`` of shard ``i`` (its instances, views, pairs and their appearance) is drawn from
+``datagen.pipeline.group_rng(seed, i, g)`` = ``SeedSequence([seed, i, g])`` (docs/design.md §3). A sample is
+pair ``j`` of such a group; its key ``s{i:06d}_{j:05d}`` (``datagen.pipeline.sample_key``) numbers it within the
+shard. :func:`sample_rng` ``SeedSequence([seed, i, j])`` is the per-sample generator of the real-pair builder
+(``datagen.real.build``), whose samples have no group.
+
+The config is recorded whole in the dataset manifest, and a resumed run must present an identical config. Its
+checks run on construction (``__post_init__``) and raise :class:`~loaders.strict.ConfigError`;
+:meth:`RenderConfig.from_dict` reads a recorded config through the project's one config layer
+(:mod:`loaders.strict`), so unknown keys and wrong types are errors naming the key path too.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from loaders.strict import ConfigError, from_dict
+
 __all__ = [
     "CameraConfig",
     "DROPPED_PAIRS",
@@ -24,7 +34,6 @@ __all__ = [
     "RENDERERS",
     "RenderConfig",
     "sample_rng",
-    "shard_rng",
 ]
 
 # Where a sample's RGB comes from: the GT backend's own lit pass ("pyrender", the default, also with the embree
@@ -53,7 +62,7 @@ def _check_range(name: str, r: tuple[float, float], lo: float, hi: float, open_l
     """``r`` is an ordered pair within [lo, hi] (``(lo, hi]`` with ``open_lo``)."""
     if len(r) != 2 or not (r[0] > lo if open_lo else r[0] >= lo) or not r[0] <= r[1] <= hi:
         bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ValueError(f"{name} must be an ordered pair (low, high) within {bound}, got {tuple(r)}")
+        raise ConfigError(f"{name} must be an ordered pair (low, high) within {bound}, got {tuple(r)}")
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,13 @@ class CameraConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.truncation_fraction <= 1.0:
-            raise ValueError(f"truncation_fraction must lie in [0, 1], got {self.truncation_fraction}")
+            raise ConfigError(f"truncation_fraction must lie in [0, 1], got {self.truncation_fraction}")
         _check_range("truncation_cut", self.truncation_cut, 0.0, 0.9, open_lo=True)
         _check_range("truncation_zoom", self.truncation_zoom, 0.5, 4.0)
         if not 0.0 <= self.max_pair_azimuth_gap_deg <= 360.0:
-            raise ValueError(f"the azimuth gap must be within [0, 360] degrees, got {self.max_pair_azimuth_gap_deg}")
+            raise ConfigError(f"the azimuth gap must be within [0, 360] degrees, got {self.max_pair_azimuth_gap_deg}")
         if not 0.0 <= self.max_pair_elevation_gap_deg <= 180.0:
-            raise ValueError(
+            raise ConfigError(
                 f"the elevation gap must be within [0, 180] degrees, got {self.max_pair_elevation_gap_deg}"
             )
 
@@ -111,15 +120,15 @@ class OccluderConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_size <= 5.0:
-            raise ValueError(f"occluders.max_size must lie in (0, 5], got {self.max_size}")
+            raise ConfigError(f"occluders.max_size must lie in (0, 5], got {self.max_size}")
         if not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"occluders.fraction must lie in [0, 1], got {self.fraction}")
+            raise ConfigError(f"occluders.fraction must lie in [0, 1], got {self.fraction}")
         lo, hi = self.count
         if int(lo) != lo or int(hi) != hi or not 1 <= lo <= hi <= 8:
-            raise ValueError(f"occluders.count must be whole numbers 1 <= low <= high <= 8, got {tuple(self.count)}")
+            raise ConfigError(f"occluders.count must be whole numbers 1 <= low <= high <= 8, got {tuple(self.count)}")
         unknown = [k for k in self.kinds if k not in OCCLUDER_KINDS]
         if not self.kinds or unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"occluders.kinds must be a non-empty selection of {', '.join(OCCLUDER_KINDS)}; got {tuple(self.kinds)}"
             )
         _check_range("occluders.cover", self.cover, 0.0, 0.95, open_lo=True)
@@ -150,17 +159,17 @@ class PhotorealConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.camera_noise <= 64.0 or not 0.0 <= self.camera_blur_px <= 8.0:
-            raise ValueError("photoreal.camera_noise must lie in [0, 64] and camera_blur_px in [0, 8]")
+            raise ConfigError("photoreal.camera_noise must lie in [0, 64] and camera_blur_px in [0, 8]")
         if self.samples < 1:
-            raise ValueError(f"photoreal.samples must be at least 1, got {self.samples}")
+            raise ConfigError(f"photoreal.samples must be at least 1, got {self.samples}")
         if self.device not in ("auto", "cpu", "gpu"):
-            raise ValueError(f"photoreal.device must be auto, cpu or gpu, got {self.device!r}")
+            raise ConfigError(f"photoreal.device must be auto, cpu or gpu, got {self.device!r}")
         if not 0 <= self.max_bounces <= 64:
-            raise ValueError(f"photoreal.max_bounces must lie in [0, 64], got {self.max_bounces}")
+            raise ConfigError(f"photoreal.max_bounces must lie in [0, 64], got {self.max_bounces}")
         if not 0.0 <= self.ground_fraction <= 1.0:
-            raise ValueError(f"photoreal.ground_fraction must lie in [0, 1], got {self.ground_fraction}")
+            raise ConfigError(f"photoreal.ground_fraction must lie in [0, 1], got {self.ground_fraction}")
         if not 0.0 < self.min_mask_iou <= 1.0 or self.max_depth_error_m <= 0.0:
-            raise ValueError("photoreal.min_mask_iou must lie in (0, 1] and max_depth_error_m be positive")
+            raise ConfigError("photoreal.min_mask_iou must lie in (0, 1] and max_depth_error_m be positive")
 
 
 @dataclass(frozen=True)
@@ -198,21 +207,21 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         if self.n_pairs <= 0:
-            raise ValueError(f"the number of pairs must be positive, got {self.n_pairs}")
+            raise ConfigError(f"the number of pairs must be positive, got {self.n_pairs}")
         if self.shard_size <= 0:
-            raise ValueError(f"the shard size must be positive, got {self.shard_size}")
+            raise ConfigError(f"the shard size must be positive, got {self.shard_size}")
         if self.size < 14:
-            raise ValueError(f"the image size must be at least 14 px, got {self.size}")
+            raise ConfigError(f"the image size must be at least 14 px, got {self.size}")
         if self.instances_per_group < 1 or self.views_per_instance < 1 or self.pairs_per_group < 1:
-            raise ValueError("instances_per_group, views_per_instance and pairs_per_group must be positive")
+            raise ConfigError("instances_per_group, views_per_instance and pairs_per_group must be positive")
         if not 0.0 <= self.same_instance_fraction <= 1.0:
-            raise ValueError(f"same_instance_fraction must lie in [0, 1], got {self.same_instance_fraction}")
+            raise ConfigError(f"same_instance_fraction must lie in [0, 1], got {self.same_instance_fraction}")
         if not 0.0 <= self.mesh_fraction <= 1.0:
-            raise ValueError(f"mesh_fraction must lie in [0, 1], got {self.mesh_fraction}")
+            raise ConfigError(f"mesh_fraction must lie in [0, 1], got {self.mesh_fraction}")
         if self.mesh_appearance not in ("file", "random", "auto"):
-            raise ValueError(f"mesh_appearance must be file, random or auto, got {self.mesh_appearance!r}")
+            raise ConfigError(f"mesh_appearance must be file, random or auto, got {self.mesh_appearance!r}")
         if self.renderer not in RENDERERS:
-            raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
+            raise ConfigError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
 
     @property
     def n_shards(self) -> int:
@@ -233,12 +242,16 @@ class RenderConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RenderConfig:
-        d = dict(d)
-        cam = CameraConfig(**_tuples(d.pop("camera", {})))
-        occ = OccluderConfig(**_tuples(d.pop("occluders", {})))
-        photo = PhotorealConfig(**d.pop("photoreal", {}))
-        return cls(camera=cam, occluders=occ, photoreal=photo, **d)
+    def from_dict(cls, d: dict[str, Any], where: str = "render config") -> RenderConfig:
+        """A config from :meth:`to_dict`'s output (e.g. ``dataset.json``'s ``generator.config``), strictly.
+
+        JSON lists become the tuples the frozen configs hold; numbers keep their type as recorded, so the
+        fingerprint of a recorded config does not change.
+
+        Raises:
+            ConfigError: an unknown key, a wrong type or a refused setting, naming ``where`` and the key path.
+        """
+        return from_dict(cls, d, where, exact_numbers=True)
 
     def fingerprint(self) -> str:
         """sha256 of the whole config: two runs with equal fingerprints make identical datasets."""
@@ -246,16 +259,7 @@ class RenderConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
-def _tuples(d: dict[str, Any]) -> dict[str, Any]:
-    """JSON lists back to the tuples the frozen configs hold."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
-def shard_rng(seed: int, shard_index: int) -> np.random.Generator:
-    """The generator of a shard's shared choices (e.g. its instance groups)."""
-    return np.random.default_rng(np.random.SeedSequence([seed, shard_index]))
-
-
 def sample_rng(seed: int, shard_index: int, sample_index: int) -> np.random.Generator:
-    """The generator of one sample: the same whatever the number of workers or machines."""
+    """The generator of sample ``sample_index`` of a real-pair shard (``datagen.real.build``): the same whatever the
+    number of workers or machines. Rendered shards draw per group instead (``datagen.pipeline.group_rng``)."""
     return np.random.default_rng(np.random.SeedSequence([seed, shard_index, sample_index]))

@@ -18,6 +18,9 @@ Format (every key but ``sources`` is optional; unknown keys are errors naming th
 
 ``${VAR}`` and ``${VAR:-default}`` expand from the environment in ``data_root`` and ``path``. ``data_root``
 defaults to ``$DATA_ROOT`` when set, else the folder holding the manifest.
+
+The file is checked by the project's one config layer (:mod:`loaders.strict`) against :class:`DataManifestFile`
+and :class:`DataSourceEntry`; every error is a :class:`~loaders.strict.ConfigError` naming the file and key path.
 """
 
 from __future__ import annotations
@@ -31,17 +34,24 @@ from typing import Any
 import yaml
 
 from loaders.sources import ShardRef, expand_spec
+from loaders.strict import ConfigError, from_dict
 
-__all__ = ["DataManifestError", "SourceSpec", "Source", "DataManifest", "expand_env"]
+__all__ = [
+    "ConfigError",
+    "DataManifestError",
+    "DataManifestFile",
+    "DataSourceEntry",
+    "SourceSpec",
+    "Source",
+    "DataManifest",
+    "expand_env",
+]
 
 VERIFY_MODES = ("none", "size", "sha256")
-_TOP_KEYS = {"version", "data_root", "verify", "sources"}
-_SOURCE_KEYS = {"path", "weight", "samples_per_shard", "verify"}
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-
-class DataManifestError(ValueError):
-    """A data manifest is malformed; the message names the file and the offending key."""
+# the one config error; the old name stays for callers that still catch it
+DataManifestError = ConfigError
 
 
 def expand_env(text: str, where: str) -> str:
@@ -52,10 +62,69 @@ def expand_env(text: str, where: str) -> str:
         if name in os.environ:
             return os.environ[name]
         if default is None:
-            raise DataManifestError(f"{where}: environment variable {name} is not set (or write ${{{name}:-default}})")
+            raise ConfigError(f"{where}: environment variable {name} is not set (or write ${{{name}:-default}})")
         return default
 
     return _ENV_RE.sub(sub, text)
+
+
+def _check_verify(value: str | None) -> None:
+    if value is not None and value not in VERIFY_MODES:
+        raise ConfigError(f"must be one of {VERIFY_MODES}, got {value!r}", key="verify")
+
+
+@dataclass
+class DataSourceEntry:
+    """One entry of ``sources:`` as written (a bare string is its ``path``)."""
+
+    __shorthand__ = "path"
+
+    path: str | list[str]
+    weight: float = 1.0
+    samples_per_shard: int | None = None
+    verify: str | None = None  # None: the manifest's
+
+    def validate(self) -> None:
+        paths = [self.path] if isinstance(self.path, str) else self.path
+        if not paths or not all(paths):
+            raise ConfigError("must be a path/URL string or a non-empty list of them", key="path")
+        if not self.weight > 0:
+            raise ConfigError(f"must be a positive number, got {self.weight!r}", key="weight")
+        if self.samples_per_shard is not None and self.samples_per_shard < 0:
+            got = self.samples_per_shard
+            raise ConfigError(f"must be a non-negative integer, got {got!r}", key="samples_per_shard")
+        _check_verify(self.verify)
+
+
+@dataclass
+class DataManifestFile:
+    """The top level of a data manifest file, as written."""
+
+    sources: dict[str, DataSourceEntry]
+    version: int = 1
+    data_root: str | None = None
+    verify: str = "none"
+
+    def validate(self) -> None:
+        if self.version != 1:
+            raise ConfigError(f"{self.version!r} is not supported (this code reads 1)", key="version")
+        _check_verify(self.verify)
+        if not self.sources:
+            raise ConfigError("sources must be a non-empty mapping of name -> source")
+        if not all(self.sources):
+            raise ConfigError("a source name must be a non-empty string", key="sources")
+
+
+def _null_verify_is_none(raw: Any) -> Any:
+    """``verify: null`` / ``verify: false`` (YAML's ``no``) mean ``none``, at the top and per source."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    if "verify" in raw and (raw["verify"] is None or raw["verify"] is False):
+        raw["verify"] = "none"
+    if isinstance(raw.get("sources"), dict):
+        raw["sources"] = {k: _null_verify_is_none(v) if isinstance(v, dict) else v for k, v in raw["sources"].items()}
+    return raw
 
 
 @dataclass
@@ -108,38 +177,44 @@ class DataManifest:
         try:
             raw = yaml.safe_load(path.read_text())
         except FileNotFoundError:
-            raise DataManifestError(f"{where}: no such data manifest") from None
+            raise ConfigError(f"{where}: no such data manifest") from None
         except yaml.YAMLError as e:
-            raise DataManifestError(f"{where}: not valid YAML ({e})") from None
+            raise ConfigError(f"{where}: not valid YAML ({e})") from None
         return cls.from_dict(raw, where=where, base=path.parent, data_root=data_root)
 
     @classmethod
     def from_dict(
         cls, raw: Any, where: str = "data manifest", base: str | Path = ".", data_root: str | Path | None = None
     ) -> DataManifest:
-        if not isinstance(raw, dict):
-            raise DataManifestError(f"{where}: the top level must be a mapping")
-        unknown = sorted(set(raw) - _TOP_KEYS)
-        if unknown:
-            raise DataManifestError(f"{where}: unknown key {unknown[0]!r} (allowed: {sorted(_TOP_KEYS)})")
-        if raw.get("version", 1) != 1:
-            raise DataManifestError(f"{where}: version: {raw.get('version')!r} is not supported (this code reads 1)")
-        verify = _verify(raw.get("verify", "none"), f"{where}: verify")
+        """Validate a parsed data manifest (see the module docstring) against :class:`DataManifestFile`.
+
+        Args:
+            raw: the parsed YAML.
+            where: the file it came from (the first word of every error).
+            base: the folder a relative ``data_root`` resolves against.
+            data_root: overrides the manifest's ``data_root``.
+
+        Raises:
+            ConfigError: naming ``where`` and the key path.
+        """
+        f = from_dict(DataManifestFile, _null_verify_is_none(raw), where)
         if data_root is None:
-            root_text = raw.get("data_root")
-            if root_text is None:
-                root_text = os.environ.get("DATA_ROOT", ".")
-            if not isinstance(root_text, str):
-                raise DataManifestError(f"{where}: data_root must be a string")
+            root_text = f.data_root if f.data_root is not None else os.environ.get("DATA_ROOT", ".")
             data_root = expand_env(root_text, f"{where}: data_root")
         root = Path(data_root)
         if not root.is_absolute():
             root = Path(base) / root
-        sources_raw = raw.get("sources")
-        if not isinstance(sources_raw, dict) or not sources_raw:
-            raise DataManifestError(f"{where}: sources must be a non-empty mapping of name -> source")
-        sources = [_source(name, s, f"{where}: sources.{name}") for name, s in sources_raw.items()]
-        return cls(sources=sources, data_root=str(root), verify=verify, path=where, raw=raw)
+        sources = [
+            SourceSpec(
+                name=name,
+                specs=[e.path] if isinstance(e.path, str) else list(e.path),
+                weight=e.weight,
+                samples_per_shard=e.samples_per_shard,
+                verify=e.verify,
+            )
+            for name, e in f.sources.items()
+        ]
+        return cls(sources=sources, data_root=str(root), verify=f.verify, path=where, raw=raw)
 
     def resolve(self) -> list[Source]:
         """Expand every source's specs into shards (relative paths under ``data_root``)."""
@@ -154,36 +229,3 @@ class DataManifest:
                     shards.append(ref)
             out.append(Source(spec.name, shards, spec.weight, spec.verify or self.verify))
         return out
-
-
-def _verify(value: Any, where: str) -> str:
-    if value is None or value is False:
-        return "none"
-    if value not in VERIFY_MODES:
-        raise DataManifestError(f"{where}: must be one of {VERIFY_MODES}, got {value!r}")
-    return value
-
-
-def _source(name: Any, raw: Any, where: str) -> SourceSpec:
-    if not isinstance(name, str) or not name:
-        raise DataManifestError(f"{where}: a source name must be a non-empty string")
-    if isinstance(raw, str):
-        raw = {"path": raw}
-    if not isinstance(raw, dict):
-        raise DataManifestError(f"{where}: must be a mapping (path, weight, ...) or a path string")
-    unknown = sorted(set(raw) - _SOURCE_KEYS)
-    if unknown:
-        raise DataManifestError(f"{where}: unknown key {unknown[0]!r} (allowed: {sorted(_SOURCE_KEYS)})")
-    specs = raw.get("path")
-    if isinstance(specs, str):
-        specs = [specs]
-    if not isinstance(specs, list) or not specs or not all(isinstance(s, str) and s for s in specs):
-        raise DataManifestError(f"{where}.path: must be a path/URL string or a non-empty list of them")
-    weight = raw.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise DataManifestError(f"{where}.weight: must be a positive number, got {weight!r}")
-    sps = raw.get("samples_per_shard")
-    if sps is not None and (isinstance(sps, bool) or not isinstance(sps, int) or sps < 0):
-        raise DataManifestError(f"{where}.samples_per_shard: must be a non-negative integer, got {sps!r}")
-    verify = _verify(raw["verify"], f"{where}.verify") if "verify" in raw else None
-    return SourceSpec(name=name, specs=specs, weight=float(weight), samples_per_shard=sps, verify=verify)

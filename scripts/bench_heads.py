@@ -78,11 +78,11 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     from training.train.loaders_bridge import eval_batches
-    from training.train.manifest import SourceSpec
+    from training.train.manifest import RunDataSource
 
     torch.set_num_threads(args.threads)
-    train = eval_batches(SourceSpec(path=args.train), (112, 112), 8, args.n_train // 8)
-    test = eval_batches(SourceSpec(path=args.test), (112, 112), 8, args.n_test // 8)
+    train = eval_batches(RunDataSource(path=args.train), (112, 112), 8, args.n_train // 8)
+    test = eval_batches(RunDataSource(path=args.test), (112, 112), 8, args.n_test // 8)
     print(f"{len(train) * 8} training pairs, {len(test) * 8} held-out pairs, {args.seconds:g} s per variant")
     rows = []
     for item in args.variant:

@@ -169,7 +169,7 @@ def test_channels_last_head_keeps_the_outputs():
 
 def test_manifest_switches_reach_the_model(tmp_path):
     from training.train import model_setup
-    from training.train.manifest import ManifestError, load_run_manifest
+    from training.train.manifest import ConfigError, load_run_manifest
 
     d = {"name": "t", **tiny_model_and_data(), "stages": [_stage(2)]}
     d["model"].update(compile="blocks+head", channels_last=True)
@@ -186,7 +186,7 @@ def test_manifest_switches_reach_the_model(tmp_path):
     defaults = model_setup.build(load_run_manifest(path, ["model.compile=none", "model.channels_last=false"]).model)
     assert not defaults.compiled_head
     assert all(b._compiled_call_impl is None for b in defaults.modules() if isinstance(b, Block))
-    with pytest.raises(ManifestError, match="compile"):
+    with pytest.raises(ConfigError, match="compile"):
         load_run_manifest(path, ["model.compile=all"])
 
 

@@ -15,7 +15,7 @@ from tiny_manifest import tiny_model_and_data
 
 from training.train import model_setup
 from training.train.hooks import ModelHooks, default_hooks, select_trainable
-from training.train.manifest import ManifestError, load_run_manifest
+from training.train.manifest import ConfigError, load_run_manifest
 from training.train.metrics import read_metrics
 from training.train.preflight import preflight
 from training.train.schedule import lr_factor
@@ -242,7 +242,7 @@ def test_preflight_names_missing_data_folders_and_weights(tmp_path):
     d["stages"][0]["data"] = {"syn": 1.0, "real": 1.0}
     d["model"]["weights"] = str(tmp_path / "missing.pt")
     m = load_run_manifest(write(tmp_path, d))
-    with pytest.raises(ManifestError) as e:
+    with pytest.raises(ConfigError) as e:
         preflight(m, default_hooks(), where="run.yaml")
     msg = str(e.value)
     assert "data.sources.real" in msg and "no_such_shards" in msg
@@ -257,7 +257,7 @@ def test_preflight_rejects_weights_of_the_wrong_model(tmp_path):
     d = manifest_dict(tmp_path / "run")
     d["model"]["weights"] = str(tmp_path / "other.safetensors")
     m = load_run_manifest(write(tmp_path, d))
-    with pytest.raises(ManifestError, match=r"model: weights: .*other.safetensors does not fit .*wrong shape"):
+    with pytest.raises(ConfigError, match=r"model: weights: .*other.safetensors does not fit .*wrong shape"):
         preflight(m, default_hooks(), where="run.yaml")
 
 
@@ -265,12 +265,12 @@ def test_preflight_rejects_unknown_trainable_group_and_existing_run(tmp_path):
     d = manifest_dict(tmp_path / "run")
     d["stages"][1]["trainable"] = ["@decoder"]
     m = load_run_manifest(write(tmp_path, d))
-    with pytest.raises(ManifestError, match=r"stages\[1\]\.trainable: unknown parameter group '@decoder'"):
+    with pytest.raises(ConfigError, match=r"stages\[1\]\.trainable: unknown parameter group '@decoder'"):
         preflight(m, default_hooks(), where="run.yaml")
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "latest").write_text("step_000001\n")
     d["stages"][1]["trainable"] = ["@all"]
-    with pytest.raises(ManifestError, match="already holds checkpoints; pass --resume"):
+    with pytest.raises(ConfigError, match="already holds checkpoints; pass --resume"):
         preflight(load_run_manifest(write(tmp_path, d)), default_hooks(), where="run.yaml")
 
 
@@ -285,6 +285,6 @@ def test_cli_fails_before_training_and_names_the_problem(tmp_path, capsys):
     assert "model.init" in err and "nowhere" in err
     assert not (tmp_path / "run").exists()  # nothing was started
     assert main(["train", str(f), "model.init=null", "stages.dense.stepz=1"]) == 2
-    assert "stages[0].stepz: unknown key" in capsys.readouterr().err
+    assert "stages[0]: unknown key 'stepz'" in capsys.readouterr().err
     assert main(["train", str(f), "model.init=null", "--check"]) == 0
     assert "OK (5 steps in 2 stages)" in capsys.readouterr().out

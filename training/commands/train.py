@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from training.train.hooks import default_hooks
-    from training.train.manifest import ManifestError, load_run_manifest, manifest_to_yaml
+    from training.train.manifest import ConfigError, load_run_manifest, manifest_to_yaml
     from training.train.preflight import preflight
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = load_run_manifest(args.manifest, overrides)
         hooks = default_hooks()
         preflight(manifest, hooks, where=args.manifest)
-    except (ManifestError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError) as e:
         if rank == 0:
             print(f"semmatch train: {e}", file=sys.stderr)
         return 2

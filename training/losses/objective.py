@@ -7,11 +7,13 @@ A stage lists its losses as ``{name: {weight: w, **params}}``; :class:`Objective
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
+from loaders.strict import ConfigError, check_value
 from training.losses.coarse import coarse_loss
 from training.losses.confidence import confidence_loss
 from training.losses.cycle import cycle_loss, reconstruction_loss
@@ -41,24 +43,11 @@ def loss_params(name: str) -> dict[str, Any]:
     return {k: p.default for k, p in list(sig.parameters.items())[2:]}
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Check a loss parameter against the type of its default (floats accept ints and numeric strings)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if isinstance(default, float):
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: expected a number, got {value!r}") from None
-    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{where}: expected an integer, got {value!r}")
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ValueError(f"{where}: expected a string, got {value!r}")
-    return value
+def _param_types(name: str) -> dict[str, Any]:
+    """The declared types of loss ``name``'s parameters (the type of the default where one is not annotated)."""
+    fn = LOSSES[name]
+    hints = typing.get_type_hints(fn)
+    return {k: hints.get(k, type(v) if v is not None else Any) for k, v in loss_params(name).items()}
 
 
 class Objective:
@@ -66,23 +55,31 @@ class Objective:
 
     Args:
         spec: ``{name: {"weight": float, **params}}``; names from :data:`LOSSES`, params from :func:`loss_params`.
-        where: text naming the spec's origin, used in error messages (e.g. ``"run.yaml: stages[0].losses"``).
+        where: the spec's key path, used in error messages (e.g. ``"stages[0].losses"``).
+        file: the file the spec came from (the first word of error messages), if any.
+
+    Raises:
+        ConfigError: an unknown loss or parameter, or a value of the wrong type (checked by :mod:`loaders.strict`
+            against the loss function's annotations), naming ``where`` and the key.
     """
 
-    def __init__(self, spec: Mapping[str, Mapping[str, Any]], where: str = "losses"):
+    def __init__(self, spec: Mapping[str, Mapping[str, Any]], where: str = "losses", file: str = ""):
+        path = where
+        if file:
+            where = f"{file}: {where}"
         if not spec:
-            raise ValueError(f"{where}: a stage needs at least one loss")
+            raise ConfigError(f"{where}: a stage needs at least one loss")
         self.terms: list[tuple[str, float, dict[str, Any]]] = []
         for name, cfg in spec.items():
             if name not in LOSSES:
-                raise ValueError(f"{where}.{name}: unknown loss; known: {', '.join(LOSSES)}")
+                raise ConfigError(f"{where}.{name}: unknown loss; known: {', '.join(LOSSES)}")
             cfg = dict(cfg or {})
-            weight = float(cfg.pop("weight", 1.0))
-            allowed = loss_params(name)
+            weight = check_value(cfg.pop("weight", 1.0), float, file, f"{path}.{name}.weight")
+            types = _param_types(name)
             for key in cfg:
-                if key not in allowed:
-                    raise ValueError(f"{where}.{name}.{key}: unknown parameter; {name} takes {', '.join(allowed)}")
-                cfg[key] = _coerce(cfg[key], allowed[key], f"{where}.{name}.{key}")
+                if key not in types:
+                    raise ConfigError(f"{where}.{name}.{key}: unknown parameter; {name} takes {', '.join(types)}")
+                cfg[key] = check_value(cfg[key], types[key], file, f"{path}.{name}.{key}")
             self.terms.append((name, weight, cfg))
 
     @property

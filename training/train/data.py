@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from training.train.distributed import DistEnv
-from training.train.manifest import DataSpec, EvalSpec, RunManifest, SourceSpec, StageSpec
+from training.train.manifest import DataSpec, EvalSpec, RunDataSource, RunManifest, StageSpec
 from training.train.synthetic import SyntheticStream
 
 __all__ = ["BatchStream", "build_stage_stream", "build_eval_batches", "move_batch", "source_problems"]
@@ -62,7 +62,7 @@ def _seed_for(manifest_seed: int, *salt: int) -> int:
     return int(np.random.SeedSequence([manifest_seed, *salt]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def source_problems(name: str, src: SourceSpec) -> list[str]:
+def source_problems(name: str, src: RunDataSource) -> list[str]:
     """Problems with a shard source found without reading it whole (missing folder, manifest or shards)."""
     if src.path is None:
         return []

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from loaders.strict import from_dict
 from training.train.manifest import RunManifest
-from training.train.strict import from_dict
 
 __all__ = ["load_resolved_manifest", "export_comparisons"]
 

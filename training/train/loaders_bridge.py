@@ -87,7 +87,7 @@ def train_loader(specs, mix, data, resolution, batch_size, seed, rank, world_siz
     """This rank's training batches for a stage.
 
     Args:
-        specs: ``{name: SourceSpec}`` of the stage's sources.
+        specs: ``{name: RunDataSource}`` of the stage's sources.
         mix: ``{name: weight}`` of the stage.
         data: the manifest's ``DataSpec`` (mode, workers, augmentation, skip_bad).
         resolution: (H, W) of the batches.
@@ -147,9 +147,9 @@ def eval_batches(
 
 def source_problems(name: str, spec) -> list[str]:
     """What is wrong with a shard source, found from its manifests and file sizes (no shard is read)."""
-    from loaders.data_manifest import DataManifestError
     from loaders.dataset_manifest import ManifestError
     from loaders.sources import ShardError, verify_shards
+    from loaders.strict import ConfigError
 
     path = spec.path
     if not _is_yaml(path) and "://" not in path and not path.startswith("pipe:"):
@@ -158,7 +158,7 @@ def source_problems(name: str, spec) -> list[str]:
             return [f"{path}: no such dataset folder or shard"]
     try:
         sources = resolve_sources(name, spec)
-    except (DataManifestError, ManifestError, ShardError, OSError) as e:
+    except (ConfigError, ManifestError, ShardError, OSError) as e:
         return [str(e)]
     problems = []
     for src in sources:
@@ -173,7 +173,7 @@ def source_problems(name: str, spec) -> list[str]:
 
 
 def validate_data_manifest(path: str | Path) -> None:
-    """Parse a loaders data manifest strictly (raises ``DataManifestError`` naming the file and key)."""
+    """Parse a loaders data manifest strictly (raises :class:`~loaders.strict.ConfigError` naming the file and key)."""
     from loaders.data_manifest import DataManifest
 
     DataManifest.load(path)

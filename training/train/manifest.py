@@ -1,10 +1,11 @@
 """The run manifest (``manifests/runs/*.yaml``): model, data, stages, optimiser, evaluation, checkpoints.
 
-A run manifest is strict YAML: every key is known (unknown keys are errors naming the file and key path), types
-are checked, and cross-references (a stage's data mix naming a source, a stage's losses and their parameters,
-resolutions that are multiples of the patch size) are validated before anything is built. Command-line
-overrides are dotted ``key=value`` pairs applied to the parsed YAML before validation, so they obey the same
-rules: ``stages.0.steps=10``, ``stages.dense.lr=1e-4`` (a stage by name), ``model.weights=/ckpt/model.pt``.
+A run manifest is strict YAML, read by the project's one config layer (:mod:`loaders.strict`): every key is known
+(unknown keys are :class:`ConfigError` naming the file and key path), types are checked, and cross-references (a
+stage's data mix naming a source, a stage's losses and their parameters, resolutions that are multiples of the
+patch size) are validated before anything is built. Command-line overrides are dotted ``key=value`` pairs
+applied to the parsed YAML before validation, so they obey the same rules: ``stages.0.steps=10``,
+``stages.dense.lr=1e-4`` (a stage by name), ``model.weights=/ckpt/model.pt``.
 
 Shape of a manifest (all keys, with defaults, in :class:`RunManifest` and the classes below)::
 
@@ -30,13 +31,13 @@ from typing import Any
 
 import yaml
 
+from loaders.strict import ConfigError, from_dict, to_dict
 from training.losses import Objective
-from training.train.strict import ManifestError, from_dict, to_dict
 
 __all__ = [
-    "ManifestError",
+    "ConfigError",
     "SyntheticSpec",
-    "SourceSpec",
+    "RunDataSource",
     "DataSpec",
     "ModelSpec",
     "StageSpec",
@@ -73,8 +74,8 @@ class SyntheticSpec:
 
 
 @dataclass
-class SourceSpec:
-    """One data source: ``path`` (a loaders data manifest ``*.yaml`` or a dataset folder with ``dataset.json``)
+class RunDataSource:
+    """One data source of a run: ``path`` (a loaders data manifest ``*.yaml`` or a dataset folder with ``dataset.json``)
     or ``synthetic`` pairs."""
 
     path: str | None = None
@@ -90,7 +91,7 @@ class SourceSpec:
 class DataSpec:
     """Named sources and how they are streamed (per-rank batch size, DataLoader workers, stream mode)."""
 
-    sources: dict[str, SourceSpec]
+    sources: dict[str, RunDataSource]
     batch_size: int = 4
     workers: int = 0
     mode: str = "resampled"  # resampled (endless, drawn by weight, deterministic) | exact (each sample once an epoch)
@@ -182,7 +183,7 @@ class OptimSpec:
 class EvalSpec:
     """Periodic evaluation on held-out pairs: dense EPE and PCK at keypoints, model vs zero-shot baseline."""
 
-    source: SourceSpec | None = None  # held-out shards; null disables evaluation
+    source: RunDataSource | None = None  # held-out shards; null disables evaluation
     every: int = 0  # steps between evaluations (0: only at the end)
     pairs: int = 64
     batch_size: int = 4
@@ -269,11 +270,8 @@ def _cross_check(m: RunManifest, where: str) -> None:
         for src in stage.data:
             if src not in m.data.sources:
                 known = ", ".join(m.data.sources)
-                raise ManifestError(f"{where}: stages[{i}].data.{src}: no such source in data.sources ({known})")
-        try:
-            Objective(stage.losses, where=f"stages[{i}].losses")
-        except ValueError as e:
-            raise ManifestError(f"{where}: {e}") from e
+                raise ConfigError(f"{where}: stages[{i}].data.{src}: no such source in data.sources ({known})")
+        Objective(stage.losses, where=f"stages[{i}].losses", file=where)  # raises ConfigError naming the parameter
 
 
 def _set_path(tree: Any, keys: list[str], value: Any, where: str, dotted: str) -> None:
@@ -286,10 +284,10 @@ def _set_path(tree: Any, keys: list[str], value: Any, where: str, dotted: str) -
             else:  # a list of named entries (stages): select by name
                 matches = [i for i, item in enumerate(node) if isinstance(item, dict) and item.get("name") == key]
                 if not matches:
-                    raise ManifestError(f"{where}: override {dotted!r}: no list entry named {key!r}")
+                    raise ConfigError(f"{where}: override {dotted!r}: no list entry named {key!r}")
                 idx = matches[0]
             if not -len(node) <= idx < len(node):
-                raise ManifestError(f"{where}: override {dotted!r}: index {idx} out of range ({len(node)} entries)")
+                raise ConfigError(f"{where}: override {dotted!r}: index {idx} out of range ({len(node)} entries)")
             if last:
                 node[idx] = value
             else:
@@ -302,7 +300,7 @@ def _set_path(tree: Any, keys: list[str], value: Any, where: str, dotted: str) -
                     node[key] = {}
                 node = node[key]
         else:
-            raise ManifestError(f"{where}: override {dotted!r}: {'.'.join(keys[:depth])} is not a mapping or list")
+            raise ConfigError(f"{where}: override {dotted!r}: {'.'.join(keys[:depth])} is not a mapping or list")
 
 
 def apply_overrides(raw: dict, overrides: list[str], where: str) -> dict:
@@ -310,11 +308,11 @@ def apply_overrides(raw: dict, overrides: list[str], where: str) -> dict:
     tree = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise ManifestError(f"{where}: override {item!r} is not of the form key.path=value")
+            raise ConfigError(f"{where}: override {item!r} is not of the form key.path=value")
         dotted, text = item.split("=", 1)
         keys = [k for k in dotted.strip().split(".") if k]
         if not keys:
-            raise ManifestError(f"{where}: override {item!r} has an empty key")
+            raise ConfigError(f"{where}: override {item!r} has an empty key")
         _set_path(tree, keys, yaml.safe_load(text) if text.strip() else None, where, dotted)
     return tree
 
@@ -324,13 +322,13 @@ def load_run_manifest(path: str | Path, overrides: list[str] | None = None) -> R
     path = Path(path)
     where = str(path)
     if not path.is_file():
-        raise ManifestError(f"{where}: no such run manifest")
+        raise ConfigError(f"{where}: no such run manifest")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ManifestError(f"{where}: not valid YAML ({e})") from e
+        raise ConfigError(f"{where}: not valid YAML ({e})") from e
     if not isinstance(raw, dict):
-        raise ManifestError(f"{where}: the top level must be a mapping")
+        raise ConfigError(f"{where}: the top level must be a mapping")
     if overrides:
         raw = apply_overrides(raw, overrides, where)
     manifest = from_dict(RunManifest, raw, where)

@@ -13,7 +13,7 @@ import torch
 
 from training.train.data import source_problems
 from training.train.hooks import ModelHooks, select_trainable
-from training.train.manifest import ManifestError, RunManifest
+from training.train.manifest import ConfigError, RunManifest
 
 __all__ = ["preflight_problems", "preflight"]
 
@@ -69,7 +69,7 @@ def _trainable_problems(m: RunManifest, hooks: ModelHooks, where: str) -> list[s
 
 
 def preflight(m: RunManifest, hooks: ModelHooks, where: str = "run manifest") -> None:
-    """Raise :class:`ManifestError` listing every problem, or return when the run can start."""
+    """Raise :class:`ConfigError` listing every problem, or return when the run can start."""
     problems = preflight_problems(m, hooks, where)
     if problems:
-        raise ManifestError("the run cannot start:\n  " + "\n  ".join(problems))
+        raise ConfigError("the run cannot start:\n  " + "\n  ".join(problems))
