@@ -22,8 +22,10 @@ import numpy as np
 
 from loaders.augment import ColorJitter, Compose, RandomHFlip, RandomSwap, VggtPreprocess, default_train_transforms
 from loaders.batch import ARRAY_KEYS
+from loaders.codec import decode_dense
 from loaders.loader import PairLoader
-from loaders.schema import SCHEMA_VERSION, Status, decode_dense, decode_image, encode_sample
+from loaders.members import decode_image, encode_sample
+from loaders.schema import SCHEMA_VERSION, Status
 from loaders.sources import ShardReader, count_samples, expand_spec
 from loaders.stream import PairStream
 

@@ -1,6 +1,6 @@
 """Decode one view of ``dense.bin`` straight into batch buffers, with exact warps folded into that write.
 
-The container is :func:`loaders.schema.encode_dense`'s (schema version 4): per view a status map and int8 residual
+The container is :func:`loaders.codec.encode_dense`'s (schema version 4): per view a status map and int8 residual
 planes over the surface bounding box, inverted by one 2-D prefix sum per field. :func:`decode_view_into` writes
 ``status``/``corr``/``depth`` of a view into caller-provided ``[H, W]`` arrays after
 
@@ -10,7 +10,7 @@ planes over the surface bounding box, inverted by one 2-D prefix sum per field. 
   base and the per-status scale, so it costs no pass; values leaving the frames they passed through turn MATCHED /
   OCCLUDED pixels OUTSIDE (one range check over the box).
 
-It produces what :func:`loaders.schema.decode_dense` followed by the same :func:`loaders.warp.warp_view` calls
+It produces what :func:`loaders.codec.decode_dense` followed by the same :func:`loaders.warp.warp_view` calls
 and the batch conversion (NaN -> 0) produce, bit for bit (``tests/test_loaders_fused.py``), without the
 intermediate full-frame arrays. Temporaries live in per-process scratch buffers (one worker = one thread).
 """
@@ -26,8 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders import schema
-from loaders.schema import STORED_STATUSES, SchemaError, Status, zstandard
+from loaders.codec import body_span, decompress, zstandard
+from loaders.schema import STORED_STATUSES, SchemaError, Status
 
 __all__ = ["IntegerMap", "RasterPlan", "ValuePlan", "raster_plan", "value_plan", "DenseBlob", "decode_view_into"]
 
@@ -137,10 +137,10 @@ class DenseBlob:
         return self.header["views"][view]
 
     def inflate(self, view: int, part: str) -> bytes:
-        data = schema._span(self.body, self.entry(view)[part])
+        data = body_span(self.body, self.entry(view)[part])
         if self.codec == "zstd" and zstandard is not None:
             return _zstd().decompress(data)  # one context per process: a fresh one costs as much as a small frame
-        return schema._decompress(data, self.codec)
+        return decompress(data, self.codec)
 
     def status(self, view: int) -> np.ndarray:
         """uint8 [h, w] (read-only)."""
@@ -321,7 +321,7 @@ def _prefix(
     first: Sequence[float],
     scale: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """:func:`loaders.schema.decode_plane` in scratch buffers: the residuals (times ``scale`` per channel, when
+    """:func:`loaders.codec.decode_plane` in scratch buffers: the residuals (times ``scale`` per channel, when
     given), ``first`` added to the first one, summed up: float32 ``shape`` (a strided view). Exact while every
     value and partial sum is a multiple of the scale below ``2**24`` of them."""
     r = _scratch("r", shape, np.float32)

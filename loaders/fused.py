@@ -18,8 +18,9 @@ import numpy as np
 
 from loaders.augment import jitter_image
 from loaders.dense import DenseBlob, _scratch, decode_view_into, raster_plan, value_plan
+from loaders.members import decode_image, decode_mask
 from loaders.pending import Pending, dense_header
-from loaders.schema import SchemaError, decode_image, decode_mask, malformed, sample_where
+from loaders.schema import SchemaError, malformed, sample_where
 from loaders.warp import DIRECTIONS, _Raster
 
 __all__ = ["write_planned"]

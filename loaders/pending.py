@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from loaders import schema
-from loaders.schema import SchemaError, read_record, sample_where
+from loaders.codec import read_dense_header
+from loaders.members import read_record
+from loaders.schema import SchemaError, sample_where
 
 __all__ = ["Pending", "NotPlannable", "is_pending", "plan_sample", "dense_header"]
 
@@ -66,8 +68,8 @@ def is_pending(x: Any) -> bool:
 
 
 def dense_header(blob: bytes, sizes: list | None = None) -> dict[str, Any]:
-    """The checked JSON header of a pair's ``dense.bin`` (:func:`loaders.schema.read_dense_header`): two views."""
-    header = schema.read_dense_header(blob, sizes)
+    """The checked JSON header of a pair's ``dense.bin`` (:func:`loaders.codec.read_dense_header`): two views."""
+    header = read_dense_header(blob, sizes)
     if len(header["views"]) != 2:
         raise SchemaError(f"dense.bin: {len(header['views'])} views, a pair has 2")
     return header
@@ -82,7 +84,7 @@ def _blank(shape: tuple[int, ...], dtype: str) -> np.ndarray:
 def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
     """Tar members -> a schema sample with :class:`Pending` rasters (see the module doc) and real small fields.
 
-    Checks what :func:`loaders.schema.decode_sample` checks, except the pixels themselves (the writer checks the
+    Checks what :func:`loaders.members.decode_sample` checks, except the pixels themselves (the writer checks the
     decoded images' sizes against ``meta``).
 
     Raises:

@@ -38,9 +38,10 @@ from tqdm import tqdm
 
 from loaders.batch import MAX_KEYPOINTS, BatchWriter, resolve_fields, to_item
 from loaders.data_manifest import DataManifest, Source
+from loaders.members import decode_sample
 from loaders.pending import NotPlannable, plan_sample
 from loaders.plan import exact_layout, interleave_order, rng_for, slot_segments
-from loaders.schema import SchemaError, decode_sample
+from loaders.schema import SchemaError
 from loaders.sources import ShardError, ShardReader, ShardRef, count_samples, expand_spec, is_remote, verify_shards
 
 __all__ = ["PairStream", "load_sources", "dist_info"]

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from loaders.dataset_manifest import DatasetManifest, ShardEntry, sha256_file, shard_name
-from loaders.schema import SCHEMA_VERSION, Status, encode_sample
+from loaders.members import encode_sample
+from loaders.schema import SCHEMA_VERSION, Status
 
 KP_NAMES = ["left_eye", "right_eye", "nose", "left_ear", "right_ear"]
 KP_FLIP = [1, 0, 2, 4, 3]

@@ -13,8 +13,9 @@ from loaders.augment import ColorJitter, Compose, Fit, RandomAffine, RandomHFlip
 from loaders.batch import ARRAY_KEYS, BatchWriter, collate_pairs
 from loaders.dense import IntegerMap, raster_plan, value_plan
 from loaders.loader import PairLoader
+from loaders.members import decode_sample, encode_sample
 from loaders.pending import NotPlannable, Pending, plan_sample
-from loaders.schema import CORR_STEP_PX, SchemaError, Status, decode_sample, encode_sample
+from loaders.schema import CORR_STEP_PX, SchemaError, Status
 from loaders.stream import PairStream
 from loaders.transforms import crop, hflip, pad, swap_views
 from loaders.warp import affine_hflip, affine_translate, warp_view

@@ -17,7 +17,8 @@ from loaders.batch import MAX_KEYPOINTS, collate_pairs, to_item
 from loaders.cli import main as cli_main
 from loaders.data_manifest import DataManifest, DataManifestError
 from loaders.loader import PairLoader
-from loaders.schema import CORR_STEP_PX, Status, decode_sample, encode_sample
+from loaders.members import decode_sample, encode_sample
+from loaders.schema import CORR_STEP_PX, Status
 from loaders.sources import ShardError, ShardReader, expand_spec, verify_shards
 from loaders.stream import PairStream
 

@@ -3,20 +3,9 @@
 import numpy as np
 import pytest
 
-from loaders.schema import (
-    CORR_STEP_PX,
-    DEPTH_STEP_M,
-    SCHEMA_VERSION,
-    SchemaError,
-    Status,
-    check_sample,
-    decode_dense,
-    decode_plane,
-    decode_sample,
-    encode_dense,
-    encode_plane,
-    encode_sample,
-)
+from loaders.codec import decode_dense, decode_plane, encode_dense, encode_plane
+from loaders.members import decode_sample, encode_sample
+from loaders.schema import CORR_STEP_PX, DEPTH_STEP_M, SCHEMA_VERSION, SchemaError, Status, check_sample
 
 
 def _synthetic_sample(h=64, w=80, seed=0):
