@@ -30,7 +30,8 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
 from loaders.dataset_manifest import DatasetManifest
-from loaders.schema import Status, decode_sample
+from loaders.members import decode_sample
+from loaders.schema import Status
 
 __all__ = [
     "position_colors",

@@ -36,7 +36,7 @@ import datagen
 from datagen.config import DROPPED_PAIRS, RenderConfig
 from datagen.dataset_dir import DatasetDir
 from loaders.dataset_manifest import DatasetManifest, ShardEntry
-from loaders.schema import encode_sample
+from loaders.members import encode_sample
 
 __all__ = [
     "TAR_OWNER",

@@ -90,7 +90,8 @@ def _check_shard(
 ) -> ShardResult:
     import webdataset as wds
 
-    from loaders.schema import SchemaError, decode_sample, has_dense
+    from loaders.members import decode_sample
+    from loaders.schema import SchemaError, has_dense
 
     entry_ = ShardEntry(**entry)
     path = Path(root) / entry_.name

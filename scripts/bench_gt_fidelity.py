@@ -42,7 +42,7 @@ def evaluate(folder: Path) -> list[dict]:
     import webdataset as wds
 
     from datagen import invariants
-    from loaders.schema import decode_sample
+    from loaders.members import decode_sample
 
     rows = []
     for tar in sorted(folder.glob("*.tar")):

@@ -29,7 +29,7 @@ from datagen.config import RenderConfig  # noqa: E402
 from datagen.pipeline import generate_shard  # noqa: E402
 from datagen.shards import sample_members, write_tar  # noqa: E402
 from loaders.dataset_manifest import sha256_file  # noqa: E402
-from loaders.schema import encode_sample  # noqa: E402
+from loaders.members import encode_sample  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:

@@ -40,7 +40,8 @@ from datagen.preview import STATUS_COLORS, render_preview, status_panel
 from datagen.render import get_renderer
 from datagen.render.appearance import sample_appearance
 from datagen.render.mesh import prepare_mesh
-from loaders.schema import Status, decode_sample, encode_sample
+from loaders.members import decode_sample, encode_sample
+from loaders.schema import Status
 
 BACKENDS = ("pyrender", "embree")
 

@@ -12,7 +12,8 @@ from datagen import invariants
 from datagen.config import RenderConfig
 from datagen.families import _REGISTRY
 from datagen.pipeline import generate_shard
-from loaders.schema import Status, decode_sample, encode_sample
+from loaders.members import decode_sample, encode_sample
+from loaders.schema import Status
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,7 +146,7 @@ def test_generate_shard_is_deterministic_across_runs_and_processes(tmp_path):
         "import sys, hashlib; sys.path.insert(0, 'tests');"
         "from datagen.families import _REGISTRY; _REGISTRY['boxtable'] = ('datagen_boxfamily', 'BoxTableFamily');"
         "from datagen.config import RenderConfig; from datagen.pipeline import generate_shard;"
-        "from loaders.schema import encode_sample;"
+        "from loaders.members import encode_sample;"
         f"cfg = RenderConfig.from_dict({cfg.to_dict()!r});"
         "h = hashlib.sha256();"
         "[h.update(k.encode() + (v if isinstance(v, bytes) else v.encode())) "

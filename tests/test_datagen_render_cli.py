@@ -19,7 +19,7 @@ import webdataset as wds
 from datagen.cli import main
 from datagen.verify import verify_dataset
 from loaders.dataset_manifest import DatasetManifest, shard_name
-from loaders.schema import decode_sample
+from loaders.members import decode_sample
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--category", "chair", "--n", "6", "--size", "32", "--shard-size", "2", "--no-progress"]

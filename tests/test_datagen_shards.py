@@ -23,7 +23,7 @@ from datagen.config import RenderConfig
 from datagen.dataset_dir import DatasetExistsError, OutputFolderError
 from datagen.shards import ShardError, render_dataset_dir, sample_members, write_shard, write_shards, write_tar
 from loaders.dataset_manifest import DatasetManifest, sha256_file, shard_name
-from loaders.schema import decode_sample
+from loaders.members import decode_sample
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = RenderConfig(category="chair", n_pairs=10, shard_size=3, size=24)

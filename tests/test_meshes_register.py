@@ -163,7 +163,7 @@ def test_render_with_meshes_end_to_end(tmp_path, capsys):
     assert main(["verify", str(out), "--samples", "8", "--no-progress", "--workers", "1"]) == 0, capsys.readouterr().out
     import webdataset as wds
 
-    from loaders.schema import decode_sample
+    from loaders.members import decode_sample
 
     meta = [decode_sample(m)["meta"] for m in wds.WebDataset(str(next(out.glob("*.tar"))), shardshuffle=False)]
     assert all(m["source"] == "meshes" and m["mesh_library"] == str(lib) for m in meta)

@@ -157,7 +157,7 @@ def test_disagreeing_views_drop_their_pairs_with_a_count_in_dataset_json(tmp_pat
     assert all(v.closed for v in _FakeViews.instances)  # one worker per shard, stopped with it
     import webdataset as wds
 
-    from loaders.schema import decode_sample
+    from loaders.members import decode_sample
 
     for raw in wds.WebDataset(str(tmp_path / entry.name), shardshuffle=False):
         meta = decode_sample(raw)["meta"]
@@ -259,7 +259,7 @@ def test_a_cycles_shard_at_64px_over_photos_verifies_and_its_gt_agrees(tmp_path,
     assert report.ok, report.problems
     import webdataset as wds
 
-    from loaders.schema import decode_sample
+    from loaders.members import decode_sample
 
     for raw in wds.WebDataset(str(out / "pairs-000000.tar"), shardshuffle=False):
         sample = decode_sample(raw)

@@ -8,7 +8,8 @@ import pytest
 
 from datagen import invariants
 from datagen.real.warp import HomographyWarp, TPSWarp, make_warp_sample, random_homography, random_tps, random_warp
-from loaders.schema import Status, check_sample, decode_sample, encode_sample
+from loaders.members import decode_sample, encode_sample
+from loaders.schema import Status, check_sample
 
 HW = (60, 80)
 

@@ -39,7 +39,8 @@ from loaders.augment import ColorJitter, Compose, RandomAffine, RandomHFlip, Ran
 from loaders.dataset_manifest import DatasetManifest, ShardEntry, sha256_file, shard_name
 from loaders.faults import Fault, file_faults, member_faults, read_members, sample_keys
 from loaders.loader import PairLoader
-from loaders.schema import SchemaError, decode_sample
+from loaders.members import decode_sample
+from loaders.schema import SchemaError
 from loaders.sources import ShardError, ShardReader
 from loaders.stream import PairStream
 from training.eval.synthetic import iter_shard_samples

@@ -36,7 +36,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders.schema import CORR_STEP_PX, STORED_STATUSES, Status, encode_plane
+from loaders.codec import encode_plane
+from loaders.schema import CORR_STEP_PX, STORED_STATUSES, Status
 
 __all__ = [
     "DEPTH_STEP_M",

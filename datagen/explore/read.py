@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loaders.dataset_manifest import DatasetManifest
-from loaders.schema import decode_sample
+from loaders.members import decode_sample
 from loaders.sources import ShardReader
 
 __all__ = ["read_pairs", "explore_dataset"]

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from loaders.dataset_manifest import DatasetManifest
-from loaders.schema import SchemaError, decode_sample
+from loaders.members import decode_sample
+from loaders.schema import SchemaError
 from loaders.sources import ShardError, ShardReader
 from training.eval.pck import PCKAccumulator, threshold_length
 from training.eval.predict import Matcher, predict_dense
