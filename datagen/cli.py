@@ -1,14 +1,13 @@
-"""The ``datagen`` command: one CLI, one module per subcommand under ``datagen/commands``.
-
-Each command module defines ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called
-with the parsed namespace, returning an exit code). Heavy imports stay inside ``func`` so ``--help`` is fast.
+"""The ``datagen`` command: one CLI, one module per subcommand under ``datagen/commands``
+(the pattern: :mod:`loaders.subcommands`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+
+from loaders.subcommands import command_parser
 
 COMMANDS = ("render", "verify", "preview", "categories", "real", "meshes", "explore")
 
@@ -19,11 +18,7 @@ DESCRIPTION = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="datagen", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"datagen.commands.{name}").register(sub)
-    return parser
+    return command_parser("datagen", DESCRIPTION, "datagen.commands", COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

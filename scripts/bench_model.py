@@ -30,11 +30,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training.model import MatcherConfig, SemanticMatcher, VGGTConfig  # noqa: E402
-from training.model.flops import PEAK_BF16_TFLOPS  # noqa: E402
-from training.model.flops import count_flops as _count_flops  # noqa: E402
+from training.model import MatcherConfig, SemanticMatcher, VGGTConfig
+from training.model.flops import PEAK_BF16_TFLOPS
+from training.model.flops import count_flops as _count_flops
 
 
 def reset_peak(device: torch.device) -> None:

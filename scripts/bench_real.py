@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,10 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from datagen.cli import main as datagen_main  # noqa: E402
-from datagen.real import read_pairs  # noqa: E402
+from datagen.cli import main as datagen_main
+from datagen.real import read_pairs
 
 
 def write_folder(root: Path, n_pairs: int, rng: np.random.Generator) -> None:
@@ -44,34 +41,13 @@ def write_folder(root: Path, n_pairs: int, rng: np.random.Generator) -> None:
         (root / "PairAnnotation" / "trn" / f"{i:06d}:car.json").write_text(json.dumps(data))
 
 
-def shapes_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Random discs, boxes and strokes over grey plus mild noise (the texture of tests/test_sift.py)."""
-    import cv2
-
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(h * w // 900):
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        kind = rng.integers(0, 3)
-        if kind == 0:
-            cv2.circle(img, (x, y), int(rng.integers(3, 25)), colour, -1, cv2.LINE_AA)
-        elif kind == 1:
-            cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 40)), y + int(rng.integers(4, 40))), colour, -1)
-        else:
-            end = (x + int(rng.integers(-40, 40)), y + int(rng.integers(-40, 40)))
-            cv2.line(img, (x, y), end, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-
-
 def sift_accuracy(size: int) -> list[tuple[str, str, float, float, float]]:
     """Dense SIFT on a textured image vs. the same texture under a translation and a 10° / 1.1x affine warp."""
-    import cv2
-    import torch
 
     from training.baselines.sift import DenseSiftMatcher
+    from training.baselines.warp_check import edge_texture, warped_pair
 
-    big = shapes_texture(np.random.default_rng(0), 2 * size, 2 * size)
-    off = size // 2
+    big = edge_texture(np.random.default_rng(0), 2 * size, 2 * size)
     ang, s = np.deg2rad(10.0), 1.1
     R = s * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
     c = np.array([size / 2 - 0.5] * 2)
@@ -79,11 +55,7 @@ def sift_accuracy(size: int) -> list[tuple[str, str, float, float, float]]:
     affine[:2, :2], affine[:2, 2] = R, c - R @ c + [6.0, -4.0]
     rows = []
     for name, M in (("translation (13, -7) px", np.array([[1, 0, 13.0], [0, 1, -7.0], [0, 0, 1]])), ("affine", affine)):
-        inv = cv2.invertAffineTransform(M[:2])
-        inv[:, 2] += off
-        img1 = cv2.warpAffine(big, inv, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        img0 = big[off : off + size, off : off + size]
-        images = torch.from_numpy(np.stack([img0, img1])).permute(0, 3, 1, 2).float().div(255)[None]
+        images = warped_pair(big, M, size)
         for label, kw in (("step 8, cosine", {}), ("step 4, cosine", {"step": 4}), ("step 8, l2", {"metric": "l2"})):
             t = time.perf_counter()
             grid = DenseSiftMatcher(**kw)(images)["grid"][0, 0].numpy()

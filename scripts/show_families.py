@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def _draw(ax, fam, inst, azim: float, elev: float, label_kps: bool) -> None:
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection

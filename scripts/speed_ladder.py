@@ -31,11 +31,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training.model import MatcherConfig, SemanticMatcher, VGGTConfig  # noqa: E402
-from training.model.flops import matcher_flops, peak_flops  # noqa: E402
-from training.model.speed import (  # noqa: E402
+from training.model import MatcherConfig, SemanticMatcher, VGGTConfig
+from training.model.flops import matcher_flops, peak_flops
+from training.model.speed import (
     disable_compile,
     enable_compile,
     redraw_zero_inits,

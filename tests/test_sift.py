@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import functools
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from training.baselines.sift import DenseSiftMatcher
+from training.baselines.warp_check import edge_texture, warped_pair
 
 SIZE = 192
 
 
-def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Random discs, boxes and strokes in random colours over grey, plus mild noise: edges everywhere."""
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(h * w // 900):
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        kind = rng.integers(0, 3)
-        if kind == 0:
-            cv2.circle(img, (x, y), int(rng.integers(3, 25)), colour, -1, cv2.LINE_AA)
-        elif kind == 1:
-            cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 40)), y + int(rng.integers(4, 40))), colour, -1)
-        else:
-            end = (x + int(rng.integers(-40, 40)), y + int(rng.integers(-40, 40)))
-            cv2.line(img, (x, y), end, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-
-
 @functools.lru_cache(maxsize=1)
 def _big_texture() -> np.ndarray:
-    return _texture(np.random.default_rng(0), 2 * SIZE, 2 * SIZE)
+    return edge_texture(np.random.default_rng(0), 2 * SIZE, 2 * SIZE)
 
 
 def _pair(M: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
     """View 0 = the centre of a large texture, view 1 = the texture under ``M`` (view-0 px -> view-1 px)."""
-    big = _big_texture()
-    off = SIZE // 2
-    img0 = big[off : off + SIZE, off : off + SIZE]
-    inv = cv2.invertAffineTransform(M[:2])
-    inv[:, 2] += off  # view-1 px -> big-texture px
-    img1 = cv2.warpAffine(big, inv, (SIZE, SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    images = torch.from_numpy(np.stack([img0, img1])).permute(0, 3, 1, 2).float().div(255)[None]
-    return images, M
+    return warped_pair(_big_texture(), M, SIZE), M
 
 
 def _errors(out: dict, M: np.ndarray, margin: int = 24) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,13 @@
-"""The ``semmatch`` command: one CLI, one module per subcommand under ``training/commands``.
-
-Each command module defines ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called
-with the parsed namespace, returning an exit code). Heavy imports stay inside ``func`` so ``--help`` is fast.
+"""The ``semmatch`` command: one CLI, one module per subcommand under ``training/commands``
+(the pattern: :mod:`loaders.subcommands`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+
+from loaders.subcommands import command_parser
 
 COMMANDS = ("train", "eval", "match")
 
@@ -17,11 +16,7 @@ DESCRIPTION = "semmatch: train, evaluate and visualise dense semantic matchers w
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semmatch", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"training.commands.{name}").register(sub)
-    return parser
+    return command_parser("semmatch", DESCRIPTION, "training.commands", COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,15 @@ def select_trainable(model: nn.Module, patterns: list[str], groups: dict[str, li
 
 
 def default_hooks() -> ModelHooks:
-    """Hooks bound to ``training.model`` (imported here, so the manifest code does not need the model)."""
-    from training.train import model_setup
+    """Hooks bound to ``training.model`` through :mod:`training.train.model_setup` (imported here, so code that
+    passes its own hooks, and the manifest code, never import the model package)."""
+    from training.train import model_setup as ms
 
-    return model_setup.hooks()
+    return ModelHooks(
+        build=ms.build,
+        groups=ms.groups,
+        config=ms.config_dict,
+        baseline=ms.baseline,
+        check=ms.check,
+        step_flops=ms.step_flops,
+    )

@@ -1,5 +1,7 @@
 """The trainer's bindings to ``training.model``: build the semantic matcher from a :class:`ModelSpec`, name its
 parameter groups, check initial weights before training, and build the zero-shot baseline on its backbone.
+:func:`training.train.hooks.default_hooks` bundles these functions for the trainer (this module does not import
+``hooks``, so there is no import cycle).
 
 ``model.preset`` names a :class:`VGGTConfig` constructor (``tiny``, ``small``, ``vggt_1b``) and ``model.config``
 overrides its fields; ``model.matcher`` holds :class:`MatcherConfig` fields (``grid_mode``, ``symmetric``,
@@ -22,10 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from training.train.hooks import ModelHooks
 from training.train.manifest import ModelSpec
 
-__all__ = ["matcher_config", "build", "groups", "config_dict", "baseline", "check", "step_flops", "hooks"]
+__all__ = ["matcher_config", "build", "groups", "config_dict", "baseline", "check", "step_flops"]
 
 _PRESETS = ("tiny", "small", "vggt_1b")
 
@@ -171,9 +172,3 @@ def step_flops(model: nn.Module, image_hw: tuple[int, int], pairs: int) -> int:
     if key not in _FLOPS_CACHE:
         _FLOPS_CACHE[key] = matcher_flops(model, image_hw, pairs)
     return _FLOPS_CACHE[key]
-
-
-def hooks() -> ModelHooks:
-    return ModelHooks(
-        build=build, groups=groups, config=config_dict, baseline=baseline, check=check, step_flops=step_flops
-    )
