@@ -1,6 +1,6 @@
 """Pinhole cameras in the OpenCV convention, view sampling around an object, and pair selection.
 
-Conventions (DESIGN.md §3): camera x right, y down, z forward; ``T_cam_from_world`` is a 4×4 world -> camera
+Conventions (docs/design.md §3): camera x right, y down, z forward; ``T_cam_from_world`` is a 4×4 world -> camera
 transform; ``K`` is 3×3; depth is z-depth. The centre of the pixel in row ``r``, column ``c`` is ``(x, y) = (c, r)``,
 so an image of width ``W`` spans ``x`` in ``[-0.5, W - 0.5]``.
 

@@ -1,4 +1,4 @@
-"""Dense cross-instance ground truth (DESIGN.md §5).
+"""Dense cross-instance ground truth (docs/design.md §5).
 
 Per rendered view, :func:`view_surface` turns the face-id raster into exact surface points: for every pixel
 centre, the ray through it is intersected in float64 with the triangle the rasteriser (or embree) reported,
@@ -285,7 +285,7 @@ def _nearest_pixel_in_front(dst: ViewSurface, xy: np.ndarray, face: np.ndarray) 
     own triangle ``face`` [M] (its depth there nearer than that triangle's plane met by the same pixel ray).
 
     A point visible only in the last half pixel beside an occluding edge is exactly visible, yet the view's pixel
-    nearest to it shows the occluder: the depth test against the view's own depth (DESIGN §5) calls it hidden,
+    nearest to it shows the occluder: the depth test against the view's own depth (docs/design.md §5) calls it hidden,
     and so does the ground truth, which then never matches a pixel to a place whose nearest sample shows another
     surface in front.
     """

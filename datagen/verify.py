@@ -1,4 +1,4 @@
-"""Verify a dataset folder: manifest, files, checksums, stock-webdataset readability, schema, DESIGN §5.
+"""Verify a dataset folder: manifest, files, checksums, stock-webdataset readability, schema, docs/design.md §5.
 
 :func:`verify_dataset` checks, and reports every problem it finds (naming the shard and sample):
 
@@ -8,7 +8,7 @@
 3. each shard reads with stock ``webdataset.WebDataset`` (no custom tar code), every sample decodes and
    passes :func:`loaders.schema.check_sample`, keys are unique across the dataset, and each shard holds the
    recorded number of samples (and, for rendered data, images of the configured size);
-4. the DESIGN §5 invariants (:mod:`datagen.invariants`) on a seeded random subset of ``samples`` pairs.
+4. the docs/design.md §5 invariants (:mod:`datagen.invariants`) on a seeded random subset of ``samples`` pairs.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     checksums: bool = True
     invariants_available: bool = True
-    aggregate: dict[str, float] = field(default_factory=dict)  # dataset-level DESIGN §5 numbers
+    aggregate: dict[str, float] = field(default_factory=dict)  # dataset-level docs/design.md §5 numbers
 
     @property
     def ok(self) -> bool:
@@ -70,7 +70,8 @@ class VerifyReport:
 
 
 def _invariant_checker() -> Callable[[dict[str, Any]], tuple[dict[str, float], list[str]]] | None:
-    """``check(sample) -> (metrics, failures)`` of DESIGN §5, or None where ``datagen.invariants`` is missing."""
+    """``check(sample) -> (metrics, failures)`` of docs/design.md §5, or None where ``datagen.invariants`` is
+    missing."""
     try:
         invariants = importlib.import_module("datagen.invariants")
     except ModuleNotFoundError as e:
@@ -151,7 +152,7 @@ def verify_dataset(
 
     Args:
         root: the folder holding ``dataset.json``.
-        samples: pairs drawn (seeded, without replacement, across all shards) for the DESIGN §5 invariants.
+        samples: pairs drawn (seeded, without replacement, across all shards) for the docs/design.md §5 invariants.
         seed: seed of that draw.
         workers: processes checking shards in parallel.
         checksums: hash every shard (off: sizes only).
@@ -258,7 +259,8 @@ def format_report(report: VerifyReport) -> str:
 
 
 def _fidelity_rows(agg: dict[str, Any], row: Callable[[str, bool, str], None]) -> list[str]:
-    """The dataset-level DESIGN §5 figures (pooled over the sampled pairs), one line each, then a table per part."""
+    """The dataset-level docs/design.md §5 figures (pooled over the sampled pairs), one line each, then a table per
+    part."""
     from datagen.invariants import (
         AGGREGATE_MIN_COUNTS,
         AGGREGATE_THRESHOLDS,
@@ -333,8 +335,8 @@ _TABLE_COLUMNS = {  # metric -> header, in display order
 
 
 def _invariant_table(rows: list[dict[str, Any]], limit: int = 12) -> list[str]:
-    """One line per sampled pair with the DESIGN §5 numbers ('-' where a check does not apply): the failing pairs
-    first, at most ``limit`` lines."""
+    """One line per sampled pair with the docs/design.md §5 numbers ('-' where a check does not apply): the failing
+    pairs first, at most ``limit`` lines."""
     if not rows:
         return []
     shown = sorted(rows, key=lambda r: r["ok"])[:limit]

@@ -1,4 +1,4 @@
-"""Pixel <-> normalised grid coordinates (DESIGN.md §3 pixel-centre convention, ``grid_sample`` with
+"""Pixel <-> normalised grid coordinates (docs/design.md §3 pixel-centre convention, ``grid_sample`` with
 ``align_corners=False``): the centre of column ``c`` is ``x = c`` px and ``x_norm = (2 c + 1) / W - 1``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``datagen verify DIR``: check a dataset folder (manifest, checksums, schema, DESIGN §5 invariants).
+"""``datagen verify DIR``: check a dataset folder (manifest, checksums, schema, docs/design.md §5 invariants).
 
 Exit code 0 when every check passes, 1 when any fails (each problem names its shard and sample), 2 on bad
 input. Examples::
@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="\n".join(__doc__.splitlines()[2:]).replace("``", "").replace("::", ":"),
     )
     p.add_argument("dir", type=Path, help="dataset folder (holds dataset.json)")
-    p.add_argument("--samples", type=int, default=8, help="pairs checked against DESIGN §5 (seeded draw); default 8")
+    p.add_argument(
+        "--samples", type=int, default=8, help="pairs checked against docs/design.md §5 (seeded draw); default 8"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of that draw; default 0")
     p.add_argument("--workers", type=int, default=None, help="processes; default all cores")
     p.add_argument("--no-checksums", action="store_true", help="compare sizes only, skip sha256")

@@ -18,7 +18,7 @@ with a dense SIFT prediction; ground truth is never downsampled. A prediction is
 :data:`PRED_STEP_PX` and, only when the pair would exceed :data:`PAIR_BUDGET` (a very noisy field), at every 2nd
 (4th, 8th) pixel, interpolated by the page and marked so on hover. Canonical coordinates (the dense-field
 colours) are not stored: the page back-projects each pixel through its depth and camera (``K``,
-``T_cam_from_world``; world = the instance's canonical frame, DESIGN.md §3).
+``T_cam_from_world``; world = the instance's canonical frame, docs/design.md §3).
 """
 
 from __future__ import annotations

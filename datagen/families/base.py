@@ -3,10 +3,10 @@
 A family is a fixed list of *part slots*. Every slot has a template mesh of fixed topology (the same number of
 vertices and faces, in the same order, for every instance); shape parameters only move vertices, and optional
 parts are slots an instance may leave out. A surface point is therefore ``(slot, local face, barycentric)``
-and the cross-instance map Φ of DESIGN.md §5 is exact: the point with the same slot, local face and
+and the cross-instance map Φ of docs/design.md §5 is exact: the point with the same slot, local face and
 barycentric coordinates on the other instance, or no counterpart when that instance lacks the slot.
 
-All coordinates are in the category canonical frame (DESIGN.md §3): right-handed, metres, y up, the object's
+All coordinates are in the category canonical frame (docs/design.md §3): right-handed, metres, y up, the object's
 front faces +z, the object's own left side is +x.
 
 Repeated parts whose count varies (back slats, windows) should use slot names that carry the count

@@ -13,8 +13,8 @@ are shape-parametrised but canonical too.
 
 Why arcs of fixed length: a joint bent by ``angle`` with an arc of length ``s`` has its inner side compressed by
 ``1 - r angle / s`` for a tube of radius ``r`` (r > s / angle would fold the surface through itself and collapse
-the map, DESIGN §5). Families choose ``s`` as a multiple of the joint radius large enough for their largest bend;
-at a straight pose the arc is a straight stretch of the same length, so the topology and ring spacing are those
+the map, docs/design.md §5). Families choose ``s`` as a multiple of the joint radius large enough for their largest
+bend; at a straight pose the arc is a straight stretch of the same length, so the topology and ring spacing are those
 of every other pose.
 
 Rings are placed in the turtle's frames (not parallel-transported ``up`` vectors), so a ring point keeps its side

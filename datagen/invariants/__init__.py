@@ -1,4 +1,4 @@
-"""The DESIGN.md §5 checks on decoded pair samples, as numbers (numpy; embree only to rebuild what a pixel sees).
+"""The docs/design.md §5 checks on decoded pair samples, as numbers (numpy; embree only to rebuild what a pixel sees).
 
 * :func:`~datagen.invariants.visibility.reprojection` (same-instance pairs): ``corr_0to1`` against unprojected
   ``depth0``, and ``valid`` against an independent visibility test;

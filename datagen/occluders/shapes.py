@@ -2,7 +2,7 @@
 
 An occluder is a mesh in a *local* frame normalised to its bounding sphere (the bounding box's circumscribed
 sphere centred at the origin with radius 1), placed in a view's world frame (the instance's canonical frame,
-DESIGN.md §3) by a similarity ``x -> scale * rotation @ x + center``: ``scale`` is its bounding radius in metres.
+docs/design.md §3) by a similarity ``x -> scale * rotation @ x + center``: ``scale`` is its bounding radius in metres.
 Kinds (:data:`datagen.config.OCCLUDER_KINDS`):
 
 * ``box``, ``cylinder``, ``sphere``: primitives (trimesh's closed meshes, outward normals) with random proportions;
@@ -221,7 +221,7 @@ def _digest_id(name: str, params: Mapping[str, Any]) -> str:
 
 
 def draw_rotation(rng: np.random.Generator, kind: str) -> np.ndarray:
-    """float64 [3, 3] world-from-local rotation of an occluder (world y is up, DESIGN.md §3).
+    """float64 [3, 3] world-from-local rotation of an occluder (world y is up, docs/design.md §3).
 
     Boxes stand on a random yaw with a small tilt; cylinders are upright posts or level bars; spheres spin at random;
     instances stand upright (their own y up) at a random yaw.

@@ -1,4 +1,4 @@
-"""The matcher's training losses (DESIGN.md §7; reference/vggt.md §1.4).
+"""The matcher's training losses (docs/design.md §7; reference/vggt.md §1.4).
 
 Every loss takes ``(out, batch, **params)`` with the matcher's output (``grid`` [B, 2, H, W, 2] px, ``conf`` and
 ``conf_logit`` [B, 2, H, W]) and the loader's batch (docs/interfaces.md §4), and returns a scalar tensor.
