@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders.pending import is_pending
+from loaders.decode import is_pending
 from loaders.schema import META_FLIP_PERM, has_dense
 from loaders.transforms import hflip, swap_views, vggt_preprocess, view_size
 from loaders.warp import affine_translate, warp_view
@@ -46,7 +46,7 @@ class Compose:
 
     @property
     def plannable(self) -> bool:
-        """Every step can run on a planned sample (:mod:`loaders.pending`): the loader may then decode each raster
+        """Every step can run on a planned sample (:mod:`loaders.decode`): the loader may then decode each raster
         once, straight into the batch."""
         return all(getattr(t, "plannable", False) for t in self.transforms)
 
@@ -62,7 +62,7 @@ class Compose:
 class VggtPreprocess:
     """:func:`loaders.transforms.vggt_preprocess` (deterministic): ``mode`` ``"crop"`` or ``"pad"``."""
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(self, mode: str = "crop", size: int = 518) -> None:
         if mode not in ("crop", "pad"):
@@ -80,7 +80,7 @@ class Fit:
     """Deterministic resize of both views to ``out_hw``: ``"crop"`` scales to cover and centre-crops, ``"pad"``
     scales to fit and pads (white by default), keeping the aspect ratio either way (evaluation at a fixed size)."""
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(self, out_hw: tuple[int, int], mode: str = "crop", fill: int | tuple[int, int, int] = 255) -> None:
         if mode not in ("crop", "pad"):
@@ -144,7 +144,7 @@ class RandomAffine:
         fill: colour where the warped view has no content.
     """
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(
         self,
@@ -183,7 +183,7 @@ class RandomHFlip:
     the draw falls back to flipping both views.
     """
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(self, p_both: float = 0.5, p_one: float = 0.0, drop_dense: bool = False) -> None:
         self.p_both, self.p_one, self.drop_dense = p_both, p_one, drop_dense
@@ -212,7 +212,7 @@ class ColorJitter:
         same_for_both: one draw for both views (default: an independent draw per view).
     """
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(
         self,
@@ -269,7 +269,7 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 class RandomSwap:
     """Exchange the two views with probability ``p``."""
 
-    plannable = True  # touches rasters only through warp_view / Pending (see loaders.pending)
+    plannable = True  # touches rasters only through warp_view / Pending (see loaders.decode)
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = p

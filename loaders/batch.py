@@ -29,7 +29,7 @@ values bit for bit); ``fields`` leaves out array keys (:data:`ARRAY_KEYS`) nobod
 
 :class:`BatchWriter` fills the batch arrays one pair at a time: from a :func:`to_item` record (a light per-pair
 record: references to a transformed sample's arrays, padded keypoints, flags; ``collate_pairs`` is a writer over a
-list of them) or, for a planned sample (:mod:`loaders.pending`), by decoding its rasters straight into the slot
+list of them) or, for a planned sample (:mod:`loaders.decode`), by decoding its rasters straight into the slot
 (:mod:`loaders.fused`). It runs in the DataLoader worker (``PairStream.batches``); there the arrays live in shared
 memory, in the calling process they reuse the memory of earlier batches nobody holds any more.
 """
@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 import torch
 
+from loaders.decode import is_pending
 from loaders.schema import has_dense
 
 __all__ = [
@@ -199,8 +200,9 @@ class BatchWriter:
     """Fills the batch arrays of the table above one pair at a time, then hands the batch out.
 
     The arrays are allocated when the first pair arrives (its size fixes ``H x W``); each pair is written into its
-    slot once: from a :func:`to_item` record (:meth:`add_item`) or, for a planned sample (:mod:`loaders.pending`),
-    decoded straight into the slot (:meth:`add_planned`). A failed write leaves the slot to the next pair.
+    slot once (:meth:`add`): from a :func:`to_item` record (:meth:`add_item`) or, for a planned sample
+    (:mod:`loaders.decode`), decoded straight into the slot (:meth:`add_planned`). A failed write leaves the slot to
+    the next pair. :meth:`finish` hands the batch out and empties the writer.
 
     Args:
         batch_size: pairs per batch.
@@ -220,6 +222,10 @@ class BatchWriter:
     ) -> None:
         self.batch_size, self.uint8_images, self.fields = int(batch_size), uint8_images, resolve_fields(fields)
         self.max_keypoints, self.shared = max_keypoints, shared
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty: the next pair allocates the next batch's arrays."""
         self.n = 0
         self.hw: tuple[int, int] | None = None
         self._first_key = ""
@@ -262,6 +268,19 @@ class BatchWriter:
             )
         return self.n
 
+    def add(self, sample: Mapping[str, Any], members: Mapping[str, Any] | None = None) -> None:
+        """The batch stage: write one transformed pair into the next slot. A planned sample (rasters still
+        :class:`loaders.decode.Pending`) is decoded from its tar ``members`` straight into the slot
+        (:meth:`add_planned`); a decoded one is copied (:meth:`add_sample`).
+
+        Raises:
+            SchemaError: naming the sample when a member does not decode.
+        """
+        if is_pending(sample["image0"]):
+            self.add_planned(sample, members)
+        else:
+            self.add_sample(sample)
+
     def add_item(self, it: Mapping[str, Any]) -> None:
         """Write a :func:`to_item` record into the next slot."""
         i, a = self._slot(it["hw"], it["key"]), self.arrays
@@ -296,7 +315,7 @@ class BatchWriter:
         self.add_item(to_item(sample, self.max_keypoints))
 
     def add_planned(self, sample: Mapping[str, Any], members: Mapping[str, Any]) -> None:
-        """Write a planned, transformed sample (:mod:`loaders.pending`) into the next slot, decoding its rasters from
+        """Write a planned, transformed sample (:mod:`loaders.decode`) into the next slot, decoding its rasters from
         the tar ``members`` straight into the batch (:func:`loaders.fused.write_planned`).
 
         Raises:
@@ -317,7 +336,8 @@ class BatchWriter:
         self.n += 1
 
     def finish(self) -> dict[str, Any]:
-        """The batch dict of the pairs written so far (a partial batch is a view of the first ``n`` slots)."""
+        """The batch dict of the pairs written so far (a partial batch is a view of the first ``n`` slots); the
+        writer is empty again afterwards, ready for the next batch."""
         if self.n == 0:
             raise ValueError("collate_pairs: empty batch")
         n, s = self.n, self._small
@@ -338,6 +358,7 @@ class BatchWriter:
             batch[k] = torch.tensor(s[k], dtype=torch.bool)
         for k in _LIST_KEYS:
             batch[k] = list(s[k])
+        self._reset()
         return {k: batch[k] for k in (*BATCH_KEYS, *_LIST_KEYS) if k in batch}
 
 

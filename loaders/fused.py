@@ -1,4 +1,4 @@
-"""Write a planned sample (:mod:`loaders.pending`) into one slot of a batch, decoding each raster once.
+"""Write a planned sample (:mod:`loaders.decode`) into one slot of a batch, decoding each raster once.
 
 Images are decoded, the recorded operations replayed on them (the same :class:`loaders.warp._Raster` and
 :func:`loaders.augment.jitter_image` calls the sample-dict path makes, in the same order) and written channel-first
@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from loaders.augment import jitter_image
+from loaders.decode import Pending, dense_header
 from loaders.dense import DenseBlob, _scratch, decode_view_into, raster_plan, value_plan
 from loaders.members import decode_image, decode_mask
-from loaders.pending import Pending, dense_header
 from loaders.schema import SchemaError, malformed, sample_where
 from loaders.warp import DIRECTIONS, _Raster
 

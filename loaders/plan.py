@@ -1,4 +1,8 @@
-"""Which samples each global worker reads, in which order: the exact-epoch plan and the resampled draw.
+"""Which samples each global worker reads, in which order: the sources, the exact-epoch plan and the resampled draw.
+
+**Sources.** :func:`load_sources` resolves what a :class:`loaders.stream.PairStream` is given (a data manifest,
+sources or shard specs); :func:`check_shards` compares the shards with their dataset manifests and
+:func:`fill_counts` counts the samples of local shards that have no count (an exact epoch needs every count).
 
 A *slot* is one global data worker: ``slot = rank * num_workers + worker``, ``S = world_size * num_workers``.
 
@@ -20,14 +24,95 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from loaders.sources import ShardRef
+from loaders.data_manifest import DataManifest, Source
+from loaders.sources import ShardError, ShardRef, count_samples, expand_spec, is_remote, verify_shards
 
-__all__ = ["Segment", "EpochLayout", "exact_layout", "slot_segments", "interleave_order", "rng_for"]
+__all__ = [
+    "dist_info",
+    "load_sources",
+    "check_shards",
+    "fill_counts",
+    "Segment",
+    "EpochLayout",
+    "exact_layout",
+    "slot_segments",
+    "interleave_order",
+    "rng_for",
+]
+
+
+def dist_info(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)``: the arguments, else torchrun's ``RANK``/``WORLD_SIZE``, else ``(0, 1)``."""
+    r = int(os.environ.get("RANK", 0)) if rank is None else rank
+    w = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
+    if not 0 <= r < w:
+        raise ValueError(f"rank {r} is not in [0, world_size={w})")
+    return r, w
+
+
+def load_sources(
+    sources: DataManifest | str | Path | Sequence[Source] | Sequence[str], data_root: str | Path | None = None
+) -> list[Source]:
+    """Resolve what :class:`loaders.stream.PairStream` accepts: a manifest (object or YAML path), sources, or shard
+    specs."""
+    if isinstance(sources, DataManifest):
+        return sources.resolve()
+    if isinstance(sources, (str, Path)) and str(sources).endswith((".yaml", ".yml")):
+        return DataManifest.load(sources, data_root=data_root).resolve()
+    if isinstance(sources, (str, Path)):
+        sources = [str(sources)]
+    items = list(sources)
+    if items and all(isinstance(s, Source) for s in items):
+        return items
+    if items and all(isinstance(s, str) for s in items):
+        return [Source(name=f"source{i}", shards=expand_spec(s, base=data_root)) for i, s in enumerate(items)]
+    raise TypeError("sources must be a DataManifest, a YAML path, a list of Source, or a list of shard specs")
+
+
+def check_shards(sources: Sequence[Source], verify: str | None, rank: int, world_size: int, progress: bool) -> None:
+    """Check shards against their manifests (``verify``: ``"none"``/``"size"``/``"sha256"``, ``None`` = each
+    source's own); each rank checks every ``world_size``-th shard.
+
+    Raises:
+        ShardError: listing the shards that disagree.
+    """
+    problems = []
+    for src in sources:
+        mode = verify or src.verify
+        if mode != "none":
+            mine = src.shards[rank::world_size]
+            problems += verify_shards(mine, mode, progress=progress and rank == 0)
+    if problems:
+        raise ShardError("shards disagree with their dataset manifest:\n  " + "\n  ".join(problems))
+
+
+def fill_counts(sources: list[Source], tolerant: bool, progress: bool) -> None:
+    """Give every shard its sample count (in place), scanning local shards that have none (``tolerant``: count the
+    good samples of a damaged one).
+
+    Raises:
+        ValueError: a remote shard without a count (it cannot be scanned), or no samples at all.
+    """
+    todo = [(i, j) for i, s in enumerate(sources) for j, r in enumerate(s.shards) if r.samples is None]
+    remote = [sources[i].shards[j].url for i, j in todo if is_remote(sources[i].shards[j].url)]
+    if remote:
+        raise ValueError(
+            f"exact mode needs sample counts; {remote[0]} (and {len(remote) - 1} more) has none: point the source"
+            " at a dataset.json, set samples_per_shard in the data manifest, or use mode='resampled'"
+        )
+    for i, j in tqdm(todo, desc="counting samples", unit="shard", disable=not progress or not todo):
+        r = sources[i].shards[j]
+        sources[i].shards[j] = ShardRef(r.url, count_samples(r.url, tolerant), r.nbytes, r.sha256)
+    if not sum(s.n_samples for s in sources):
+        raise ValueError("PairStream: the sources hold no samples")
 
 
 def rng_for(*key: int) -> np.random.Generator:

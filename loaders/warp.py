@@ -16,7 +16,7 @@ view's pixel coordinates (DESIGN.md §3: the centre of pixel ``(row r, col c)`` 
 * keypoints are mapped through ``A`` (visible only while inside the frame), ``K``/``T_cam_from_world`` are updated
   so that projecting the world still lands on the warped pixels, and ``meta.image_size{v}`` is set.
 
-On a planned sample (:mod:`loaders.pending`) the warp records its raster operations instead of resampling (and
+On a planned sample (:mod:`loaders.decode`) the warp records its raster operations instead of resampling (and
 updates keypoints, cameras and ``meta`` as usual); a resampling warp of a dense view raises ``NotPlannable``.
 
 A point is inside an ``H x W`` frame when ``-0.5 <= x < W - 0.5`` and ``-0.5 <= y < H - 0.5``. Integer crops,
@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders.pending import NotPlannable, is_pending
+from loaders.decode import NotPlannable, is_pending
 from loaders.schema import Status
 
 __all__ = [
@@ -394,7 +394,7 @@ def _plan_warp(
     fill: Any,
     interp: str,
 ) -> None:
-    """:func:`warp_view` on a planned sample (:mod:`loaders.pending`): record the raster operations.
+    """:func:`warp_view` on a planned sample (:mod:`loaders.decode`): record the raster operations.
 
     Raises:
         NotPlannable: a resampling (non-integer) warp of a view with dense fields.

@@ -224,3 +224,56 @@ def test_exact_needs_counts_for_remote_shards():
     with pytest.raises(ValueError, match="exact mode needs sample counts"):
         PairStream(["pipe:cat x-{0..1}.tar"], mode="exact", progress=False)
     assert np.isclose(PairStream(["pipe:cat x.tar"], mode="resampled", epoch_samples=10).epoch_samples, 10)
+
+
+def test_the_pipeline_stages_compose_by_hand(uneven):
+    """read -> decode -> transform -> batch, each stage called on its own, gives the loader's batch."""
+    from loaders.augment import Compose, RandomHFlip, RandomSwap
+    from loaders.batch import BatchWriter
+    from loaders.decode import Pending, decode_pair
+    from loaders.plan import rng_for
+    from loaders.read import Drawn, ExactReader
+
+    stream = PairStream([str(uneven)], mode="exact", seed=5, progress=False)
+    transform = Compose([RandomHFlip(0.5), RandomSwap(0.5)])
+    reader = ExactReader([s.shards for s in stream.sources], 5, 0, True, 4, slot=0, n_slots=1)
+    drawn = list(reader.run(lambda d: d))  # stage 1 alone: the epoch's 13 samples as read
+    assert len(drawn) == 13 and all(isinstance(d, Drawn) and "pair.json" in d.members for d in drawn)
+    assert len({(d.members["__url__"], d.members["__key__"]) for d in drawn}) == 13
+    planned = decode_pair(drawn[0].members, plan=True)  # stage 2 alone: placeholders, or arrays
+    assert isinstance(planned["image0"], Pending) and planned["image0"].shape == (28, 28, 3)
+    assert decode_pair(drawn[0].members)["image0"].dtype == np.uint8
+    writer = BatchWriter(4)
+    for d in drawn[:4]:
+        sample = transform(decode_pair(d.members, plan=True), rng_for(*d.rng_key))  # stage 3
+        sample.update(__url__=d.members["__url__"], __source__="source0", __padding__=False)
+        sample["__stream__"] = {"slot": 0, "skipped": 0}
+        writer.add(sample, d.members)  # stage 4
+    by_hand = writer.finish()
+    assert len(writer) == 0  # finish() empties the writer for the next batch
+    stream.transform = transform
+    batch = next(iter(stream.batches(4)))
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, by_hand[k]), k
+        else:
+            assert v == by_hand[k], k
+
+
+def test_a_resampling_transform_decodes_the_sample_instead_of_planning_it(uneven):
+    """Batches of a plannable transform whose warp resamples a dense view equal those of the decoded path."""
+    from loaders.augment import RandomAffine
+
+    class Opaque:  # the same transform, not plannable: always decoded first
+        def __init__(self, t):
+            self.t = t
+
+        def __call__(self, sample, rng):
+            return self.t(sample, rng)
+
+    t = RandomAffine((24, 24), scale=(1.0, 1.2), rotate_deg=5.0)
+    a = PairStream([str(uneven)], mode="exact", seed=2, transform=t, progress=False)
+    b = PairStream([str(uneven)], mode="exact", seed=2, transform=Opaque(t), progress=False)
+    for x, y in zip(a.batches(5), b.batches(5), strict=True):
+        for k, v in x.items():
+            assert torch.equal(v, y[k]) if isinstance(v, torch.Tensor) else v == y[k], k

@@ -1,17 +1,22 @@
-"""Planned samples: the pair transforms run on placeholders first, the pixels are decoded afterwards.
+"""Stage 2 of the loader: decode a sample's tar members, or plan the decode so it lands straight in the batch.
 
-:func:`plan_sample` turns a shard sample's tar members into a schema sample dict whose small fields (``meta``,
-keypoints, cameras) are decoded and whose rasters (images, dense fields, masks) are :class:`Pending` placeholders:
-the source view, the raster's shape and the operations recorded on it so far. The ordinary transforms of
-:mod:`loaders.transforms` / :mod:`loaders.augment` run on such a sample unchanged: their random draws, keypoint,
-camera and ``meta`` updates happen for real, while :func:`loaders.warp.warp_view` and the colour jitter append
-operations to the placeholders instead of touching pixels. The batch writer (:mod:`loaders.writer`) then decodes
-each raster once, straight into the batch, with the recorded operations folded into that write.
+:func:`decode_pair` is the stage. With ``plan=True`` (what :meth:`loaders.stream.PairStream.batches` asks for when
+the transform can run on a plan) it returns :func:`plan_sample`'s *planned* sample; otherwise the decoded arrays of
+:func:`loaders.members.decode_sample`. Either way the result is a schema sample dict the transforms accept.
+
+A planned sample's small fields (``meta``, keypoints, cameras) are decoded and its rasters (images, dense fields,
+masks) are :class:`Pending` placeholders: the source view, the raster's shape and the operations recorded on it so
+far. The ordinary transforms of :mod:`loaders.transforms` / :mod:`loaders.augment` run on such a sample unchanged:
+their random draws, keypoint, camera and ``meta`` updates happen for real, while :func:`loaders.warp.warp_view` and
+the colour jitter append operations to the placeholders instead of touching pixels. The batch stage
+(:meth:`loaders.batch.BatchWriter.add`, :mod:`loaders.fused`) then decodes each raster once, straight into the
+batch, with the recorded operations folded into that write.
 
 A dense pair can only be planned while every warp of a view is exact (integer shifts, crops, pads and mirrors:
 the VGGT crop of a 518-wide view, flips, swaps); a resampling warp of a dense view raises :class:`NotPlannable`
-and the caller decodes the sample the ordinary way (same random draws, so the same result). Images and masks of
-pairs without dense fields may be warped by any affine map: those operations are replayed on the decoded raster.
+and the pipeline decodes the sample instead (``decode_pair(members, plan=False)``) and runs the transform again
+with the same generator, so the result is the same. Images and masks of pairs without dense fields may be warped
+by any affine map: those operations are replayed on the decoded raster.
 """
 
 from __future__ import annotations
@@ -23,12 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from loaders import schema
 from loaders.codec import read_dense_header
-from loaders.members import read_record
-from loaders.schema import SchemaError, sample_where
+from loaders.members import decode_sample, read_record
+from loaders.schema import SchemaError, check_sample, malformed, sample_where
 
-__all__ = ["Pending", "NotPlannable", "is_pending", "plan_sample", "dense_header"]
+__all__ = ["decode_pair", "plan_sample", "Pending", "NotPlannable", "is_pending", "dense_header"]
 
 
 class NotPlannable(Exception):
@@ -122,9 +126,27 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
     except Exception as e:  # corrupt bytes reach the parsers as any exception type
-        raise schema.malformed(where, e) from e
+        raise malformed(where, e) from e
     try:
-        schema.check_sample(shadow)
+        check_sample(shadow)
     except SchemaError as e:
         raise SchemaError(f"{where}: {e}") from None
+    return sample
+
+
+def decode_pair(members: Mapping[str, Any], plan: bool = False, keep_depth: bool = True) -> dict[str, Any]:
+    """The decode stage: tar members -> a schema sample, decoded or (``plan``) planned (see the module doc).
+
+    ``keep_depth=False`` leaves the depth of a decoded sample out (a batch without depth: not worth warping; a
+    planned sample keeps its placeholders, which cost nothing).
+
+    Raises:
+        SchemaError: naming the sample key (and shard URL when known).
+    """
+    if plan:
+        return plan_sample(members)
+    sample = decode_sample(members)
+    if not keep_depth:
+        sample.pop("depth0", None)
+        sample.pop("depth1", None)
     return sample
