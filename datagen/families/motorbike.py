@@ -2,7 +2,11 @@
 optional fairing, windscreen, mirrors and top box.
 
 Build frame: the bike rides towards +z, y up, the rider's left is +x; ``build`` puts the tyres on y = 0 and
-centres the bounding box in z.
+centres the bounding box in z. Parts meet at the same place of their canonical coordinates on every instance where
+they touch: the seat ends 1 cm behind the tank (``seat_len`` only sizes a scooter's seat), and the seat with the
+rear cowl under it rises above ``seat_h`` where needed to clear the rear tyre and fender (low cruiser seats would
+otherwise run through the tyre, a seam that lies elsewhere on every instance: raw cycle at 256 px, seeds 11-12,
+96.5 % -> 96.9 %).
 
 Slots (fixed order; * = optional): tyre_{front,back}, rim_{front,back}, hub_{front,back} (centre slots about the
 axle, ``datagen.families.wheels``); spokes count-tagged per side*: ``spokes_n{n}_{front,back}_{left,right}`` (n = 3
@@ -112,11 +116,42 @@ def _pts(p: Mapping[str, Any]) -> dict[str, np.ndarray]:
     head_bot = front + p["fork_len"] * uh
     head_top = head_bot + 0.16 * uh
     pivot = np.array([0.0, Rb + 0.06, p["swingarm"]])
-    seat_y = p["seat_h"]
-    seat_back = np.array([0.0, seat_y, 0.05 * p["wheelbase"] - 0.1])
-    seat_front = np.array([0.0, seat_y + 0.02, pivot[2] + p["seat_len"] - 0.1])
+    zb, zf = 0.05 * p["wheelbase"] - 0.1, pivot[2] + p["seat_len"] - 0.1
+    if p["tank"]:  # the seat ends 1 cm behind the tank's rear: the same junction on every instance
+        zf = head_top[2] - 0.06 - p["tank_l"] - 0.01
+    seat_y = p["seat_h"] + _seat_lift(p, zb, zf, pivot[2])
+    seat_back = np.array([0.0, seat_y, zb])
+    seat_front = np.array([0.0, seat_y + 0.02, zf])
     return {"back": back, "front": front, "head_bot": head_bot, "head_top": head_top, "pivot": pivot,
             "seat_back": seat_back, "seat_front": seat_front}  # fmt: skip
+
+
+def _rear_clear(p: Mapping[str, Any], z: np.ndarray) -> np.ndarray:
+    """y [N] of the top of the rear wheel's tyre and fender (outer surface) at ``z`` (build frame), -inf off it."""
+    Rb = p["wheel_rb"]
+    ang = np.arcsin(np.clip(z / (Rb + 0.036), -1.0, 1.0))  # the fender spans -1.6 .. 0.2 rad from +y towards +z
+    fender = np.where(
+        (np.abs(z) < Rb + 0.036) & (ang <= 0.2), Rb + np.sqrt(np.maximum((Rb + 0.036) ** 2 - z**2, 0.0)), -np.inf
+    )
+    tyre = np.where(np.abs(z) < Rb, Rb + np.sqrt(np.maximum(Rb**2 - z**2, 0.0)), -np.inf)
+    return np.maximum(fender, tyre)
+
+
+def _seat_lift(p: Mapping[str, Any], zb: float, zf: float, z_pivot: float) -> float:
+    """How far the seat (and the rear cowl under it) must rise above ``seat_h`` so that the cowl's underside clears
+    the rear tyre and fender by 2 cm: a low cruiser seat over a big rear wheel would otherwise run through the
+    tyre, and the seam where the tyre leaves the bodywork would lie elsewhere on every instance."""
+    big = 1.6 if p["kind"] != "scooter" else 1.8
+    step = p["seat_step"]
+    # the cowl's three stations (``build_part("rear_cowl")``) at seat_y = seat_h: (z, underside y)
+    z2 = zb + 0.4 * (zf - zb)
+    z3 = max(z_pivot + 0.1, z2 + 0.12)
+    y = p["seat_h"]
+    st = [(zb - 0.02, y + step - 0.06 - 0.04 * big), (z2, y + 0.008 + step - 0.14 * big),
+          (z3, y + 0.015 - 0.17 * big)]  # fmt: skip
+    z = np.concatenate([np.linspace(a[0], b[0], 8) for a, b in zip(st[:-1], st[1:])])
+    under = np.concatenate([np.linspace(a[1], b[1], 8) for a, b in zip(st[:-1], st[1:])])
+    return float(max(0.0, np.max(_rear_clear(p, z) + 0.02 - under)))
 
 
 def _bar_path(p: Mapping[str, Any]) -> np.ndarray:

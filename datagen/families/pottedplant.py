@@ -253,7 +253,7 @@ class PottedPlantFamily(ProceduralFamily):
             "stem_r": u(0.003, 0.006),
             "bush_h": u(0.15, 0.45),
             "bush_r": u(0.8, 1.5),
-            "vine_r": u(0.004, 0.007),
+            "vine_r": u(0.006, 0.007),
             "vine_leaf": u(0.04, 0.08),
             "cactus_h": u(0.12, 0.45),
             "cactus_r": u(0.3, 0.65),
@@ -434,5 +434,5 @@ class PottedPlantFamily(ProceduralFamily):
             laz = az + sgn * 0.9
             base = pts[k] + sgn * 0.6 * p["vine_r"] * lat
             L = p["vine_leaf"]
-            leaves.append(_blade(base, laz, -0.2, L, 0.5 * L, 0.3, 0.0015))
+            leaves.append(_blade(base, laz, -0.2, L, 0.5 * L, 0.3, 0.0035))
         return concat([stem, *leaves])
