@@ -34,7 +34,7 @@ from datagen.config import RenderConfig
 from datagen.shards import WriteReport, finish_run, prepare_run, render_shard
 from loaders.dataset_manifest import ShardEntry
 
-__all__ = ["KILL_HOOK_ENV", "ClusterError", "RayUnavailable", "import_ray", "ray_write_shards"]
+__all__ = ["KILL_HOOK_ENV", "ClusterError", "RayConnectError", "RayUnavailable", "import_ray", "ray_write_shards"]
 
 KILL_HOOK_ENV = "DATAGEN_RAY_TEST_KILL"
 """Test hook, read by the driver: ``"INDEX:MARKER"`` makes the first attempt of shard INDEX SIGKILL its own worker
@@ -45,6 +45,10 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2  # tasks pass only small records; Ray's
 
 class RayUnavailable(RuntimeError):
     """``ray`` is not installed."""
+
+
+class RayConnectError(RuntimeError):
+    """No Ray cluster at the given address (nothing was written)."""
 
 
 class ClusterError(RuntimeError):
@@ -135,15 +139,18 @@ def ray_write_shards(
         progress: tqdm bar over all tasks, in pairs (a shard's pairs count when its task finishes).
 
     Raises:
+        RayConnectError: no Ray cluster at ``address`` (the folder is not touched).
         ClusterError: a task failed for good; the shards finished so far are published and in ``dataset.json``.
     """
     ray = import_ray()
-    dataset, report, todo = prepare_run(config, out_dir, shards, resume)
     start = time.perf_counter()
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, TimeoutError, ValueError) as e:
+                raise RayConnectError(f"no Ray cluster at {address!r}: {' '.join(str(e).split())}") from None
         else:  # "local": always a new instance, never a cluster that `ray start` left running
             ray.init(
                 address="local",
@@ -154,6 +161,7 @@ def ray_write_shards(
             )
     kill_hook = os.environ.get(KILL_HOOK_ENV) or None
     try:
+        dataset, report, todo = prepare_run(config, out_dir, shards, resume)
         task = ray.remote(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)(shard_task)
         pending = {task.remote(config.to_dict(), str(dataset.root), i, kill_hook): i for i in todo}
         with tqdm(

@@ -70,6 +70,23 @@ def test_ray_local_instance_matches_a_plain_run(reference, tmp_path):
     assert published(out) == published(reference)
 
 
+def test_no_cluster_at_the_address_is_one_line_and_touches_nothing(tmp_path):
+    """``--ray auto`` with no cluster running: exit 2, one line, no folder (runs before the module's instance)."""
+    from ray._private.services import find_gcs_addresses
+
+    if find_gcs_addresses():  # `auto` would join it
+        pytest.skip("a Ray cluster is running on this machine")
+    out = tmp_path / "none"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    r = subprocess.run(
+        [sys.executable, "-m", "datagen", "render", *ARGS, "--out", str(out), "--ray", "auto"],
+        env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("datagen render: error: no Ray cluster at 'auto'")
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A running 2-CPU Ray instance (as `ray start` would leave): its GCS address."""
@@ -114,7 +131,7 @@ def test_ray_render_script_is_the_cli(reference, ray_cluster, tmp_path, capsys):
     assert published(out) == published(reference)
 
 
-def test_task_error_stops_the_run_with_one_line(ray_cluster, tmp_path, monkeypatch):
+def test_task_error_stops_the_run_with_one_line(ray_cluster, tmp_path):
     """A task's own exception is not retried: the run stops naming the shard and the cause, exit 1."""
     out = tmp_path / "bad"
     r = datagen(

@@ -297,7 +297,7 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     """Validate, check the folder and backend, render, summarise. ``runner`` replaces the local process pool
     (``--ray`` and ``scripts/ray_render.py`` use :func:`ray_runner`; the backend is then checked on the workers,
     and here too only for a local Ray instance)."""
-    from datagen.cluster import ClusterError  # no ray import: ray is imported only when --ray is given
+    from datagen.cluster import ClusterError, RayConnectError  # no ray import: only --ray imports it
     from datagen.dataset_dir import OutputFolderError
     from datagen.shards import render_dataset_dir, write_shards
 
@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, runner: Runner | None = None) -> int:
     runner = runner or write_shards
     try:
         report = runner(config, out, shards, resume=args.resume, progress=not args.no_progress, workers=workers)
-    except OutputFolderError as e:  # e.g. another dataset claimed the folder between the check and now
+    except (OutputFolderError, RayConnectError) as e:  # e.g. another dataset claimed the folder meanwhile
         return _error(str(e))
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; complete shards are kept. Finish with the same command plus --resume")
