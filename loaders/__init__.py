@@ -1,5 +1,14 @@
 """loaders: pair shards streamed into PyTorch: schema, decoding, pair-consistent transforms, mixing, splitting.
 
+The contract: :mod:`loaders.schema` (sample fields, status codes, checks: what datagen, loaders and training
+import), :mod:`loaders.members` (a sample's tar members) and :mod:`loaders.codec` (the ``dense.bin`` container).
+
+The loader is four stages a sample passes in order (:mod:`loaders.stream` composes them):
+read (:mod:`loaders.read`, planned by :mod:`loaders.plan`, shards by :mod:`loaders.sources`) -> decode
+(:mod:`loaders.decode`) -> pair-consistent transform (:mod:`loaders.augment`, :mod:`loaders.transforms`,
+:mod:`loaders.warp`) -> batch (:mod:`loaders.batch`; planned samples decode there: :mod:`loaders.fused`,
+:mod:`loaders.dense`).
+
 Main entry points (imported lazily so ``import loaders.schema`` stays light for the data writers):
 
 * :class:`loaders.stream.PairStream`: shards of a data manifest as an ``IterableDataset`` (exact or resampled);

@@ -1,12 +1,4 @@
-"""``python -m loaders``: look at a data manifest before training.
-
-* ``stats DATA``: the sources (weights, shards, samples), the mixture actually drawn over ``-k`` samples of
-  the resampled stream, and decoded (+ transformed) pairs/s in this process.
-* ``verify DATA``: check every shard against its ``dataset.json`` (size and sha256).
-
-``DATA`` is a YAML data manifest, or one or more dataset folders (with ``dataset.json``) and shard specs (tar
-files, brace patterns, globs): each folder is a source of its own, the loose shards together form one.
-"""
+"""``python -m loaders``: look at a data manifest before training (``stats``, ``verify``; see :data:`EPILOG`)."""
 
 from __future__ import annotations
 
@@ -17,9 +9,29 @@ from collections import Counter
 
 __all__ = ["main", "build_parser"]
 
+DESCRIPTION = "Look at a data manifest before training."
+EPILOG = """\
+commands:
+  stats DATA    the sources (weights, shards, samples), the mixture actually drawn over -k samples of the
+                resampled stream, and decoded (+ transformed) pairs/s in this process
+  verify DATA   check every shard against its dataset.json (size and sha256)
+
+DATA is a YAML data manifest, or one or more dataset folders (with dataset.json) and shard specs (tar files,
+brace patterns, globs): each folder is a source of its own, the loose shards together form one.
+
+examples:
+  python -m loaders stats manifests/data/chair.yaml
+  python -m loaders verify data/synthetic/chair --mode size
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m loaders", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loaders",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     st = sub.add_parser("stats", help="sources, sample counts, drawn mixture and decoding speed of a data manifest")
     st.add_argument("data", nargs="+", help="a data manifest (manifests/data/*.yaml), dataset folders or shards")

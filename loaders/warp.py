@@ -25,6 +25,8 @@ pads and flips take an exact slicing path with no resampling at all.
 Accuracy of the resampled fields: OpenCV quantises sub-pixel sample positions to 1/32 px, so an interpolated
 correspondence is off by at most 1/64 px times the field's local gradient; a nearest-neighbour one (at
 discontinuities only) by up to half a source pixel times the gradient.
+
+(Just over 400 lines: the warp of the arrays and its planned twin stay in one module, so the two cannot drift.)
 """
 
 from __future__ import annotations

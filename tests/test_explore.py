@@ -15,9 +15,9 @@ from PIL import Image
 
 from datagen.explore import encode_field, keypoint_sides, pair_record, read_pairs, write_page
 from datagen.explore.browser import browser_problem, hover_pixel, launch, open_page
-from loaders.bench import synthetic_pair
 from loaders.codec import decode_plane
 from loaders.schema import CORR_STEP_PX, Status
+from loaders.synthetic import synthetic_pair
 
 PROBLEM = browser_problem()
 needs_browser = pytest.mark.skipif(PROBLEM is not None, reason=f"no headless browser: {PROBLEM}")
