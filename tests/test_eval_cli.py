@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -68,6 +70,8 @@ def test_semmatch_eval_sift_on_benchmarks(tmp_path, capsys):
     assert len((out / "pairs.jsonl").read_text().splitlines()) == 3
     with Image.open(out / "pck_curve.png") as im:
         assert im.size[0] > 400
+    _table_matches_the_record(pd.read_csv(out / "pck.csv"), record, printed)
+    assert (out / "pck.md").read_text() in printed
     pf = write_pfpascal(tmp_path / "PF-dataset-PASCAL")
     rc = main(["eval", "--checkpoint", "sift", "--dataset", "pfpascal", "--root", str(pf), "--size", "112",
                "--average", "keypoint", "--out", str(tmp_path / "eval-pf")])  # fmt: skip
@@ -75,6 +79,46 @@ def test_semmatch_eval_sift_on_benchmarks(tmp_path, capsys):
     record = json.loads((tmp_path / "eval-pf" / "pck.json").read_text())
     assert record["threshold"] == "img" and record["summary"]["alphas"] == [0.05, 0.1, 0.15]
     assert record["summary"]["average"] == "keypoint" and record["summary"]["overall"]["keypoints"] == 3
+    capsys.readouterr()
+    rc = main(["eval", "--checkpoint", "sift", "--dataset", "pfpascal", "--root", str(pf), "--size", "112",
+               "--average", "keypoint", "--out", str(tmp_path / "eval-pf2"), "--format", "csv"])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert printed.out == (tmp_path / "eval-pf2" / "pck.csv").read_text()  # the table alone, for a pipe
+    assert "wrote " in printed.err and "wrote " not in printed.out
+    table = pd.read_csv(io.StringIO(printed.out))
+    _table_matches_the_record(table, json.loads((tmp_path / "eval-pf2" / "pck.json").read_text()))
+    pd.testing.assert_frame_equal(table, pd.read_csv(tmp_path / "eval-pf" / "pck.csv"))  # same numbers either way
+    rc = main(["eval", "--checkpoint", "sift", "--dataset", "pfpascal", "--root", str(pf), "--size", "112",
+               "--average", "keypoint", "--out", str(tmp_path / "eval-pf3"), "--format", "json"])  # fmt: skip
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)  # the same table as JSON records, missing values as null
+    csv = pd.read_csv(tmp_path / "eval-pf" / "pck.csv").to_dict("records")
+    assert rows == [{k: None if pd.isna(v) else v for k, v in r.items()} for r in csv]
+
+
+def _table_matches_the_record(table: pd.DataFrame, record: dict, printed: str | None = None) -> None:
+    """``pck.csv`` holds the numbers of ``pck.json`` exactly, one row per category then ``all`` and
+    ``category_mean``; the printed Markdown shows the same numbers in percent."""
+    s = record["summary"]
+    assert list(table["category"]) == [*s["categories"], "all", "category_mean"]
+    assert set(table["threshold"]) == {record["threshold"]} and set(table["average"]) == {s["average"]}
+    rows = table.set_index("category")
+    for name, r in [*s["categories"].items(), ("all", s["overall"])]:
+        assert rows.loc[name, "pairs"] == r["pairs"] and rows.loc[name, "keypoints"] == r["keypoints"]
+        assert rows.loc[name, "geo_pairs"] == r["geo"]["pairs"]
+        assert rows.loc[name, "geo_keypoints"] == r["geo"]["keypoints"]
+        for i, a in enumerate(s["alphas"]):
+            assert rows.loc[name, f"PCK@{a:g}"] == r["pck"][i]  # exact: CSV keeps full precision
+            geo = r["geo"]["pck"][i]
+            assert np.isnan(rows.loc[name, f"geo@{a:g}"]) if geo is None else rows.loc[name, f"geo@{a:g}"] == geo
+        if printed is not None:
+            label = f"**all ({s['average']})**" if name == "all" else name
+            pcks = " | ".join(f"{100 * v:.1f}" for v in rows.loc[name, [f"PCK@{a:g}" for a in s["alphas"]]])
+            assert f"| {label} | {r['pairs']} | {r['keypoints']} | {pcks} |" in printed
+    means = rows.loc["category_mean", [f"PCK@{a:g}" for a in s["alphas"]]]
+    assert list(means) == s["overall"]["category_mean"]
+    assert rows.loc["category_mean", ["pairs", "keypoints", "geo_pairs", "geo_keypoints"]].isna().all()
 
 
 def test_semmatch_eval_reports_bad_input(tmp_path, capsys):

@@ -122,3 +122,39 @@ def test_agrees_with_the_peers_protocol_point_for_point(bbox_threshold):
         acc.add("c", p["pred"], p["gt"], p["vs"], p["vt"], length)
     ours = acc.summary(alphas, "image")["overall"]["pck"]
     np.testing.assert_allclose(ours, _peers_per_image_pck(pairs, alphas, bbox_threshold=bbox_threshold), atol=1e-12)
+
+
+def test_the_table_is_one_frame_written_as_markdown_csv_and_json(tmp_path):
+    """``pck_frame`` holds the summary's numbers; CSV and JSON give them back exactly, Markdown in percent."""
+    import json
+
+    import pandas as pd
+
+    from training.eval.report import markdown_table, pck_frame, write_table
+
+    acc = PCKAccumulator()
+    acc.add("cat", np.array([[0.0, 0]]), np.zeros((1, 2)), [True], [True], 10.0)
+    acc.add("cat", np.array([[0.0, 0], [5, 0], [5, 0]]), np.zeros((3, 2)), [True] * 3, [True] * 3, 10.0, [[0, 1]])
+    acc.add("dog", np.array([[5.0, 0], [0, 0]]), np.zeros((2, 2)), [True] * 2, [True] * 2, 10.0)
+    s = acc.summary((0.1, 0.7), "image")
+    frame = pck_frame(s, "bbox")
+    for suffix in ("csv", "json", "md"):
+        write_table(frame, tmp_path / f"pck.{suffix}", title="t")
+    csv = pd.read_csv(tmp_path / "pck.csv").set_index("category")
+    records = {r["category"]: r for r in json.loads((tmp_path / "pck.json").read_text())}
+    assert list(csv.index) == list(records) == ["cat", "dog", "all", "category_mean"]
+    for name, r in [("cat", s["categories"]["cat"]), ("dog", s["categories"]["dog"]), ("all", s["overall"])]:
+        for table in (csv.loc[name], records[name]):
+            assert [table["PCK@0.1"], table["PCK@0.7"]] == r["pck"]  # exact, not rounded
+            assert (table["pairs"], table["keypoints"], table["geo_keypoints"]) == (
+                r["pairs"], r["keypoints"], r["geo"]["keypoints"])  # fmt: skip
+    assert csv.loc["cat", "PCK@0.1"] == pytest.approx((1 + 1 / 3) / 2)
+    assert csv.loc["cat", "geo@0.1"] == 0.5 and np.isnan(csv.loc["dog", "geo@0.1"])
+    assert records["dog"]["geo@0.1"] is None
+    assert [csv.loc["category_mean", "PCK@0.1"], records["category_mean"]["PCK@0.7"]] == s["overall"]["category_mean"]
+    assert records["category_mean"]["pairs"] is None and set(csv["threshold"]) == {"bbox"}
+    md = (tmp_path / "pck.md").read_text()
+    assert md == markdown_table(s, "t")  # a summary or its frame: one table
+    assert "| cat | 2 | 4 | 66.7 | 100.0 | 50.0 | 100.0 | 2 |" in md
+    assert "| **all (image)** | 3 | 6 | 61.1 | 100.0 | 50.0 | 100.0 | 2 |" in md
+    assert "| mean of categories | | | 58.3 | 100.0 |" in md

@@ -8,8 +8,10 @@ Examples::
 
 Defaults follow the peers (reference/benchmarks.md §B.5): SPair-71k and AP-10K use the target-bbox threshold and
 α = 0.01/0.05/0.1; PF-PASCAL uses the image threshold and α = 0.05/0.1/0.15; PCK is averaged per image.
-Writes ``pck.md``, ``pck.json`` (settings and summary), ``pairs.jsonl`` (per-pair predictions and errors) and
-``pck_curve.png`` into ``--out``.
+Writes into ``--out``: the per-category table (one DataFrame, training/eval/report.py) as ``pck.md`` (percent,
+for reading) and ``pck.csv`` (fractions, for notebooks: ``pandas.read_csv``), ``pck.json`` (settings and summary),
+``pairs.jsonl`` (per-pair predictions and errors) and ``pck_curve.png``. ``--format`` picks what is printed: the
+Markdown table (default), or the same table as CSV or JSON records (then the "wrote ..." line goes to stderr).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of --per-category sampling")
     p.add_argument("--out", type=Path, help="output folder (default eval-<dataset|shards>-<split>)")
     p.add_argument("--skip-bad", action="store_true", help="shards: pass over (and count) samples that do not read")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="printed table (default md)")
     p.add_argument("--html", type=Path, help="also write an interactive HTML report (PCK, worst pairs first)")
     p.add_argument("--html-pairs", type=int, default=30, help="pairs in the HTML report (default 30)")
     p.set_defaults(func=run)
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args, name, alphas, threshold, device, out, pairs, matcher) -> int:
     from training.eval.benchmark import evaluate_pairs
     from training.eval.matchers import describe_matcher
-    from training.eval.report import markdown_table, plot_pck_curve, write_json
+    from training.eval.report import format_table, markdown_table, pck_frame, plot_pck_curve, write_json, write_table
     from training.eval.synthetic import evaluate_shards
 
     t0 = time.perf_counter()
@@ -126,7 +129,8 @@ def _evaluate(args, name, alphas, threshold, device, out, pairs, matcher) -> int
     record["summary"] = summary
     label = describe_matcher(args.checkpoint)
     title = f"{label} on {name}" + (f" {args.split}" if args.dataset else "") + f" (threshold {threshold})"
-    table = markdown_table(summary, title) if acc.pairs else f"### {title}\n\nno pair with mutually visible keypoints\n"
+    frame = pck_frame(summary, threshold)
+    table = markdown_table(frame, title) if acc.pairs else f"### {title}\n\nno pair with mutually visible keypoints\n"
     if "dense" in record:
         d = record["dense"]["all"]
         if d["pixels"]:
@@ -136,19 +140,24 @@ def _evaluate(args, name, alphas, threshold, device, out, pairs, matcher) -> int
                 + " / ".join(f"{100 * d[f'within_{t}px']:.1f}%" for t in (1, 3, 5, 10))
                 + "\n"
             )
-    print(table)
+    if args.format == "md":
+        print(table)
+    else:  # the table alone on stdout, for a pipe; notes to stderr
+        print(format_table(frame, args.format), end="")
+    notes = sys.stdout if args.format == "md" else sys.stderr
     (out / "pck.md").write_text(table)
+    write_table(frame, out / "pck.csv")
     write_json(out / "pck.json", record)
     if acc.pairs:
         plot_pck_curve({label: acc}, out / "pck_curve.png", args.average, title, marks=alphas)
     written = (
-        ["pck.md", "pck.json"]
+        ["pck.md", "pck.csv", "pck.json"]
         + (["pairs.jsonl"] if pairs is not None else [])
         + (["pck_curve.png"] if acc.pairs else [])
     )
-    print(f"wrote {', '.join(str(out / n) for n in written)}")
+    print(f"wrote {', '.join(str(out / n) for n in written)}", file=notes)
     if args.html:
         from training.report_html import eval_html
 
-        print(f"wrote {eval_html(args, acc, record, pairs, matcher, device, out)}")
+        print(f"wrote {eval_html(args, acc, record, pairs, matcher, device, out)}", file=notes)
     return 0
