@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
-from loaders.decode import is_pending
+from loaders.raster import affine_translate, is_pending, jitter_image
 from loaders.schema import META_FLIP_PERM, has_dense
 from loaders.transforms import hflip, swap_views, vggt_preprocess, view_size
-from loaders.warp import affine_translate, warp_view
+from loaders.warp import warp_view
 
 __all__ = [
     "Transform",
@@ -241,29 +240,6 @@ class ColorJitter:
 
     def __repr__(self) -> str:
         return f"ColorJitter({self.brightness}, {self.contrast}, {self.saturation}, {self.hue})"
-
-
-def jitter_image(
-    image: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float, out: np.ndarray | None = None
-) -> np.ndarray:
-    """uint8 [H, W, 3] -> uint8: brightness ``x * b``, contrast about the mean grey (of every 4th row), saturation
-    about each pixel's grey, composed into one affine colour map applied in a single uint8 pass (``cv2.transform``:
-    rounded and clipped once), then a hue rotation of ``hue`` turns (skipped when 0). Grey is ITU-R 601 luma
-    (0.299 R + 0.587 G + 0.114 B). ``out``: write the result there (same shape, not ``image``)."""
-    mean = float(np.dot(cv2.mean(image[::4])[:3], _LUMA)) * brightness  # every 4th row suffices
-    colour = saturation * np.eye(3) + (1 - saturation) * np.outer(np.ones(3), _LUMA)  # luma of a grey is that grey
-    M = np.empty((3, 4))
-    M[:, :3] = brightness * contrast * colour
-    M[:, 3] = (1 - contrast) * mean
-    out = cv2.transform(image, M, dst=out)
-    if hue:
-        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV_FULL)
-        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(hue * 256))) % 256
-        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL, dst=out)
-    return out
-
-
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class RandomSwap:

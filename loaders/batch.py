@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 import torch
 
-from loaders.decode import is_pending
+from loaders.raster import is_pending
 from loaders.schema import has_dense
 
 __all__ = [
@@ -270,7 +270,7 @@ class BatchWriter:
 
     def add(self, sample: Mapping[str, Any], members: Mapping[str, Any] | None = None) -> None:
         """The batch stage: write one transformed pair into the next slot. A planned sample (rasters still
-        :class:`loaders.decode.Pending`) is decoded from its tar ``members`` straight into the slot
+        :class:`loaders.raster.Pending`) is decoded from its tar ``members`` straight into the slot
         (:meth:`add_planned`); a decoded one is copied (:meth:`add_sample`).
 
         Raises:

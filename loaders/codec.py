@@ -9,6 +9,8 @@ goes to one int8 byte plane (an escape table holds the few large ones, at silhou
 are compressed with zstd (zlib when the ``zstandard`` package is missing; the header names the codec). Decoding
 (:func:`decode_dense`) is one inflate and one 2-D prefix sum (``cv2.integral``) per view and field: both views of a
 518² pair decode in ~2-3 ms. :mod:`loaders.dense` decodes the same container straight into batch buffers.
+
+(A little over 400 lines: the encoder, the header check and the decoder of one format stay side by side.)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "encode_dense",
     "decode_dense",
     "read_dense_header",
+    "read_pair_header",
     "encode_plane",
     "decode_plane",
     "body_span",
@@ -345,6 +348,14 @@ def read_dense_header(blob: bytes, sizes: Sequence[Sequence[int]] | None = None)
         if not ints(e.get("n_escapes"), 2 if e.get("depth") else 1):
             raise SchemaError(f"dense.bin: view {v}: malformed escape counts")
     header["_body_offset"] = 8 + hlen
+    return header
+
+
+def read_pair_header(blob: bytes, sizes: list | None = None) -> dict[str, Any]:
+    """The checked JSON header of a pair's ``dense.bin`` (:func:`read_dense_header`): two views."""
+    header = read_dense_header(blob, sizes)
+    if len(header["views"]) != 2:
+        raise SchemaError(f"dense.bin: {len(header['views'])} views, a pair has 2")
     return header
 
 

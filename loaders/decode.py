@@ -23,60 +23,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from loaders.codec import read_dense_header
+from loaders.codec import read_pair_header
 from loaders.members import decode_sample, read_record
+from loaders.raster import Pending, is_pending
 from loaders.schema import SchemaError, check_sample, malformed, sample_where
 
-__all__ = ["decode_pair", "plan_sample", "Pending", "NotPlannable", "is_pending", "dense_header"]
-
-
-class NotPlannable(Exception):
-    """The transforms need a raster's pixels (a resampling warp of a dense view): decode the sample instead."""
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A raster that is not decoded yet.
-
-    Attributes:
-        kind: ``"image"``, ``"mask_png"`` (a real pair's mask) or a dense field: ``"status"``, ``"corr"``,
-            ``"valid"``, ``"depth"``, ``"mask"`` (synthetic silhouette, ``status != BACKGROUND``).
-        view: the stored view it comes from (0 or 1; the dense fields of view ``v`` are direction ``v``).
-        shape: the shape it has after ``ops`` (like the array's).
-        ops: recorded operations, in order: ``("warp", A, in_hw, out_hw, fill, interp)`` moves the raster's own
-            pixels; ``("values", A, out_hw)`` maps correspondence values that point into a warped view and marks
-            the ones that leave its ``out_hw`` frame OUTSIDE; ``("jitter", b, c, s, hue)`` is a colour jitter.
-    """
-
-    kind: str
-    view: int
-    shape: tuple[int, ...]
-    ops: tuple[tuple, ...] = ()
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def then(self, op: tuple, shape: tuple[int, ...] | None = None) -> Pending:
-        """A new placeholder with ``op`` appended (and the new shape)."""
-        return Pending(self.kind, self.view, self.shape if shape is None else tuple(shape), (*self.ops, op))
-
-
-def is_pending(x: Any) -> bool:
-    return isinstance(x, Pending)
-
-
-def dense_header(blob: bytes, sizes: list | None = None) -> dict[str, Any]:
-    """The checked JSON header of a pair's ``dense.bin`` (:func:`loaders.codec.read_dense_header`): two views."""
-    header = read_dense_header(blob, sizes)
-    if len(header["views"]) != 2:
-        raise SchemaError(f"dense.bin: {len(header['views'])} views, a pair has 2")
-    return header
+__all__ = ["decode_pair", "plan_sample"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,7 +63,7 @@ def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
         for v in (0, 1):
             shadow[f"image{v}"] = _blank((*sizes[v], 3), "u1")
         if "dense.bin" in members:
-            header = dense_header(members["dense.bin"], sizes)
+            header = read_pair_header(members["dense.bin"], sizes)
             for v, d in ((0, "0to1"), (1, "1to0")):
                 entry = header["views"][v]
                 hw = (int(entry["h"]), int(entry["w"]))

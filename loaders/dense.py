@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from loaders.codec import body_span, decompress, zstandard
+from loaders.raster import scratch
 from loaders.schema import STORED_STATUSES, SchemaError, Status
 
 __all__ = ["IntegerMap", "RasterPlan", "ValuePlan", "raster_plan", "value_plan", "DenseBlob", "decode_view_into"]
@@ -158,19 +159,6 @@ def _zstd():
     return zstandard.ZstdDecompressor()
 
 
-_SCRATCH: dict[str, np.ndarray] = {}
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """A contiguous array of ``shape`` carved from a reused per-process buffer (contents undefined)."""
-    dtype = np.dtype(dtype)
-    n = math.prod(shape) * dtype.itemsize
-    buf = _SCRATCH.get(name)
-    if buf is None or buf.size < n:
-        buf = _SCRATCH[name] = np.empty(max(n, 1 << 16), np.uint8)
-    return buf[:n].view(dtype).reshape(shape)
-
-
 @functools.lru_cache(maxsize=64)
 def _lut(scales: tuple[float, ...], statuses: tuple[int, ...]) -> np.ndarray:
     """float32 [256, 1, C] lookup: ``scales`` (one per channel) at ``statuses``, 0 elsewhere."""
@@ -289,10 +277,10 @@ def decode_view_into(
         scale = (m.sx * step, step)
         first = [(b + o) * c for b, o, c in zip(e["bases"][0], (m.sx * m.tx / step, m.ty / step), scale)]
         vals = _prefix(planes[: 2 * bh * bw], esc[:n_c], esc[n_c : 2 * n_c], (bh, bw, 2), first, scale)
-        stored = cv2.inRange(sub, 1, 3, dst=_scratch("stored", (bh, bw), np.uint8))  # MATCHED, OCCLUDED, OUTSIDE
+        stored = cv2.inRange(sub, 1, 3, dst=scratch("stored", (bh, bw), np.uint8))  # MATCHED, OCCLUDED, OUTSIDE
         vals, stored = vals[ys, xs], stored[ys, xs]
         if mirror:
-            vals = cv2.flip(vals, 1, dst=_scratch("flipped", vals.shape, np.float32))
+            vals = cv2.flip(vals, 1, dst=scratch("flipped", vals.shape, np.float32))
             stored = cv2.flip(stored, 1)
         dst = corr_out[oy0:oy1, ox0:ox1]
         cv2.copyTo(vals, stored, dst=dst)
@@ -304,10 +292,10 @@ def decode_view_into(
             return (oy0, oy1, ox0, ox1)
         e_d = esc[2 * n_c :]
         P = _prefix(planes[2 * bh * bw :], e_d[:n_d], e_d[n_d:], (bh, bw), e["bases"][1])
-        vals = _scratch("vals", (bh, bw), np.float32)
+        vals = scratch("vals", (bh, bw), np.float32)
         # depth steps are not powers of two: scale the exact integers once, per pixel (0 off the surface)
         step_m = float(e.get("depth_step_m", dense.step_m))
-        scale = cv2.LUT(sub, _lut((step_m,), _SURFACE), dst=_scratch("scale", (bh, bw), np.float32))
+        scale = cv2.LUT(sub, _lut((step_m,), _SURFACE), dst=scratch("scale", (bh, bw), np.float32))
         cv2.multiply(P, scale, dst=vals)
         _put(depth_out[oy0:oy1, ox0:ox1], vals[ys, xs], mirror)
     return (oy0, oy1, ox0, ox1)
@@ -324,14 +312,14 @@ def _prefix(
     """:func:`loaders.codec.decode_plane` in scratch buffers: the residuals (times ``scale`` per channel, when
     given), ``first`` added to the first one, summed up: float32 ``shape`` (a strided view). Exact while every
     value and partial sum is a multiple of the scale below ``2**24`` of them."""
-    r = _scratch("r", shape, np.float32)
+    r = scratch("r", shape, np.float32)
     np.subtract(plane.reshape(shape), np.float32(128), out=r, dtype=np.float32)
     r.reshape(-1)[esc_idx] = esc_val
     if scale is not None:
         flat = r.reshape(shape[0], -1)
         np.multiply(flat, _row(tuple(scale), shape[1]), out=flat)
     r[0, 0] += np.asarray(first, np.float32).reshape(r.shape[2:])
-    P = _scratch("P", (shape[0] + 1, shape[1] + 1, *shape[2:]), np.float32)
+    P = scratch("P", (shape[0] + 1, shape[1] + 1, *shape[2:]), np.float32)
     cv2.integral(r, sum=P, sdepth=cv2.CV_32F)
     return P[1:, 1:]
 

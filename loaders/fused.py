@@ -16,12 +16,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders.augment import jitter_image
-from loaders.decode import Pending, dense_header
-from loaders.dense import DenseBlob, _scratch, decode_view_into, raster_plan, value_plan
+from loaders.codec import read_pair_header
+from loaders.dense import DenseBlob, decode_view_into, raster_plan, value_plan
 from loaders.members import decode_image, decode_mask
-from loaders.schema import SchemaError, malformed, sample_where
-from loaders.warp import DIRECTIONS, _Raster
+from loaders.raster import Pending, Raster, jitter_image, scratch
+from loaders.schema import DIRECTIONS, SchemaError, malformed, sample_where
 
 __all__ = ["write_planned"]
 
@@ -33,12 +32,12 @@ def _image(p: Pending, members: Mapping[str, Any]) -> np.ndarray:
     img = decode_image(members[f"img{p.view}.jpg"])
     turn = 0
     for op in p.ops:
-        out = _scratch(f"image{turn}", (*op[3], 3) if op[0] == "warp" else img.shape, np.uint8)
+        out = scratch(f"image{turn}", (*op[3], 3) if op[0] == "warp" else img.shape, np.uint8)
         if op[0] == "warp":
             _, A, in_hw, out_hw, fill, interp = op
             if img.shape[:2] != tuple(in_hw):
                 raise SchemaError(f"image{p.view} is {list(img.shape[:2])}, meta.image_size{p.view} says {list(in_hw)}")
-            ras = _Raster(A, in_hw, out_hw)
+            ras = Raster(A, in_hw, out_hw)
             if ras.exact and ras.dst == (slice(0, out_hw[0]), slice(0, out_hw[1])):  # a mirror or a crop inside
                 block = img[ras.src]
                 if ras.flip:
@@ -61,7 +60,7 @@ def _mask_png(p: Pending, members: Mapping[str, Any]) -> np.ndarray:
     mask = decode_mask(members[f"mask{p.view}.png"])
     for op in p.ops:
         if op[0] == "warp":
-            mask = _Raster(op[1], op[2], op[3]).nearest(np.ascontiguousarray(mask), False)
+            mask = Raster(op[1], op[2], op[3]).nearest(np.ascontiguousarray(mask), False)
     if mask.shape != p.shape:
         raise SchemaError(f"mask{p.view}.png is {list(mask.shape)}, expected {list(p.shape)}")
     return mask
@@ -105,7 +104,7 @@ def _write(
     corr_dirty: np.ndarray | None,
 ) -> None:
     images = arrays.get("images")
-    dense = DenseBlob(members["dense.bin"], dense_header(members["dense.bin"])) if "dense.bin" in members else None
+    dense = DenseBlob(members["dense.bin"], read_pair_header(members["dense.bin"])) if "dense.bin" in members else None
     for o in (0, 1):
         if images is not None:
             _put_image(images[i, o], _image(sample[f"image{o}"], members))

@@ -54,6 +54,7 @@ import numpy as np
 __all__ = [
     "SCHEMA_VERSION",
     "Status",
+    "DIRECTIONS",
     "STORED_STATUSES",
     "CORR_STEP_PX",
     "CORR_CLAMP_PX",
@@ -102,6 +103,8 @@ class Status(enum.IntEnum):
     OUTSIDE = 3  # counterpart exists but projects outside the other image
     NO_COUNTERPART = 4  # the part is absent on the other instance
 
+
+DIRECTIONS = ("0to1", "1to0")  # DIRECTIONS[v]: the direction whose pixels belong to view v (corr_0to1 ...)
 
 # Statuses whose correspondence coordinates are stored (the counterpart exists, so its projection is defined).
 STORED_STATUSES = (Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE)

@@ -14,7 +14,7 @@ The loader is a pipeline of four stages, each a module of its own, that a sample
 :meth:`PairStream.batches` composes all four (what :class:`loaders.loader.PairLoader` runs in each worker);
 iterating the stream yields per-pair records instead (stages 1-3, then ``to_item``). A sample is planned when the
 transform can run on a plan (``transform.plannable``, or no transform); a resampling warp of a dense view raises
-:class:`loaders.decode.NotPlannable` and that sample is decoded and transformed again with the same generator.
+:class:`loaders.raster.NotPlannable` and that sample is decoded and transformed again with the same generator.
 
 Modes (:mod:`loaders.plan`): ``"exact"``, every sample once per epoch over all ranks and workers, each worker
 emitting ``L = ceil(N / S)`` samples (a few flagged ``is_padding``) so every rank runs the same number of batches;
@@ -34,10 +34,11 @@ from typing import Any
 
 import torch
 
-from loaders.batch import MAX_KEYPOINTS, BatchWriter, resolve_fields, to_item
+from loaders.batch import MAX_KEYPOINTS, BatchWriter, to_item
 from loaders.data_manifest import DataManifest, Source
-from loaders.decode import NotPlannable, decode_pair
+from loaders.decode import decode_pair
 from loaders.plan import check_shards, dist_info, fill_counts, load_sources, rng_for
+from loaders.raster import NotPlannable
 from loaders.read import Drawn, ExactReader, ResampledReader
 
 __all__ = ["PairStream", "load_sources", "dist_info"]
@@ -184,10 +185,10 @@ class PairStream(torch.utils.data.IterableDataset):
         ``fields`` limits the array keys (default all; see :func:`loaders.batch.resolve_fields`); ``shared`` puts the
         batches in shared memory (default: when in a DataLoader worker).
         """
-        keep_depth = "depth" in resolve_fields(fields)
+        writer = BatchWriter(batch_size, uint8_images, fields, self.max_keypoints, shared)
+        keep_depth = "depth" in writer.fields
         plan = self.transform is None or getattr(self.transform, "plannable", False)
         reader = self.reader()
-        writer = BatchWriter(batch_size, uint8_images, fields, self.max_keypoints, shared)
         for _ in reader.run(lambda d: writer.add(self.pair(d, plan, keep_depth), d.members)):
             if writer.full:
                 batch = writer.finish()

@@ -25,8 +25,6 @@ pads and flips take an exact slicing path with no resampling at all.
 Accuracy of the resampled fields: OpenCV quantises sub-pixel sample positions to 1/32 px, so an interpolated
 correspondence is off by at most 1/64 px times the field's local gradient; a nearest-neighbour one (at
 discontinuities only) by up to half a source pixel times the gradient.
-
-(Just over 400 lines: the warp of the arrays and its planned twin stay in one module, so the two cannot drift.)
 """
 
 from __future__ import annotations
@@ -37,8 +35,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from loaders.decode import NotPlannable, is_pending
-from loaders.schema import Status
+from loaders.raster import NotPlannable, Raster, affine_hflip, affine_resize, affine_translate, integer_path, is_pending
+from loaders.schema import DIRECTIONS, Status
 
 __all__ = [
     "warp_view",
@@ -54,7 +52,6 @@ __all__ = [
     "MAX_DEPTH_JUMP_REL",
 ]
 
-DIRECTIONS = ("0to1", "1to0")  # DIRECTIONS[v]: the direction whose pixels belong to view v
 MAX_CORR_JUMP_PX = 16.0  # neighbouring correspondences further apart than this are a discontinuity
 MAX_CORR_BEND_PX = 0.5  # a second difference above this is a seam (smooth maps bend far less per pixel)
 MAX_DEPTH_JUMP_REL = 0.05  # neighbouring depths differing by more than 5 % are a discontinuity
@@ -66,22 +63,6 @@ _ONE_WHERE_STORED[[Status.MATCHED, Status.OCCLUDED, Status.OUTSIDE]] = 1.0
 
 # --------------------------------------------------------------------------------------------------------------
 # affine helpers (float64 [3, 3], pixel-centre coordinates)
-
-
-def affine_resize(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """The map of a resize from ``in_hw`` to ``out_hw``: pixel edges map to pixel edges, ``x' = (x + .5) s - .5``."""
-    sy, sx = out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]
-    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], np.float64)
-
-
-def affine_translate(dx: float, dy: float) -> np.ndarray:
-    """``x' = x + dx``, ``y' = y + dy`` (a crop at ``(x0, y0)`` is ``affine_translate(-x0, -y0)``)."""
-    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
-
-
-def affine_hflip(width: int) -> np.ndarray:
-    """Horizontal mirror of a ``width``-pixel-wide view: ``x' = W - 1 - x``."""
-    return np.array([[-1, 0, width - 1], [0, 1, 0], [0, 0, 1]], np.float64)
 
 
 def apply_affine(A: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -131,109 +112,8 @@ def update_camera(K: np.ndarray, T_cam_from_world: np.ndarray, A: np.ndarray) ->
     return K_new.astype(np.float32), T_new.astype(np.float32)
 
 
-def _integer_path(A: np.ndarray) -> bool:
-    """True when ``A`` is an integer translation, optionally with a horizontal mirror (exact by slicing)."""
-    return (
-        abs(A[0, 1]) < 1e-12
-        and abs(A[1, 0]) < 1e-12
-        and abs(abs(A[0, 0]) - 1) < 1e-12
-        and abs(A[1, 1] - 1) < 1e-12
-        and abs(A[0, 2] - round(A[0, 2])) <= 1e-9
-        and abs(A[1, 2] - round(A[1, 2])) <= 1e-9
-    )
-
-
 # --------------------------------------------------------------------------------------------------------------
 # resampling one view's rasters
-
-
-class _Raster:
-    """Resamples rasters of one view through ``A`` onto ``out_hw`` (slicing when ``A`` is integer)."""
-
-    def __init__(self, A: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
-        self.A, self.in_hw, self.out_hw = A, in_hw, out_hw
-        self.exact = _integer_path(A)
-        self.M = np.ascontiguousarray(A[:2], np.float64)
-        self.A_inv = np.linalg.inv(A)
-        if self.exact:
-            h, w = in_hw
-            H, W = out_hw
-            tx, ty = int(round(A[0, 2])), int(round(A[1, 2]))
-            self.flip = A[0, 0] < 0
-            # output column X takes source column x = X - tx (or tx - X when mirrored); keep the overlap
-            xs = np.arange(W) - tx if not self.flip else tx - np.arange(W)
-            ys = np.arange(H) - ty
-            okx, oky = np.flatnonzero((xs >= 0) & (xs < w)), np.flatnonzero((ys >= 0) & (ys < h))
-            self.dst = (slice(oky[0], oky[-1] + 1), slice(okx[0], okx[-1] + 1)) if okx.size and oky.size else None
-            if self.dst is not None:
-                y_src = slice(ys[oky[0]], ys[oky[-1]] + 1)
-                x0, x1 = xs[okx[0]], xs[okx[-1]]
-                # source columns in increasing order; a mirror flips the block afterwards (cv2.flip)
-                self.src = (y_src, slice(x0, x1 + 1) if not self.flip else slice(x1, x0 + 1))
-
-    def nearest(self, a: np.ndarray, fill: Any) -> np.ndarray:
-        """Nearest-neighbour resampling; pixels without source get ``fill``."""
-        H, W = self.out_hw
-        if a.dtype == bool:
-            return self.nearest(a.view(np.uint8), int(bool(fill))).view(bool)
-        if self.exact:
-            full = self.dst is not None and self.dst[0] == slice(0, H) and self.dst[1] == slice(0, W)
-            if full:  # a pure mirror or a crop: one pass
-                block = a[self.src]
-                return cv2.flip(block, 1) if self.flip else block.copy()
-            out = np.empty((H, W) + a.shape[2:], a.dtype)
-            out[...] = fill
-            if self.dst is not None:
-                block = a[self.src]
-                out[self.dst] = cv2.flip(block, 1) if self.flip else block
-            return out
-        return cv2.warpAffine(
-            a, self.M, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
-        )
-
-    def image(self, img: np.ndarray, fill: int | tuple[int, int, int], interp: str) -> np.ndarray:
-        """Resample an image (area-averaged first when shrinking by more than 1.25x, to avoid aliasing)."""
-        if self.exact:
-            return self.nearest(img, fill)
-        A, (h, w) = self.A, self.in_hw
-        sx, sy = np.hypot(A[0, 0], A[1, 0]), np.hypot(A[0, 1], A[1, 1])  # how far the x and y axes stretch
-        if min(sx, sy) < 0.8:
-            w2, h2 = max(1, round(w * min(sx, 1.0))), max(1, round(h * min(sy, 1.0)))
-            img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
-            return _Raster(A @ np.linalg.inv(affine_resize((h, w), (h2, w2))), (h2, w2), self.out_hw).image(
-                img, fill, interp
-            )
-        flags = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[interp]
-        H, W = self.out_hw
-        return cv2.warpAffine(
-            img, self.M, (W, H), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=_scalar(fill)
-        )
-
-    def smooth(self, values: np.ndarray, block_ok: np.ndarray, need: np.ndarray) -> np.ndarray:
-        """Bilinear where the source 2x2 block is continuous (``block_ok`` [h, w], for the block whose top-left
-        pixel it indexes), nearest elsewhere; only output pixels in ``need`` [H, W] get a meaningful value.
-        ``values`` must be finite everywhere."""
-        if self.exact:
-            return self.nearest(values, 0)
-        H, W = self.out_hw
-        out = cv2.warpAffine(values, self.M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # the block used at output pixel q has top-left floor(A^-1 q) = round(A^-1 q - 0.5): shift by half a pixel
-        M_tl = (self.A @ affine_translate(0.5, 0.5))[:2]
-        ok = cv2.warpAffine(block_ok.view(np.uint8), M_tl, (W, H), flags=cv2.INTER_NEAREST, borderValue=0)
-        fix = np.flatnonzero(need.ravel() & ~ok.view(bool).ravel())  # silhouettes and seams: a few % of pixels
-        if fix.size:
-            q = np.stack([fix % W, fix // W], -1).astype(np.float64)
-            src = np.rint(q @ self.A_inv[:2, :2].T + self.A_inv[:2, 2]).astype(np.intp)
-            h, w = self.in_hw
-            np.clip(src, 0, [w - 1, h - 1], out=src)
-            out.reshape(H * W, -1)[fix] = values.reshape(h * w, -1)[src[:, 1] * w + src[:, 0]]
-        return out
-
-
-def _scalar(fill: Any) -> Any:
-    if isinstance(fill, (tuple, list)):
-        return tuple(float(f) for f in fill)
-    return float(fill)
 
 
 def _continuous_blocks(
@@ -322,7 +202,7 @@ def warp_view(
         _plan_warp(sample, out, v, A, in_hw, out_hw, fill, interp)
         _warp_small_fields(sample, out, v, A, out_hw)
         return out
-    ras = _Raster(A, in_hw, out_hw)
+    ras = Raster(A, in_hw, out_hw)
     out[f"image{v}"] = ras.image(sample[f"image{v}"], fill, interp)
 
     status_key = f"status_{d_own}"
@@ -404,7 +284,7 @@ def _plan_warp(
     u = 1 - v
     d_own, d_other = DIRECTIONS[v], DIRECTIONS[u]
     own = [f"status_{d_own}", f"corr_{d_own}", f"valid_{d_own}", f"depth{v}"]
-    if any(k in sample for k in own + [f"status_{d_other}"]) and not _integer_path(A):
+    if any(k in sample for k in own + [f"status_{d_other}"]) and not integer_path(A):
         raise NotPlannable("a resampling warp of a dense view")
     warp = ("warp", A, in_hw, out_hw, fill, interp)
     img = sample[f"image{v}"]

@@ -11,10 +11,11 @@ from loaders_samples import affine_pair, write_dataset
 
 from loaders.augment import ColorJitter, Compose, Fit, RandomAffine, RandomHFlip, RandomSwap, VggtPreprocess
 from loaders.batch import ARRAY_KEYS, BatchWriter, collate_pairs
-from loaders.decode import NotPlannable, Pending, plan_sample
+from loaders.decode import plan_sample
 from loaders.dense import IntegerMap, raster_plan, value_plan
 from loaders.loader import PairLoader
 from loaders.members import decode_sample, encode_sample
+from loaders.raster import NotPlannable, Pending
 from loaders.schema import CORR_STEP_PX, SchemaError, Status
 from loaders.stream import PairStream
 from loaders.transforms import crop, hflip, pad, swap_views

@@ -230,8 +230,9 @@ def test_the_pipeline_stages_compose_by_hand(uneven):
     """read -> decode -> transform -> batch, each stage called on its own, gives the loader's batch."""
     from loaders.augment import Compose, RandomHFlip, RandomSwap
     from loaders.batch import BatchWriter
-    from loaders.decode import Pending, decode_pair
+    from loaders.decode import decode_pair
     from loaders.plan import rng_for
+    from loaders.raster import Pending
     from loaders.read import Drawn, ExactReader
 
     stream = PairStream([str(uneven)], mode="exact", seed=5, progress=False)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from loaders.augment import jitter_image, random_affine_matrix
+from loaders.augment import random_affine_matrix
+from loaders.raster import jitter_image
 from loaders.transforms import hflip, view_size
 from loaders.warp import affine_hflip, affine_resize, warp_view
 
