@@ -1,7 +1,7 @@
 """Write a planned sample (:mod:`loaders.decode`) into one slot of a batch, decoding each raster once.
 
-Images are decoded, the recorded operations replayed on them (the same :class:`loaders.warp._Raster` and
-:func:`loaders.augment.jitter_image` calls the sample-dict path makes, in the same order) and written channel-first
+Images are decoded, the recorded operations replayed on them (the same :class:`loaders.raster.Raster` and
+:func:`loaders.raster.jitter_image` calls the sample-dict path makes, in the same order) and written channel-first
 into the batch. The dense fields of each view go straight from ``dense.bin`` into the batch arrays with their exact
 warps folded into that write (:mod:`loaders.dense`). Keypoints, cameras and ``meta`` were already computed by the
 transforms themselves. The result equals decoding the sample, transforming it and collating it (``to_item`` +
