@@ -4,19 +4,19 @@
 the transform can run on a plan) it returns :func:`plan_sample`'s *planned* sample; otherwise the decoded arrays of
 :func:`loaders.members.decode_sample`. Either way the result is a schema sample dict the transforms accept.
 
-A planned sample's small fields (``meta``, keypoints, cameras) are decoded and its rasters (images, dense fields,
-masks) are :class:`Pending` placeholders: the source view, the raster's shape and the operations recorded on it so
-far. The ordinary transforms of :mod:`loaders.transforms` / :mod:`loaders.augment` run on such a sample unchanged:
-their random draws, keypoint, camera and ``meta`` updates happen for real, while :func:`loaders.warp.warp_view` and
-the colour jitter append operations to the placeholders instead of touching pixels. The batch stage
-(:meth:`loaders.batch.BatchWriter.add`, :mod:`loaders.fused`) then decodes each raster once, straight into the
-batch, with the recorded operations folded into that write.
+A planned sample's small fields (``meta``, keypoints, cameras) are decoded and its rasters (images, dense
+fields, masks) are :class:`loaders.raster.Pending` placeholders: the source view, the raster's shape and the
+operations recorded on it so far. The ordinary transforms of :mod:`loaders.transforms` / :mod:`loaders.augment` run
+on such a sample unchanged: their random draws, keypoint, camera and ``meta`` updates happen for real, while
+:func:`loaders.warp.warp_view` and the colour jitter append operations to the placeholders instead of touching
+pixels. The batch stage (:meth:`loaders.batch.BatchWriter.add`, :mod:`loaders.fused`) then decodes each raster
+once, straight into the batch, with the recorded operations folded into that write.
 
 A dense pair can only be planned while every warp of a view is exact (integer shifts, crops, pads and mirrors:
-the VGGT crop of a 518-wide view, flips, swaps); a resampling warp of a dense view raises :class:`NotPlannable`
-and the pipeline decodes the sample instead (``decode_pair(members, plan=False)``) and runs the transform again
-with the same generator, so the result is the same. Images and masks of pairs without dense fields may be warped
-by any affine map: those operations are replayed on the decoded raster.
+the VGGT crop of a 518-wide view, flips, swaps); a resampling warp of a dense view raises
+:class:`loaders.raster.NotPlannable`, and the pipeline decodes the sample instead (``decode_pair(members)``) and
+runs the transform again with the same generator, so the result is the same. Images and masks of pairs without
+dense fields may be warped by any affine map: those operations are replayed on the decoded raster.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def _blank(shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 
 def plan_sample(members: Mapping[str, Any]) -> dict[str, Any]:
-    """Tar members -> a schema sample with :class:`Pending` rasters (see the module doc) and real small fields.
+    """Tar members -> a schema sample with :class:`loaders.raster.Pending` rasters (see the module doc) and real small
+    fields.
 
     Checks what :func:`loaders.members.decode_sample` checks, except the pixels themselves (the writer checks the
     decoded images' sizes against ``meta``).
