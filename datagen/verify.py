@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -27,7 +27,18 @@ from tqdm import tqdm
 from datagen.shards import format_bytes
 from loaders.dataset_manifest import DatasetManifest, ManifestError, ShardEntry, sha256_file
 
-__all__ = ["ShardResult", "VerifyReport", "verify_dataset", "format_report"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ShardResult",
+    "VerifyReport",
+    "verify_dataset",
+    "report_frame",
+    "format_report",
+    "write_report",
+    "REPORT_SUFFIXES",
+]
 
 
 @dataclass
@@ -130,7 +141,9 @@ def _check_shard(
                 same = bool(sample["meta"].get("same_instance", False))
                 result.invariants.append({"key": key, "same": same, **metrics, "ok": not failures})
                 if failures:
-                    result.invariant_problems.append(f"{entry_.name}: sample {key}: DESIGN §5: {'; '.join(failures)}")
+                    result.invariant_problems.append(
+                        f"{entry_.name}: sample {key}: docs/design.md §5: {'; '.join(failures)}"
+                    )
     except Exception as e:  # tar damage surfaces from the stock reader as various exception types
         where = "at its start" if j < 0 else f"after sample #{j}"
         reason = e.args[0] if e.args else type(e).__name__
@@ -195,7 +208,7 @@ def verify_dataset(
     if report.invariants_available and report.invariant_rows:
         invariants = importlib.import_module("datagen.invariants")
         report.aggregate = invariants.aggregate(report.invariant_rows)
-        report.problems += [f"DESIGN §5: {p}" for p in invariants.aggregate_failures(report.aggregate)]
+        report.problems += [f"docs/design.md §5: {p}" for p in invariants.aggregate_failures(report.aggregate)]
     seen: dict[str, str] = {}
     for result in report.shards:
         report.problems += result.problems
@@ -220,47 +233,168 @@ def _draw(entries: list[ShardEntry], k: int, seed: int) -> dict[int, list[int]]:
     return picks
 
 
-def format_report(report: VerifyReport) -> str:
-    """A summary table a person reads at a glance; problems are listed in full after it."""
+SECTIONS = ("check", "part", "pair", "problem")
+REPORT_SUFFIXES = (".md", ".csv", ".json")
+_TABLE_COLUMNS = {  # per-pair metric -> header of the printed table, in display order
+    "reproj_median_px": "reproj_med",
+    "reproj_p99_px": "reproj_p99",
+    "valid_agreement": "valid_agree",
+    "cycle_frac_within_1.5px": "cycle<=1.5px",
+    "cycle_frac_within_1.5px_smooth": "smooth",
+    "collapse_frac": "collapsed",
+    "kp_frac_within_0.05": "kp<=0.05",
+    "lr_violations": "lr_viol",
+}
+_PART_COLUMNS = ("n_cycle", "cycle_frac_within_1.5px", "cycle_frac_within_1.5px_smooth", "n_stretch", "collapse_frac")
+
+
+def report_frame(report: VerifyReport) -> pd.DataFrame:
+    """The report as one table, one row per item, ``section`` saying which kind:
+
+    * ``check``: ``name`` (manifest, files, decode, invariants, then the dataset-level docs/design.md §5 figures:
+      cycle, stretch, keypoints, left/right, on object, visibility), ``ok``, ``text`` (the printed line) and, for
+      the figures, the pooled numbers they judge in the metric columns (e.g. ``cycle_frac_within_1.5px``,
+      ``n_cycle``);
+    * ``part``: ``name`` (a mesh part) with its pooled ``n_cycle``, ``cycle_frac_within_1.5px``,
+      ``cycle_frac_within_1.5px_smooth``, ``n_stretch``, ``collapse_frac``;
+    * ``pair``: ``name`` (the sample key), ``shard``, ``pair`` (``same``/``cross`` instance), ``ok`` and every
+      number docs/design.md §5 measured on it (all sampled pairs, not only those printed);
+    * ``problem``: ``text``, one row per problem (``ok`` False).
+
+    Missing values are NA; counts (``n_*``, ``lr_violations``) are integers, fractions in [0, 1].
+    """
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, text: str, **numbers: Any) -> None:
+        rows.append({"section": "check", "name": name, "ok": ok, "text": text, **numbers})
+
     m = report.manifest
-    lines = [f"dataset: {report.root}"]
-
-    def row(check: str, ok: bool, text: str) -> None:
-        lines.append(f"  {check:<11} {'ok  ' if ok else 'FAIL'}  {text}")
-
     if m is None:
-        row("manifest", False, report.problems[0])
-        return "\n".join(lines)
-    cfg = m.generator.get("config", {})
-    what = ", ".join(f"{k} {cfg[k]}" for k in ("category", "size", "seed") if k in cfg)
-    listed = len(m.shards)
-    row(
-        "manifest", m.complete, f"{listed}/{m.n_shards} shards, {m.n_samples} pairs ({m.generator.get('name')}; {what})"
-    )
-    files_ok = not any(s.file_problems for s in report.shards)
-    size = format_bytes(sum(s.bytes for s in m.shards))
-    row("files", files_ok, f"{size}, sizes{' and sha256' if report.checksums else ''} checked")
-    decoded = sum(s.decoded for s in report.shards)
-    read_ok = not any(s.read_problems for s in report.shards) and decoded == m.n_samples
-    row("decode", read_ok, f"{decoded}/{m.n_samples} samples read by stock webdataset and decode under the schema")
-    inv = report.invariant_rows
-    if not report.invariants_available:
-        row("invariants", True, "skipped: datagen.invariants is not available in this install")
+        check("manifest", False, report.problems[0])
     else:
-        n_bad = sum(not r["ok"] for r in inv)
-        row("invariants", n_bad == 0, f"{len(inv) - n_bad}/{len(inv)} sampled pairs pass DESIGN §5")
-        lines += _fidelity_rows(report.aggregate, row)
-        lines += _invariant_table(inv)
-    if report.problems:
-        lines.append(f"{len(report.problems)} problem(s):")
-        lines += [f"  - {p}" for p in report.problems]
+        cfg = m.generator.get("config", {})
+        what = ", ".join(f"{k} {cfg[k]}" for k in ("category", "size", "seed") if k in cfg)
+        text = f"{len(m.shards)}/{m.n_shards} shards, {m.n_samples} pairs ({m.generator.get('name')}; {what})"
+        check("manifest", m.complete, text)
+        files_ok = not any(s.file_problems for s in report.shards)
+        size = format_bytes(sum(s.bytes for s in m.shards))
+        check("files", files_ok, f"{size}, sizes{' and sha256' if report.checksums else ''} checked")
+        decoded = sum(s.decoded for s in report.shards)
+        read_ok = not any(s.read_problems for s in report.shards) and decoded == m.n_samples
+        check(
+            "decode", read_ok, f"{decoded}/{m.n_samples} samples read by stock webdataset and decode under the schema"
+        )
+        inv = report.invariant_rows
+        if not report.invariants_available:
+            check("invariants", True, "skipped: datagen.invariants is not available in this install")
+        else:
+            n_bad = sum(not r["ok"] for r in inv)
+            check("invariants", n_bad == 0, f"{len(inv) - n_bad}/{len(inv)} sampled pairs pass docs/design.md §5")
+            rows.extend(_fidelity_checks(report.aggregate))
+            for name, p in (report.aggregate.get("parts") or {}).items():
+                rows.append({"section": "part", "name": name, **{k: p[k] for k in _PART_COLUMNS}})
+            for shard in report.shards:
+                for r in shard.invariants:
+                    numbers = {k: v for k, v in r.items() if k not in ("key", "same", "ok") and _is_number(v)}
+                    pair = "same" if r["same"] else "cross"
+                    rows.append({"section": "pair", "name": r["key"], "shard": shard.name, "pair": pair,
+                                 "ok": r["ok"], **numbers})  # fmt: skip
+    rows += [{"section": "problem", "ok": False, "text": p} for p in report.problems]
+    frame = pd.DataFrame(rows)
+    first = ["section", "name", "ok", "shard", "pair", "text"]
+    metrics = [c for c in _TABLE_COLUMNS if c in frame] + [
+        c for c in frame if c not in first and c not in _TABLE_COLUMNS
+    ]
+    frame = frame.reindex(columns=first + metrics)
+    frame["ok"] = frame["ok"].astype("boolean")
+    for c in metrics:
+        if c.startswith("n_") or c == "lr_violations":
+            v = pd.to_numeric(frame[c])
+            if ((v.dropna() % 1) == 0).all():
+                frame[c] = v.astype("Int64")
+    return frame
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+
+
+def format_report(report: VerifyReport, frame: pd.DataFrame | None = None) -> str:
+    """A summary a person reads at a glance, built from :func:`report_frame` (pass ``frame`` to reuse one): the
+    check lines, a table per part, the sampled pairs (failing first, at most 12), then every problem in full."""
+    frame = report_frame(report) if frame is None else frame
+    lines = [f"dataset: {report.root}"]
+    for r in _records(frame, "check"):
+        lines.append(f"  {r['name']:<11} {'ok  ' if r['ok'] else 'FAIL'}  {r['text']}")
+    if report.manifest is None:
+        return "\n".join(lines)
+    lines += _part_table(_records(frame, "part"))
+    lines += _invariant_table(_records(frame, "pair"))
+    problems = [r["text"] for r in _records(frame, "problem")]
+    if problems:
+        lines.append(f"{len(problems)} problem(s):")
+        lines += [f"  - {p}" for p in problems]
     lines.append("OK" if report.ok else "FAILED")
     return "\n".join(lines)
 
 
-def _fidelity_rows(agg: dict[str, Any], row: Callable[[str, bool, str], None]) -> list[str]:
-    """The dataset-level docs/design.md §5 figures (pooled over the sampled pairs), one line each, then a table per
-    part."""
+def write_report(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Write :func:`report_frame`'s table in the format ``path``'s suffix names: ``.csv`` (the whole table, full
+    precision, empty cells for NA), ``.json`` (a list of row records, NA as null) or ``.md`` (one Markdown table
+    per section, holding only the columns that section fills)."""
+    import json
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        text = frame.to_csv(index=False)
+    elif suffix == ".json":
+        text = json.dumps(_records(frame), indent=1) + "\n"
+    elif suffix == ".md":
+        text = _markdown(frame, title)
+    else:
+        raise ValueError(f"{path}: a report is written as {', '.join(REPORT_SUFFIXES)} (by the suffix)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _records(frame: pd.DataFrame, section: str | None = None) -> list[dict[str, Any]]:
+    """Rows as plain-Python dicts (NA as None), all or one section's."""
+    import pandas as pd
+
+    if section is not None:
+        frame = frame[frame["section"] == section]
+
+    def plain(v: Any) -> Any:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        return v.item() if isinstance(v, np.generic) else v
+
+    return [{k: plain(v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")]
+
+
+def _markdown(frame: pd.DataFrame, title: str) -> str:
+    """One Markdown table per section (its non-empty columns; numbers to 4 significant digits)."""
+    out = [f"# {title}", ""] if title else []
+    for section in SECTIONS:
+        part = frame[frame["section"] == section].drop(columns="section").dropna(axis=1, how="all")
+        if part.empty:
+            continue
+        cols = list(part.columns)
+        out += [f"## {section}s", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in _records(part):
+            cells = ["" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _fidelity_checks(agg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dataset-level docs/design.md §5 figures (pooled over the sampled pairs) as check rows, each with the
+    numbers it judges."""
     from datagen.invariants import (
         AGGREGATE_MIN_COUNTS,
         AGGREGATE_THRESHOLDS,
@@ -272,6 +406,11 @@ def _fidelity_rows(agg: dict[str, Any], row: Callable[[str, bool, str], None]) -
     for key, (count, least, loose) in AGGREGATE_MIN_COUNTS.items():
         if agg.get(count, 0) < least:
             rules[key] = (rules[key][0], loose)
+    rows: list[dict[str, Any]] = []
+
+    def row(name: str, ok: bool, text: str, *keys: str) -> None:
+        numbers = {k: agg[k] for k in keys if k in agg}
+        rows.append({"section": "check", "name": name, "ok": ok, "text": text, **numbers})
 
     def ok(key: str) -> bool:
         op, limit = rules[key]
@@ -291,7 +430,8 @@ def _fidelity_rows(agg: dict[str, Any], row: Callable[[str, bool, str], None]) -
                      f"block sees one surface ({lim('cycle_frac_within_1.5px_smooth')})")  # fmt: skip
         else:
             text += ")"
-        row("cycle", ok("cycle_frac_within_1.5px") and ok("cycle_frac_within_1.5px_smooth"), text)
+        row("cycle", ok("cycle_frac_within_1.5px") and ok("cycle_frac_within_1.5px_smooth"), text,
+            "cycle_frac_within_1.5px", "n_cycle", "cycle_frac_within_1.5px_smooth", "n_cycle_smooth")  # fmt: skip
     if "collapse_frac" in agg:
         worst = ""
         if "part_collapse_frac" in agg:
@@ -299,39 +439,37 @@ def _fidelity_rows(agg: dict[str, Any], row: Callable[[str, bool, str], None]) -
             worst += f"({lim('part_collapse_frac')})"
         row("stretch", ok("collapse_frac") and ("part_collapse_frac" not in agg or ok("part_collapse_frac")),
             f"{agg['collapse_frac']:.2%} of {agg['n_stretch']} measured pixels map beyond 10x of the pair's scale "
-            f"({lim('collapse_frac')}{worst})")  # fmt: skip
+            f"({lim('collapse_frac')}{worst})", "collapse_frac", "n_stretch", "part_collapse_frac")  # fmt: skip
     kp = "kp_frac_within_0.05"
     if kp in agg:
         row("keypoints", ok(kp), f"{agg[kp]:.2%} of {agg['n_kp']} keypoints visible in both views land within 0.05 of "
-            f"the object's longer side ({lim(kp)})")  # fmt: skip
+            f"the object's longer side ({lim(kp)})", kp, "n_kp")  # fmt: skip
     if "lr_violations" in agg:
-        row("left/right", agg["lr_violations"] == 0, f"{agg['lr_violations']} swaps in {agg['n_lr']} checks")
+        row("left/right", agg["lr_violations"] == 0, f"{agg['lr_violations']} swaps in {agg['n_lr']} checks",
+            "lr_violations", "n_lr")  # fmt: skip
     if "off_mask_frac" in agg:
         row("on object", ok("off_mask_frac"), f"{agg['off_mask_frac']:.3%} of {agg['n_matched']} matched pixels "
-            "land more than 1 px from the other view's object")  # fmt: skip
+            "land more than 1 px from the other view's object", "off_mask_frac", "n_matched")  # fmt: skip
     if "valid_agreement" in agg:
         text = f"valid agrees with an independent test on {agg['valid_agreement']:.2%} of {agg['n_object']} object "
-        row("visibility", ok("valid_agreement"), text + f"pixels (same-instance pairs; {lim('valid_agreement')})")
-    parts = agg.get("parts") or {}
+        row("visibility", ok("valid_agreement"), text + f"pixels (same-instance pairs; {lim('valid_agreement')})",
+            "valid_agreement", "n_object")  # fmt: skip
+    return rows
+
+
+def _part_table(parts: list[dict[str, Any]]) -> list[str]:
+    """The per-part pooled figures, one line each."""
     if not parts:
         return []
     out = [f"    {'part':<16}{'pixels':>9}{'cycle<=1.5px':>14}{'smooth':>9}{'stretch px':>12}{'collapsed':>11}"]
-    for name, p in parts.items():
-        cyc = f"{p['n_cycle']:>9}{p['cycle_frac_within_1.5px']:>14.2%}{p['cycle_frac_within_1.5px_smooth']:>9.2%}"
-        out.append(f"    {name:<16}{cyc}{p['n_stretch']:>12}{p['collapse_frac']:>11.2%}")
+    for p in parts:
+        cyc = f"{p['n_cycle']:>9}{_pct(p['cycle_frac_within_1.5px'], 14)}{_pct(p['cycle_frac_within_1.5px_smooth'], 9)}"
+        out.append(f"    {p['name']:<16}{cyc}{p['n_stretch']:>12}{_pct(p['collapse_frac'], 11)}")
     return out
 
 
-_TABLE_COLUMNS = {  # metric -> header, in display order
-    "reproj_median_px": "reproj_med",
-    "reproj_p99_px": "reproj_p99",
-    "valid_agreement": "valid_agree",
-    "cycle_frac_within_1.5px": "cycle<=1.5px",
-    "cycle_frac_within_1.5px_smooth": "smooth",
-    "collapse_frac": "collapsed",
-    "kp_frac_within_0.05": "kp<=0.05",
-    "lr_violations": "lr_viol",
-}
+def _pct(v: float | None, width: int) -> str:
+    return f"{float('nan') if v is None else v:>{width}.2%}"
 
 
 def _invariant_table(rows: list[dict[str, Any]], limit: int = 12) -> list[str]:
@@ -341,12 +479,11 @@ def _invariant_table(rows: list[dict[str, Any]], limit: int = 12) -> list[str]:
         return []
     shown = sorted(rows, key=lambda r: r["ok"])[:limit]
     more = len(rows) - len(shown)
-    rows = shown
-    cols = [c for c in _TABLE_COLUMNS if any(c in r for r in rows)]
+    cols = [c for c in _TABLE_COLUMNS if any(r.get(c) is not None for r in shown)]
     out = ["    " + f"{'key':<15}{'pair':<6}" + "".join(f"{_TABLE_COLUMNS[c]:>13}" for c in cols) + "  ok"]
-    for r in rows:
-        cells = "".join(f"{r[c]:>13.4g}" if c in r else f"{'-':>13}" for c in cols)
-        out.append(f"    {r['key']:<15}{'same' if r['same'] else 'cross':<6}{cells}  {'yes' if r['ok'] else 'NO'}")
+    for r in shown:
+        cells = "".join(f"{r[c]:>13.4g}" if r.get(c) is not None else f"{'-':>13}" for c in cols)
+        out.append(f"    {r['name']:<15}{r['pair']:<6}{cells}  {'yes' if r['ok'] else 'NO'}")
     if more:
         out.append(f"    ... and {more} more passing pairs")
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import fake_pairs
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -17,7 +18,7 @@ from datagen.cli import main
 from datagen.config import RenderConfig
 from datagen.preview import field_panel, load_samples, object_box, position_colors, render_preview
 from datagen.shards import write_shards, write_tar
-from datagen.verify import verify_dataset
+from datagen.verify import report_frame, verify_dataset
 from loaders.dataset_manifest import sha256_file, shard_name
 from loaders.schema import Status
 
@@ -64,7 +65,7 @@ def test_verify_passes_a_good_folder(good, capsys):
     code, out = _verify(good, capsys, workers=2)  # shards checked in two spawned processes
     assert code == 0, out
     assert out.rstrip().endswith("OK")
-    assert "7/7 samples read by stock webdataset" in out and "7/7 sampled pairs pass DESIGN §5" in out
+    assert "7/7 samples read by stock webdataset" in out and "7/7 sampled pairs pass docs/design.md §5" in out
     report = verify_dataset(good, samples=7, progress=False)  # and in this process: the same table
     assert report.ok and len(report.invariant_rows) == 7
     assert all(row["cycle_frac_within_1.5px"] == 1.0 for row in report.invariant_rows)
@@ -124,8 +125,68 @@ def test_verify_names_a_sample_that_breaks_the_invariants(copy, capsys):
     _rewrite_shard(copy, 0, shift_back_field)
     code, out = _verify(copy, capsys)
     assert code == 1
-    assert "pairs-000000.tar: sample s000000_00001: DESIGN §5: cycle_frac_within_1.5px_smooth = 0 (limit >= 0.5)" in out
-    assert "DESIGN §5: cycle_frac_within_1.5px_smooth = " in out  # the dataset-level criterion fails too
+    failing = "pairs-000000.tar: sample s000000_00001: docs/design.md §5: cycle_frac_within_1.5px_smooth = 0"
+    assert f"{failing} (limit >= 0.5)" in out
+    assert "docs/design.md §5: cycle_frac_within_1.5px_smooth = " in out  # the dataset-level criterion fails too
+
+
+def test_verify_report_is_the_printed_table(copy, tmp_path, capsys):
+    """``--report`` writes the table the summary is printed from: CSV and JSON hold the same rows and the exact
+    numbers (the pooled figures, every sampled pair, every problem); nothing is written into the dataset."""
+
+    def shift_back_field(sample):
+        if sample["__key__"] == "s000000_00001":
+            sample["corr_1to0"] = sample["corr_1to0"] + 5.0
+        return sample
+
+    _rewrite_shard(copy, 0, shift_back_field)
+    before = sorted(p.name for p in copy.iterdir())
+    code, out = _verify(copy, capsys, "--report", str(tmp_path / "r" / "verify.csv"))
+    assert code == 1 and out.rstrip().endswith("FAILED")  # the exit code and the summary as without --report
+    assert (tmp_path / "r" / "verify.csv").is_file()  # the folder made as needed
+    for suffix in ("json", "md"):
+        code = main(["verify", str(copy), "--workers", "1", "--no-progress", "--samples", "7",
+                     "--report", str(tmp_path / f"verify.{suffix}")])  # fmt: skip
+        printed = capsys.readouterr()
+        assert code == 1 and printed.out == out and f"wrote {tmp_path / f'verify.{suffix}'}" in printed.err
+    assert sorted(p.name for p in copy.iterdir()) == before
+    table = pd.read_csv(tmp_path / "r" / "verify.csv")
+    records = json.loads((tmp_path / "verify.json").read_text())
+    assert len(records) == len(table) and [r["section"] for r in records] == list(table["section"])
+    report = verify_dataset(copy, samples=7, progress=False)
+    checks = table[table["section"] == "check"].set_index("name")
+    assert list(checks.index) == ["manifest", "files", "decode", "invariants", "cycle", "stretch", "keypoints",
+                                  "left/right", "on object"]  # fmt: skip
+    for name, r in checks.iterrows():  # the printed check lines, word for word
+        assert f"  {name:<11} {'ok  ' if r['ok'] else 'FAIL'}  {r['text']}" in out
+    assert not checks.loc["invariants", "ok"] and not checks.loc["cycle", "ok"] and checks.loc["files", "ok"]
+    agg = report.aggregate
+    for key, count in (("cycle_frac_within_1.5px_smooth", "n_cycle_smooth"), ("kp_frac_within_0.05", "n_kp")):
+        row = next(r for r in records if r["section"] == "check" and r.get(key) is not None)
+        assert row[key] == agg[key] and row[count] == agg[count]  # exact, as pooled
+        assert checks[key].dropna().tolist() == [agg[key]]
+    pairs = table[table["section"] == "pair"].set_index("name")
+    assert len(pairs) == 7 and not pairs.loc["s000000_00001", "ok"] and pairs["ok"].sum() == 6
+    for row in report.invariant_rows:
+        assert pairs.loc[row["key"], "cycle_frac_within_1.5px_smooth"] == row["cycle_frac_within_1.5px_smooth"]
+        assert pairs.loc[row["key"], "n_cycle"] == row["n_cycle"] and pairs.loc[row["key"], "pair"] == "cross"
+        printed = f"{row['cycle_frac_within_1.5px']:>13.4g}{row['cycle_frac_within_1.5px_smooth']:>13.4g}"
+        assert f"{row['key']:<15}{'cross':<6}{printed}" in out
+    problems = table[table["section"] == "problem"]["text"].tolist()
+    assert problems == report.problems and f"{len(problems)} problem(s):" in out
+    assert all(f"  - {p}" in out for p in problems)
+    md = (tmp_path / "verify.md").read_text()
+    assert "## checks" in md and "## pairs" in md and "| s000000_00001 | False | pairs-000000.tar | cross |" in md
+    frame = report_frame(report)
+    pd.testing.assert_series_equal(frame["section"], table["section"])
+
+
+def test_verify_report_bad_paths(good, tmp_path, capsys):
+    code = main(["verify", str(good), "--no-progress", "--report", str(good / "verify.csv")])
+    assert code == 2 and "inside the dataset folder" in capsys.readouterr().err
+    assert not (good / "verify.csv").exists()
+    code = main(["verify", str(good), "--no-progress", "--report", str(tmp_path / "verify.txt")])
+    assert code == 2 and ".md, .csv, .json" in capsys.readouterr().err
 
 
 ASSETS = Path(__file__).parent / "assets"
@@ -139,8 +200,8 @@ def test_verify_fails_the_old_collapsing_table_map(tmp_path, capsys):
     shutil.copytree(ASSETS / "old_table_map", root)
     code, out = _verify(root, capsys, "--samples", "6")
     assert code == 1, out
-    assert "DESIGN §5: cycle_frac_within_1.5px_smooth = " in out
-    assert "DESIGN §5: collapse_frac = " in out
+    assert "docs/design.md §5: cycle_frac_within_1.5px_smooth = " in out
+    assert "docs/design.md §5: collapse_frac = " in out
     report = verify_dataset(root, samples=6, progress=False)
     agg = report.aggregate
     assert agg["cycle_frac_within_1.5px"] < 0.5 and agg["collapse_frac"] > 0.3
