@@ -151,14 +151,34 @@ class RegisteredSurface(CanonicalSurface):
     @property
     def mesh_face_slot(self) -> np.ndarray:
         """int64 [F]: the template slot of every face of the mesh: the slot most of seven points of the face
-        (centroid and around) find nearest on the template, among its faces facing the same way."""
+        (centroid and around) find nearest on the template, among its faces facing the same way.
+
+        Thin layers (:mod:`datagen.meshes.layers`: glass on a cabin, a label on a bottle, a hub cap on a tyre) lie
+        closer to the part under them than the fit's error, so layers and the rest are told apart on both
+        surfaces by the same geometric test and a point votes among the template's faces of its own kind; where
+        those lie more than ``NO_COUNTERPART_REL`` farther than the nearest face of any kind (the template has
+        no such layer there), it takes the nearest of all."""
         if self._mesh_face_slot is None:
+            from datagen.meshes.layers import layer_faces
+
             tri = self.vertices[self.faces]
             normals = None if self.two_sided else self.mesh_index.face_normals
             n_slots = len(self.family.slots)
             votes = np.zeros((len(tri), n_slots), np.int64)
+            mesh_layer = layer_faces(self.vertices, self.faces)
+            template_layer = layer_faces(self.template.vertices, self.template.faces)
+            kinds = []  # (mesh faces of one kind, the template's faces of that kind) where both have some
+            for is_layer in (False, True):
+                m, t = np.flatnonzero(mesh_layer == is_layer), template_layer == is_layer
+                if m.size and t.any() and not t.all():
+                    kinds.append((m, SurfaceIndex(self.template_vertices, self.template.faces, face_mask=t)))
             for w in _FACE_VOTE_POINTS:  # a big face is judged at several points, not at its centroid alone
-                f_t, _, _, _ = self.template_index.closest(np.einsum("k,nkd->nd", w, tri), normals=normals)
+                p = np.einsum("k,nkd->nd", w, tri)
+                f_t, _, _, d_all = self.template_index.closest(p, normals=normals)
+                for m, index in kinds:
+                    f_k, _, _, d_k = index.closest(p[m], normals=None if normals is None else normals[m])
+                    own = d_k <= d_all[m] + self.max_distance
+                    f_t[m[own]] = f_k[own]
                 np.add.at(votes, (np.arange(len(tri)), self.template.face_slot[f_t]), 1)
             self._mesh_face_slot = votes.argmax(axis=1).astype(np.int64)
         return self._mesh_face_slot

@@ -182,6 +182,26 @@ class _Candidate:
     samples: np.ndarray  # [S, 3] surface samples, instance frame
     lo: np.ndarray
     hi: np.ndarray
+    layer_faces: np.ndarray | None = None  # [F', 3] its faces in thin-layer slots (:func:`layer_slots`), lazy
+    layer_samples: np.ndarray | None = None  # [S', 3] samples of them, lazy
+    layer_face_slot: np.ndarray | None = None  # [F'] and [S'] their slots, lazy
+    layer_sample_slot: np.ndarray | None = None
+
+
+@dataclass
+class _Target:
+    """The mesh as the search sees it in one orientation: surface samples with their tree and bounding box, and
+    samples of its thin layers (:mod:`datagen.meshes.layers`; glass, labels) with theirs, or none."""
+
+    samples: np.ndarray
+    tree: cKDTree
+    lo: np.ndarray
+    hi: np.ndarray
+    layer: np.ndarray
+    layer_part: np.ndarray  # [S'] the connected component (a glass pane, a label) of each layer sample
+    layer_index: Any  # a SurfaceIndex of the layer faces (placed the same way), or None
+    layer_face_part: np.ndarray  # [F'] the component of each of those faces
+    diagonal: float
 
 
 @functools.lru_cache(maxsize=8)
@@ -196,6 +216,84 @@ def candidate_pool(category: str, size: int = POOL_SIZE, seed: int = POOL_SEED) 
         pts, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng([seed, i]))
         pool.append(_Candidate(params, inst, pts, inst.vertices.min(0), inst.vertices.max(0)))
     return tuple(pool)
+
+
+@functools.lru_cache(maxsize=32)
+def layer_slots(category: str, n: int = 12) -> np.ndarray:
+    """bool [n_slots]: the family's slots that are thin layers on another part (:mod:`datagen.meshes.layers`) in
+    at least half of the first ``n`` pool instances that have them."""
+    from datagen.meshes.layers import layer_faces
+
+    family = get_family(category)
+    hits = np.zeros(len(family.slots))
+    seen = np.zeros(len(family.slots))
+    for c in candidate_pool(category)[:n]:
+        slot = c.instance.face_slot
+        layer = layer_faces(c.instance.vertices, c.instance.faces)
+        np.add.at(seen, np.unique(slot), 1)
+        count = np.maximum(np.bincount(slot, minlength=len(seen)), 1)
+        hits += np.bincount(slot, weights=layer, minlength=len(seen)) / count > 0.5
+    return (seen > 0) & (hits >= 0.5 * np.maximum(seen, 1))
+
+
+def _candidate_layers(category: str, c: _Candidate) -> tuple[np.ndarray, np.ndarray]:
+    """A candidate's faces [F, 3] in thin-layer slots and samples [S, 3] of them (instance frame; none where it has
+    no such slot); their slots are kept in ``c.layer_face_slot``, ``c.layer_sample_slot``."""
+    if c.layer_samples is None:
+        keep = np.flatnonzero(layer_slots(category)[c.instance.face_slot])
+        c.layer_faces, c.layer_face_slot = c.instance.faces[keep], c.instance.face_slot[keep]
+        c.layer_samples, c.layer_sample_slot = np.zeros((0, 3)), np.zeros(0, np.int64)
+        if len(keep):
+            c.layer_samples, _, f = sample_surface(c.instance.vertices, c.layer_faces, 1000, np.random.default_rng(0))
+            c.layer_sample_slot = c.layer_face_slot[f]
+    return c.layer_faces, c.layer_samples
+
+
+def _purity(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of items whose label ``b`` is the most common one among the items of their group ``a`` (1 when
+    every group falls in one label)."""
+    if len(a) == 0:
+        return 1.0
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    counts = np.zeros((ai.max() + 1, bi.max() + 1), np.int64)
+    np.add.at(counts, (ai, bi), 1)
+    return float(counts.max(axis=1).sum() / len(a))
+
+
+LAYER_MISMATCH_REL = 0.02  # the search's penalty (x bbox diagonal) when only one of mesh and template has layers
+LAYER_SPLIT_REL = 0.02  # ... and (x bbox diagonal) for layer parts split between several of the other's
+
+
+def _score(category: str, target: _Target, c: _Candidate, samples: np.ndarray | None = None, tree=None) -> float:
+    """How far candidate ``c``, scaled per axis to the mesh's box, is from the mesh: the symmetric mean
+    closest-point distance of the surfaces (over ``samples`` with ``tree`` when given, else all of the target's)
+    plus that of their thin layers. Layers lie within millimetres of the parts under them, so the surfaces' distance
+    cannot tell how many windows a car has or how tall a bottle's label is; the layers' own distance can, measured
+    exactly (samples to the other's faces both ways), and how well their parts pair up: the share of each mesh
+    layer part (a connected component: a glass pane, a label) whose closest template points fall in other than its
+    main slot, and of each template layer slot falling on other than its main mesh part, both ways. Three windows
+    a side against one are a few pillars' width apart in distance but split each other's panes. When only one
+    side has layers, a fixed penalty."""
+    from datagen.meshes.proximity import SurfaceIndex
+
+    sc, o = _axis_scale(c, target.lo, target.hi)
+    p, t = (target.samples, target.tree) if samples is None else (samples, tree)
+    d = _chamfer(p, t, c.samples * sc + o)
+    faces, mine = _candidate_layers(category, c)
+    if len(target.layer) and len(mine):
+        f_tc, _, _, d_tc = SurfaceIndex(c.instance.vertices * sc + o, faces).closest(target.layer)
+        f_ct, _, _, d_ct = target.layer_index.closest(mine * sc + o)
+        d += float(d_tc.mean() + d_ct.mean()) / 2
+        split = (
+            2
+            - _purity(target.layer_part, c.layer_face_slot[f_tc])
+            - _purity(c.layer_sample_slot, target.layer_face_part[f_ct])
+        )
+        d += LAYER_SPLIT_REL * target.diagonal * split / 2
+    elif len(target.layer) or len(mine):
+        d += LAYER_MISMATCH_REL * target.diagonal
+    return d
 
 
 def _chamfer(a: np.ndarray, tree_a: cKDTree, b: np.ndarray) -> float:
@@ -384,13 +482,16 @@ def fit_template(
     if scores[alt][0] < ORIENTATION_MARGIN * given:
         orientation = alt
     R = ORIENTATIONS[orientation]
+    target = _target(placed[orientation], v, faces, R, _rest(pts @ R.T), seed)
     v = v @ R.T
     v = v + _rest(v)
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
-    cand = _discrete_refine(family, pool[scores[orientation][1]], placed[orientation], scores[orientation][0])
-    cand = _continuous_refine(family, cand, placed[orientation])
+    cand = _discrete_refine(family, pool[scores[orientation][1]], target)
+    cand = _continuous_refine(family, cand, target)
+    if len(target.layer) or layer_slots(category).any():  # the layers' counts, once the proportions are right
+        cand = _discrete_refine(family, cand, target, sweeps=1)
     s, o = _axis_scale(cand, v.min(0), v.max(0))
     inst = cand.instance
     start = inst.vertices * s + o
@@ -416,19 +517,41 @@ def fit_template(
     )
 
 
-def _discrete_refine(
-    family: Family, cand: _Candidate, placed: tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray], score: float
-) -> _Candidate:
+def _target(
+    placed: tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray],
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    R: np.ndarray,
+    shift: np.ndarray,
+    seed: int,
+) -> _Target:
+    """The search's view of the mesh in orientation ``R``: ``placed`` (samples, tree, box: the samples turned by
+    ``R`` and moved by ``shift``) and samples of its thin layers, placed the same way (none when it has none)."""
+    from datagen.meshes.layers import layer_components
+    from datagen.meshes.proximity import SurfaceIndex
+
+    p, tree, lo, hi = placed
+    v = np.asarray(vertices, np.float64)
+    part = layer_components(v, faces)
+    f, face_part = np.asarray(faces)[part >= 0], part[part >= 0]
+    layer, sample_part, index = np.zeros((0, 3)), np.zeros(0, np.int64), None
+    if len(f):
+        pts, _, owner = sample_surface(v, f, 2000, np.random.default_rng([seed, 1]))
+        layer, sample_part = pts @ R.T + shift, face_part[owner]
+        index = SurfaceIndex(v @ R.T + shift, f)
+    return _Target(p, tree, lo, hi, layer, sample_part, index, face_part, float(np.linalg.norm(hi - lo)))
+
+
+def _discrete_refine(family: Family, cand: _Candidate, target: _Target, sweeps: int = 2) -> _Candidate:
     """Coordinate descent over the candidate's discrete parameters (booleans, integers, strings: which optional
-    parts it has, how many slats or windows), each tried at every value the pool shows, the rest kept, by the
-    symmetric distance to the mesh. The pool's shapes decide proportions well; counts of small repeated parts
+    parts it has, how many slats or windows), each tried at every value the pool shows, the rest kept, by
+    :func:`_score` against the mesh. The pool's shapes decide proportions well; counts of small repeated parts
     (slats, windows) it leaves to chance, and they decide which slots correspond."""
     pool = candidate_pool(family.name)
     keys = [k for k, v in cand.params.items() if isinstance(v, bool | int | str) and not isinstance(v, float)]
     values = {k: sorted({c.params[k] for c in pool}, key=repr) for k in keys}
-    p, tree, lo, hi = placed
-    best = (score, cand)
-    for _ in range(2):
+    best = (_score(family.name, target, cand), cand)
+    for _ in range(sweeps):
         improved = False
         for k in keys:
             for value in values[k]:
@@ -437,8 +560,7 @@ def _discrete_refine(
                 c = _candidate(family, {**best[1].params, k: value})
                 if c is None:
                     continue
-                sc, o = _axis_scale(c, lo, hi)
-                d = _chamfer(p, tree, c.samples * sc + o)
+                d = _score(family.name, target, c)
                 if d < best[0] * (1 - 1e-3):
                     best, improved = (d, c), True
         if not improved:
@@ -456,26 +578,21 @@ def _candidate(family: Family, params: dict[str, Any]) -> _Candidate | None:
     return _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
 
 
-def _continuous_refine(
-    family: Family,
-    cand: _Candidate,
-    placed: tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray],
-    sweeps: int = 3,
-) -> _Candidate:
+def _continuous_refine(family: Family, cand: _Candidate, target: _Target, sweeps: int = 3) -> _Candidate:
     """Coordinate descent over the candidate's continuous parameters (each moved by a fifth of its range in the
     pool, then a tenth, ...), by the symmetric distance to the mesh: the part proportions a pool of random shapes
     only approximates (where the wheels sit along a car, how tall a backrest is) decide where canonical
-    coordinates land, which a smooth deformation towards closest points cannot slide into place."""
+    coordinates land, which a smooth deformation towards closest points cannot slide into place. Scored by
+    :func:`_score` on 2000 of the mesh's samples."""
     pool = candidate_pool(family.name)
     keys = [k for k, v in cand.params.items() if isinstance(v, float)]
     lo = {k: min(c.params[k] for c in pool) for k in keys}
     hi = {k: max(c.params[k] for c in pool) for k in keys}
-    p, tree, blo, bhi = placed
-    few, few_tree = p[:2000], cKDTree(p[:2000])
+    few = target.samples[:2000]
+    few_tree = cKDTree(few)
 
     def score(c: _Candidate) -> float:
-        sc, o = _axis_scale(c, blo, bhi)
-        return _chamfer(few, few_tree, c.samples * sc + o)
+        return _score(family.name, target, c, few, few_tree)
 
     best, best_d = cand, score(cand)
     frac = 0.2
