@@ -54,8 +54,12 @@ __all__ = [
 
 POOL_SIZE = 400  # template instances tried per mesh
 FINALISTS = 10  # candidates (and the best few as given) compared on all samples
+REFINE_STARTS = 1  # the best few finalists refined, the best result kept
 POOL_SEED = 20261204
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
+JOIN_SMALL_PARTS = False  # small parts follow the part they are set in (see _joins)
+JOIN_EXTENT_REL = 0.15
+JOIN_REL = 0.02
 LAYER_REL = 0.005  # a template part this close (x bbox diagonal) to another part is a layer on it ...
 LAYER_OWN_REL = 0.03  # ... if also this close relative to its own extent (glass, labels: not engines, gear)
 # proper rotations tried on the mesh (names are what a file oriented that way got wrong)
@@ -263,9 +267,12 @@ def _purity(a: np.ndarray, b: np.ndarray) -> float:
 
 LAYER_MISMATCH_REL = 0.02  # the search's penalty (x bbox diagonal) when only one of mesh and template has layers
 LAYER_SPLIT_REL = 0.02  # ... and (x bbox diagonal) for layer parts split between several of the other's
+LAYER_REFINE_SLACK = 0.03  # fitting the layers may worsen the surfaces' distance by this fraction, no more
 
 
-def _score(category: str, target: _Target, c: _Candidate, samples: np.ndarray | None = None, tree=None) -> float:
+def _score(
+    category: str, target: _Target, c: _Candidate, samples: np.ndarray | None = None, tree=None, layers: bool = True
+) -> float:
     """How far candidate ``c``, scaled per axis to the mesh's box, is from the mesh: the symmetric mean
     closest-point distance of the surfaces (over ``samples`` with ``tree`` when given, else all of the target's)
     plus that of their thin layers. Layers lie within millimetres of the parts under them, so the surfaces' distance
@@ -274,12 +281,14 @@ def _score(category: str, target: _Target, c: _Candidate, samples: np.ndarray | 
     layer part (a connected component: a glass pane, a label) whose closest template points fall in other than its
     main slot, and of each template layer slot falling on other than its main mesh part, both ways. Three windows
     a side against one are a few pillars' width apart in distance but split each other's panes. When only one
-    side has layers, a fixed penalty."""
+    side has layers, a fixed penalty. ``layers=False``: the surfaces' distance alone."""
     from datagen.meshes.proximity import SurfaceIndex
 
     sc, o = _axis_scale(c, target.lo, target.hi)
     p, t = (target.samples, target.tree) if samples is None else (samples, tree)
     d = _chamfer(p, t, c.samples * sc + o)
+    if not layers:
+        return d
     faces, mine = _candidate_layers(category, c)
     if len(target.layer) and len(mine):
         f_tc, _, _, d_tc = SurfaceIndex(c.instance.vertices * sc + o, faces).closest(target.layer)
@@ -310,6 +319,35 @@ def _axis_scale(c: _Candidate, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarr
 
 
 # ---- deformation -------------------------------------------------------------------------------------------------
+def _joins(v: np.ndarray, faces: np.ndarray, diagonal: float) -> np.ndarray:
+    """Edges [m, 2] joining small template parts (extent under ``JOIN_EXTENT_REL`` of the diagonal: ears, horns,
+    mirrors) to the part they are set in: each of their vertices within ``JOIN_REL`` of the diagonal of another
+    component's surface, to that component's nearest vertex. The smoothness then carries an ear with the head it
+    sits on, where its own closest points, on a thin part, would leave it behind."""
+    from datagen.meshes.layers import components
+
+    n = len(v)
+    comp = components(n, faces)
+    n_comp = int(comp.max()) + 1 if n else 0
+    if n_comp < 2:
+        return np.zeros((0, 2), np.int64)
+    used = np.zeros(n, bool)
+    used[faces.ravel()] = True
+    out = []
+    for c in range(n_comp):
+        mine = np.flatnonzero((comp == c) & used)
+        if mine.size == 0 or np.ptp(v[mine], axis=0).max() > JOIN_EXTENT_REL * diagonal:
+            continue
+        others = np.flatnonzero((comp != c) & used)
+        if others.size == 0:
+            continue
+        d, j = cKDTree(v[others]).query(v[mine])
+        close = d < JOIN_REL * diagonal
+        if close.any():
+            out.append(np.stack([mine[close], others[j[close]]], 1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
 def _layers(v: np.ndarray, faces: np.ndarray, diagonal: float) -> tuple[np.ndarray, np.ndarray]:
     """Template parts that lie as thin layers on another part (glass on a cabin, a label on a bottle, a hub cap on
     a tyre): connected components 90 % of whose vertices are within ``LAYER_REL`` of the diagonal and
@@ -401,6 +439,8 @@ def deform(
     """
     n = len(template_v)
     layer, attach = _layers(template_v, template_f, diagonal)
+    if JOIN_SMALL_PARTS:
+        attach = np.concatenate([attach, _joins(template_v, template_f, diagonal)])
     L = _laplacian(n, template_f, attach)
     LtL = (L.T @ L).tocsc()
     tree_t = cKDTree(target_pts)
@@ -472,10 +512,12 @@ def fit_template(
             coarse.append((_chamfer(few, few_tree, c.samples[:400] * sc + o), name, i))
     scores: dict[str, tuple[float, int]] = dict.fromkeys(ORIENTATIONS, (np.inf, -1))
     finalists = sorted(coarse)[:FINALISTS] + sorted(x for x in coarse if x[1] == "as given")[:FINALISTS]
+    fine: dict[str, set[tuple[float, int]]] = {name: set() for name in ORIENTATIONS}
     for _, name, i in finalists:
         p, tree, lo, hi = placed[name]
         sc, o = _axis_scale(pool[i], lo, hi)
-        scores[name] = min(scores[name], (_chamfer(p, tree, pool[i].samples * sc + o), i))
+        fine[name].add((_chamfer(p, tree, pool[i].samples * sc + o), i))
+        scores[name] = min(scores[name], min(fine[name]))
     given = scores["as given"][0]
     orientation = "as given"
     alt = min((k for k in scores if k != "as given"), key=lambda k: scores[k][0])  # inf where none was a finalist
@@ -488,10 +530,18 @@ def fit_template(
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
-    cand = _discrete_refine(family, pool[scores[orientation][1]], target)
-    cand = _continuous_refine(family, cand, target)
-    if len(target.layer) or layer_slots(category).any():  # the layers' counts, once the proportions are right
-        cand = _discrete_refine(family, cand, target, sweeps=1)
+    best: tuple[float, _Candidate] | None = None
+    for _, i in sorted(fine[orientation])[:REFINE_STARTS]:  # a few starts: the descent stops in local minima
+        cand = _discrete_refine(family, pool[i], target)
+        cand = _continuous_refine(family, cand, target)
+        if len(target.layer) or layer_slots(category).any():  # then the layers' outlines and counts
+            if len(target.layer):
+                cand = _continuous_refine(family, cand, target, layers=True)
+            cand = _discrete_refine(family, cand, target, sweeps=1)
+        d = _score(category, target, cand)
+        if best is None or d < best[0]:
+            best = (d, cand)
+    cand = best[1]
     s, o = _axis_scale(cand, v.min(0), v.max(0))
     inst = cand.instance
     start = inst.vertices * s + o
@@ -578,12 +628,17 @@ def _candidate(family: Family, params: dict[str, Any]) -> _Candidate | None:
     return _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
 
 
-def _continuous_refine(family: Family, cand: _Candidate, target: _Target, sweeps: int = 3) -> _Candidate:
+def _continuous_refine(
+    family: Family, cand: _Candidate, target: _Target, sweeps: int = 3, layers: bool = False
+) -> _Candidate:
     """Coordinate descent over the candidate's continuous parameters (each moved by a fifth of its range in the
     pool, then a tenth, ...), by the symmetric distance to the mesh: the part proportions a pool of random shapes
     only approximates (where the wheels sit along a car, how tall a backrest is) decide where canonical
-    coordinates land, which a smooth deformation towards closest points cannot slide into place. Scored by
-    :func:`_score` on 2000 of the mesh's samples."""
+    coordinates land, which a smooth deformation towards closest points cannot slide into place. Scored by the
+    surfaces' distance on 2000 of the mesh's samples; with ``layers``, by :func:`_score` with its layer term (glass
+    outlines the cabin under it), among shapes whose surfaces' distance stays within ``LAYER_REFINE_SLACK`` of the
+    start's: a layer's exact distance would otherwise outweigh the sampled one of the whole and trade a body's
+    proportions for a label's edge."""
     pool = candidate_pool(family.name)
     keys = [k for k, v in cand.params.items() if isinstance(v, float)]
     lo = {k: min(c.params[k] for c in pool) for k in keys}
@@ -591,9 +646,13 @@ def _continuous_refine(family: Family, cand: _Candidate, target: _Target, sweeps
     few = target.samples[:2000]
     few_tree = cKDTree(few)
 
-    def score(c: _Candidate) -> float:
-        return _score(family.name, target, c, few, few_tree)
+    def surface(c: _Candidate) -> float:
+        return _score(family.name, target, c, few, few_tree, layers=False)
 
+    def score(c: _Candidate) -> float:
+        return _score(family.name, target, c, few, few_tree, layers=layers)
+
+    limit = surface(cand) * (1 + LAYER_REFINE_SLACK) if layers else np.inf
     best, best_d = cand, score(cand)
     frac = 0.2
     for _ in range(sweeps):
@@ -609,7 +668,7 @@ def _continuous_refine(family: Family, cand: _Candidate, target: _Target, sweeps
                 if c is None:
                     continue
                 d = score(c)
-                if d < best_d * (1 - 1e-3):
+                if d < best_d * (1 - 1e-3) and (not layers or surface(c) <= limit):
                     best, best_d = c, d
                     break
         frac /= 2
