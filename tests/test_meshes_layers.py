@@ -112,3 +112,23 @@ def test_the_search_counts_windows_by_their_panes():
         target = _target(placed, v, inst.faces, np.eye(3), np.zeros(3), 0)
         scores = {n: _score("car", target, _candidate(fam, {**params, "n_windows": n})) for n in (1, 2, 3)}
         assert min(scores, key=scores.get) == n_true, scores
+
+
+def test_small_parts_are_joined_to_the_part_they_are_set_in():
+    """The deformation's smoothness carries a quadruped's ears with its head (their own closest points, on a thin
+    cone, would leave them behind); a chair's legs and seat stay free to move apart."""
+    from datagen.meshes.register import _joins, _weld_index
+
+    for category, joined in (("quadruped", {"ear"}), ("chair", set())):
+        fam = get_family(category)
+        inst = fam.build(fam.sample_params(np.random.default_rng(2)), category)
+        w, inverse = _weld_index(inst.vertices)
+        wf = inverse[inst.faces]
+        edges = _joins(w, wf, float(np.linalg.norm(np.ptp(w, axis=0))))
+        part = np.zeros(len(w), np.int64)
+        part[wf.ravel()] = np.repeat(inst.face_slot, 3)
+        small = {fam.slots[s].part for s in part[np.unique(edges[:, 0])]} if len(edges) else set()
+        assert joined <= small and "body" not in small and "seat" not in small, small
+        if category == "quadruped":
+            ear = edges[part[edges[:, 0]] == fam.slot_index("ear_left")]
+            assert {fam.slots[s].part for s in part[ear[:, 1]]} == {"head"}

@@ -57,8 +57,8 @@ FINALISTS = 10  # candidates (and the best few as given) compared on all samples
 REFINE_STARTS = 1  # the best few finalists refined, the best result kept
 POOL_SEED = 20261204
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
-JOIN_SMALL_PARTS = False  # small parts follow the part they are set in (see _joins)
-JOIN_EXTENT_REL = 0.15
+JOIN_SMALL_PARTS = True  # small parts follow the part they are set in (see _joins)
+JOIN_EXTENT_REL = 0.1
 JOIN_REL = 0.02
 LAYER_REL = 0.005  # a template part this close (x bbox diagonal) to another part is a layer on it ...
 LAYER_OWN_REL = 0.03  # ... if also this close relative to its own extent (glass, labels: not engines, gear)
@@ -419,6 +419,7 @@ def deform(
     target_index=None,
     schedule: tuple[float, ...] = (200.0, 60.0, 20.0, 6.0, 2.0, 0.6),
     iters: int = 3,
+    joins: np.ndarray | None = None,
 ) -> np.ndarray:
     """Move a template's vertices onto a target surface, smoothly.
 
@@ -439,8 +440,8 @@ def deform(
     """
     n = len(template_v)
     layer, attach = _layers(template_v, template_f, diagonal)
-    if JOIN_SMALL_PARTS:
-        attach = np.concatenate([attach, _joins(template_v, template_f, diagonal)])
+    if joins is not None and len(joins):  # small parts carried by what they are set in (see _joins)
+        attach = np.concatenate([attach, joins])
     L = _laplacian(n, template_f, attach)
     LtL = (L.T @ L).tocsc()
     tree_t = cKDTree(target_pts)
@@ -549,7 +550,19 @@ def fit_template(
     wf = inverse[inst.faces]
     from datagen.meshes.proximity import SurfaceIndex
 
-    deformed = deform(welded, wf, pts, nrm, diagonal, two_sided, SurfaceIndex(v, faces))
+    mesh_index = SurfaceIndex(v, faces)
+    deformed = deform(welded, wf, pts, nrm, diagonal, two_sided, mesh_index)
+    joins = _joins(welded, wf, diagonal) if JOIN_SMALL_PARTS else np.zeros((0, 2), np.int64)
+    if len(joins):  # the template's small parts joined to what they are set in: kept where it explains the mesh better
+        joined = deform(welded, wf, pts, nrm, diagonal, two_sided, mesh_index, joins=joins)
+        few = pts[np.random.default_rng([seed, 2]).choice(len(pts), 5000, replace=False)]
+
+        def fit(x: np.ndarray) -> float:  # symmetric mean distance between the deformed template and the mesh
+            t_pts = sample_surface(x, wf, 5000, np.random.default_rng([seed, 3]))[0]
+            return float(SurfaceIndex(x, wf).closest(few)[3].mean() + mesh_index.closest(t_pts)[3].mean())
+
+        if fit(joined) < fit(deformed):
+            deformed = joined
     template_vertices = deformed[inverse]
     quality, slot_present = _quality(family, inst, start, template_vertices, v, faces, pts, nrm, diagonal, two_sided)
     quality.chamfer_as_given = given / diagonal
