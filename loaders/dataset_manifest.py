@@ -1,4 +1,4 @@
-"""The dataset manifest (``dataset.json``) beside a directory of pair shards (DESIGN.md §6).
+"""The dataset manifest (``dataset.json``) beside a directory of pair shards (docs/design.md §6).
 
 Written by every ``datagen`` writer (rendered and real pairs), read by the loaders and by ``datagen verify``::
 

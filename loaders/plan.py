@@ -116,7 +116,7 @@ def fill_counts(sources: list[Source], tolerant: bool, progress: bool) -> None:
 
 
 def rng_for(*key: int) -> np.random.Generator:
-    """A generator derived from integers with ``SeedSequence`` (DESIGN.md §3)."""
+    """A generator derived from integers with ``SeedSequence`` (docs/design.md §3)."""
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
 

@@ -1,7 +1,7 @@
 """The pair sample: its fields, dtypes, shapes, status codes and checks: the contract of the project.
 
 This module is the single source of truth for what flows from ``datagen`` to ``loaders`` to ``training``
-(DESIGN.md §4); it holds the field table, the constants every part agrees on and :func:`check_sample`. How a sample
+(docs/design.md §4); it holds the field table, the constants every part agrees on and :func:`check_sample`. How a sample
 is stored is in :mod:`loaders.members` (tar members: JPEGs, PNG masks, ``pair.json``; ``encode_sample`` and
 ``decode_sample`` live side by side there, so writer and reader cannot drift apart) and :mod:`loaders.codec` (the
 ``dense.bin`` container of the dense fields).
@@ -95,7 +95,7 @@ META_PER_VIEW = ("instance_ids", "shape_params", "views", "materials", "image_na
 
 
 class Status(enum.IntEnum):
-    """Why a pixel of one view does or does not have a valid counterpart in the other (DESIGN.md §4)."""
+    """Why a pixel of one view does or does not have a valid counterpart in the other (docs/design.md §4)."""
 
     BACKGROUND = 0  # the pixel sees no object surface
     MATCHED = 1  # counterpart exists, is the surface the other view sees there, and is inside the image

@@ -1,7 +1,7 @@
 """The one geometric primitive of the pair transforms: an affine warp of one view that keeps the pair exact.
 
 Every geometric transform (resize, crop, pad, flip, rotation, VGGT preprocessing) is an affine map ``A`` of one
-view's pixel coordinates (DESIGN.md §3: the centre of pixel ``(row r, col c)`` is ``(x, y) = (c, r)``), new
+view's pixel coordinates (docs/design.md §3: the centre of pixel ``(row r, col c)`` is ``(x, y) = (c, r)``), new
 ``(x', y', 1) = A (x, y, 1)``. :func:`warp_view` applies it to view ``v`` of a schema sample dict:
 
 * view ``v``'s image is resampled (bilinear/bicubic, area-averaged first when shrinking); pixels with no source

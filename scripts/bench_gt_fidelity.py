@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Ground-truth fidelity per family: the DESIGN §5 figures of `datagen verify`, pooled over many rendered pairs.
+"""Ground-truth fidelity per family: the docs/design.md §5 figures of `datagen verify`, pooled over many rendered pairs.
 
 For every family, image size and seed, ``datagen render`` makes ``--pairs`` pairs (optionally with another
 checkout's code: ``--tree``, e.g. the commit before a change, for a before/after table in the same run) and every

@@ -1,4 +1,4 @@
-"""The DESIGN §5 checks themselves, on analytic fields with exact answers."""
+"""The docs/design.md §5 checks themselves, on analytic fields with exact answers."""
 
 import numpy as np
 

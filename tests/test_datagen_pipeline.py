@@ -1,4 +1,4 @@
-"""generate_shard end to end on a small box-table family: schema, DESIGN §5 invariants on encoded/decoded
+"""generate_shard end to end on a small box-table family: schema, docs/design.md §5 invariants on encoded/decoded
 samples, size budget, determinism across runs and processes, and the CPU backend."""
 
 import subprocess
@@ -90,7 +90,7 @@ def test_same_instance_pairs_reproject_and_visibility_agrees(samples):
 
 
 def test_cross_instance_cycle_keypoints_left_right_stretch(samples):
-    # Raw bilinear reads of the reverse field, no gain scaling (DESIGN §5); the smooth figure leaves out landing
+    # Raw bilinear reads of the reverse field, no gain scaling (docs/design.md §5); the smooth figure leaves out landing
     # blocks across an occlusion edge. Pooled over the cross-instance pairs, as datagen verify does.
     rows = []
     for s, _, d in samples:

@@ -1,4 +1,4 @@
-"""Warp pairs: exact analytic maps, and the DESIGN §5 dense-GT invariants (datagen.invariants) hold."""
+"""Warp pairs: exact analytic maps, and the docs/design.md §5 dense-GT invariants (datagen.invariants) hold."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_warp_pairs_pass_the_dense_invariants(kind):
     assert (s["status_0to1"] == np.where(inside(s["corr_0to1"]), Status.MATCHED, Status.OUTSIDE)).all()
     assert any((s[f"status_{d}"] == Status.OUTSIDE).any() for d in ("0to1", "1to0"))  # the warp leaves the frame
     assert min((s[f"status_{d}"] == Status.MATCHED).mean() for d in ("0to1", "1to0")) > 0.3
-    # DESIGN §5 as the datagen checks define it, and the same checks done here directly, tighter
+    # docs/design.md §5 as the datagen checks define it, and the same checks done here directly, tighter
     metrics = invariants.evaluate(s)
     assert invariants.failures(metrics) == [], metrics
     valid = s["valid_0to1"]

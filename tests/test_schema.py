@@ -67,7 +67,7 @@ def test_plane_roundtrip_exact_with_escapes():
 
 
 def test_dense_codec_meets_budget_and_keeps_far_outside_points():
-    """<= 1/64 px lost (the DESIGN budget is 1/16 px); far OUTSIDE counterparts are clamped, not rejected."""
+    """<= 1/64 px lost (the docs/design.md budget is 1/16 px); far OUTSIDE counterparts are clamped, not rejected."""
     s = _synthetic_sample(h=70, w=90, seed=3)
     corr = s["corr_0to1"].copy()
     rng = np.random.default_rng(0)

@@ -48,7 +48,7 @@ def distortion(sample: Mapping[str, Any], limit: float = STRETCH_LIMIT, labels=N
     both the four surface points on A and their four counterparts on B form a near-parallelogram (the far corner
     within :data:`PLANAR_TOL` of the stencil's size from where the other three put it): a stencil across an
     occlusion edge, in either view, measures two unrelated surfaces and is left out. With ``labels``, a stencil
-    must also see one part of A: Φ keeps (part, u, v) (DESIGN §5), so two parts' maps are independent and meet in
+    must also see one part of A: Φ keeps (part, u, v) (design §5), so two parts' maps are independent and meet in
     a seam, not a stretch — at a concave junction (a deckhouse's wall on a deck placed anywhere along the hull)
     the depth is continuous and the four points on each side form a parallelogram, yet the two rows of the
     stencil land metres apart on B. The map's singular values come from the two edges at ``p``.
