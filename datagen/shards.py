@@ -25,7 +25,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any, BinaryIO
@@ -40,7 +40,7 @@ from loaders.members import encode_sample
 
 __all__ = [
     "TAR_OWNER",
-    "ShardError",
+    "ShardWriteError",
     "format_bytes",
     "WriteReport",
     "sample_members",
@@ -49,7 +49,6 @@ __all__ = [
     "render_generator_record",
     "render_dataset_dir",
     "render_shard",
-    "render_shard_record",
     "prepare_run",
     "finish_run",
     "write_shards",
@@ -70,7 +69,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-class ShardError(RuntimeError):
+class ShardWriteError(RuntimeError):
     """A shard could not be written as asked (bad sample keys, wrong sample count)."""
 
 
@@ -100,7 +99,9 @@ def sample_members(sample: Mapping[str, Any]) -> tuple[str, list[tuple[str, byte
     members = sample if "pair.json" in sample else encode_sample(sample)
     key = str(members["__key__"])
     if not key or "." in key or "/" in key:
-        raise ShardError(f"sample key {key!r} must be non-empty without '.' or '/' (webdataset splits keys at dots)")
+        raise ShardWriteError(
+            f"sample key {key!r} must be non-empty without '.' or '/' (webdataset splits keys at dots)"
+        )
     fields = []
     for name in sorted(members):
         if name.startswith("_"):
@@ -136,7 +137,7 @@ def write_tar(
             key, fields = sample_members(sample)
             t1 = time.perf_counter()
             if key in seen:
-                raise ShardError(f"sample key {key!r} appears twice in one shard")
+                raise ShardWriteError(f"sample key {key!r} appears twice in one shard")
             seen.add(key)
             for name, data in fields:
                 info = tarfile.TarInfo(f"{key}.{name}")
@@ -172,7 +173,7 @@ def write_shard(
         The shard's manifest entry, or None when another live process owns the shard (it makes it instead).
     """
     if not 0 <= index < dataset.n_shards:
-        raise ShardError(f"shard {index} outside 0..{dataset.n_shards - 1}")
+        raise ShardWriteError(f"shard {index} outside 0..{dataset.n_shards - 1}")
     timings = {} if timings is None else timings
     with dataset.own_shard(index) as owned:
         if not owned:
@@ -186,7 +187,7 @@ def write_shard(
                 os.fsync(f.fileno())
                 timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t0
             if expected_samples is not None and n != expected_samples:
-                raise ShardError(f"shard {index}: the generator gave {n} samples, expected {expected_samples}")
+                raise ShardWriteError(f"shard {index}: the generator gave {n} samples, expected {expected_samples}")
             dropped = int(timings.pop(DROPPED_PAIRS, 0))  # a count, not seconds: it goes to the manifest
             return dataset.commit_shard(index, tmp, n, nbytes, sha, dropped=dropped)
         finally:
@@ -353,16 +354,6 @@ def finish_run(dataset: DatasetDir, report: WriteReport, seconds: float) -> Writ
     report.seconds = seconds
     report.manifest = dataset.sync_manifest()
     return report
-
-
-def render_shard_record(config_dict: dict[str, Any], out_dir: str, index: int) -> dict[str, Any]:
-    """:func:`render_shard` with plain data in and out (for remote executors such as Ray).
-
-    Returns:
-        ``{"index": i, "entry": ShardEntry fields or None (owned elsewhere), "timings": {...}}``.
-    """
-    entry, timings = render_shard(RenderConfig.from_dict(config_dict), out_dir, index)
-    return {"index": index, "entry": None if entry is None else asdict(entry), "timings": timings}
 
 
 def _run_jobs(

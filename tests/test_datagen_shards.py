@@ -21,7 +21,7 @@ import webdataset as wds
 
 from datagen.config import RenderConfig
 from datagen.dataset_dir import DatasetExistsError, OutputFolderError
-from datagen.shards import ShardError, render_dataset_dir, sample_members, write_shard, write_shards, write_tar
+from datagen.shards import ShardWriteError, render_dataset_dir, sample_members, write_shard, write_shards, write_tar
 from loaders.dataset_manifest import DatasetManifest, sha256_file, shard_name
 from loaders.members import decode_sample
 
@@ -185,12 +185,12 @@ def test_refuses_a_read_only_folder(tmp_path):
 def test_write_shard_rejects_wrong_count_and_bad_keys(tmp_path):
     dataset = render_dataset_dir(CONFIG, tmp_path / "d")
     dataset.claim()
-    with pytest.raises(ShardError, match="gave 1 samples, expected 3"):
+    with pytest.raises(ShardWriteError, match="gave 1 samples, expected 3"):
         write_shard(dataset, 0, fake_pairs.generate_shard(CONFIG, 3), expected_samples=3)  # shard 3 has 1 sample
     bad = fake_pairs.fake_sample(CONFIG, 0, 0)
-    with pytest.raises(ShardError, match="without '.'"):
+    with pytest.raises(ShardWriteError, match="without '.'"):
         write_shard(dataset, 0, [{**bad, "__key__": "a.b"}])
-    with pytest.raises(ShardError, match="appears twice"):
+    with pytest.raises(ShardWriteError, match="appears twice"):
         write_shard(dataset, 0, [bad, bad])
     assert not (tmp_path / "d" / shard_name(0)).exists()
     assert not list((tmp_path / "d" / ".datagen" / "tmp").iterdir())

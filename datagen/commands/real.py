@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from datagen.real import DatasetFormatError, read_pairs
     from datagen.real.augment import AugmentConfig
     from datagen.real.build import RealConfig, generator_record, make_sample, plan_items, shard_items
-    from datagen.shards import ShardError, format_bytes, write_shard
+    from datagen.shards import ShardWriteError, format_bytes, write_shard
 
     try:
         aug = AugmentConfig(
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             entry = write_shard(dataset, i, samples, expected_samples=len(shards[i]), on_sample=lambda: bar.update(1))
             if entry is not None:
                 made.append(entry)
-    except (DatasetFormatError, ShardError) as e:
+    except (DatasetFormatError, ShardWriteError) as e:
         bar.close()
         return _error(
             f"{e}\n  the {len(made)} shards made so far are complete and listed; fix it and rerun with --resume"
