@@ -1,4 +1,8 @@
-"""``python -m loaders``: look at a data manifest before training (``stats``, ``verify``; see :data:`EPILOG`)."""
+"""``python -m loaders``: look at a data manifest before training (``stats``, ``verify``; see :data:`EPILOG`).
+
+``stats`` builds one pandas DataFrame per table it prints (:func:`sources_frame`, :func:`mixture_frame`, the speed
+table) and prints them as Markdown with :func:`loaders.tables.frame_markdown`; ``--report`` writes them with
+:func:`loaders.tables.write_tables`."""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ __all__ = ["main", "build_parser"]
 DESCRIPTION = "Look at a data manifest before training."
 EPILOG = """\
 commands:
-  stats DATA    the sources (weights, shards, samples), the mixture actually drawn over -k samples of the
-                resampled stream, and decoded (+ transformed) pairs/s in this process
+  stats DATA    three Markdown tables: the sources (path, weight, shards, samples, bytes), the mixture actually
+                drawn over -k samples of the resampled stream against the weights asked, and the speed in this
+                process (samples read, decoded (+ transformed) pairs/s); --report PATH also writes them as .md,
+                .csv (one table, a "table" column naming which) or .json ({table: rows})
   verify DATA   check every shard against its dataset.json (size and sha256)
 
 DATA is a YAML data manifest, or one or more dataset folders (with dataset.json) and shard specs (tar files,
@@ -21,6 +27,7 @@ brace patterns, globs): each folder is a source of its own, the loose shards tog
 
 examples:
   python -m loaders stats manifests/data/chair.yaml
+  python -m loaders stats manifests/data/mixed.yaml --report stats.csv
   python -m loaders verify data/synthetic/chair --mode size
 """
 
@@ -41,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0)
     st.add_argument(
         "--transforms", default="vggt_crop", choices=["none", "vggt_crop", "train"], help="what the timed pairs get"
+    )
+    st.add_argument(
+        "--report", default=None, metavar="PATH", help="also write the tables to PATH: .md, .csv or .json (by suffix)"
     )
     st.set_defaults(func=_stats)
     ve = sub.add_parser("verify", help="check shards against their dataset.json (size, sha256)")
@@ -88,25 +98,96 @@ def _sources(specs: list[str], data_root: str | None) -> tuple[list, str]:
     return sources, f"data      {' '.join(specs)}"
 
 
-def _stats(args: argparse.Namespace) -> int:
-    from loaders.stream import PairStream
+def _size(n: float) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as ``datagen`` prints sizes)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
-    sources, header = _sources(args.data, args.data_root)
-    print(header + "\n")
+
+def _source_path(source) -> str | None:
+    """Where a source's shards are: their folder when they share one, else the first shard."""
+    import posixpath
+
+    urls = [r.url for r in source.shards]
+    if not urls:
+        return None
+    folders = {posixpath.dirname(u) for u in urls}
+    if len(folders) == 1 and folders != {""} and not urls[0].startswith("pipe:"):
+        return folders.pop()
+    return urls[0]
+
+
+def sources_frame(sources: list):
+    """One row per source: ``source``, ``path`` (see :func:`_source_path`), ``weight``, ``share`` (of the summed
+    weights), ``shards``, ``samples`` and ``bytes`` (NA when some shard's count or size is unknown)."""
+    import pandas as pd
+
     total_w = sum(s.weight for s in sources)
-    print(f"{'source':<16}{'weight':>8}{'share':>8}{'shards':>8}{'samples':>10}  first shard")
-    for s in sources:
-        n = "?" if s.n_samples is None else str(s.n_samples)
-        first = s.shards[0].url if s.shards else "-"
-        print(f"{s.name:<16}{s.weight:>8g}{s.weight / total_w:>8.3f}{len(s.shards):>8}{n:>10}  {first}")
+
+    def known(values: list) -> int | None:
+        return None if any(v is None for v in values) else sum(values)
+
+    rows = [
+        {
+            "source": s.name,
+            "path": _source_path(s),
+            "weight": float(s.weight),
+            "share": s.weight / total_w,
+            "shards": len(s.shards),
+            "samples": s.n_samples,
+            "bytes": known([r.nbytes for r in s.shards]),
+        }
+        for s in sources
+    ]
+    frame = pd.DataFrame(rows, columns=["source", "path", "weight", "share", "shards", "samples", "bytes"])
+    return frame.astype({"shards": "int64", "samples": "Int64", "bytes": "Int64"})
+
+
+def mixture_frame(sources: list, drawn: Counter, epoch: int):
+    """One row per source: ``drawn`` (samples of ``epoch`` draws), ``drawn_share`` and ``asked_share`` (its weight's
+    share)."""
+    import pandas as pd
+
+    total_w = sum(s.weight for s in sources)
+    rows = [
+        {"source": s.name, "drawn": drawn[s.name], "drawn_share": drawn[s.name] / epoch,
+         "asked_share": s.weight / total_w}
+        for s in sources
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["source", "drawn", "drawn_share", "asked_share"]).astype({"drawn": "int64"})
+
+
+SOURCE_FORMATS = {"weight": "g", "share": ".3f", "bytes": _size}
+MIXTURE_FORMATS = {"drawn_share": ".3f", "asked_share": ".3f"}
+SPEED_FORMATS = {"seconds": ".2f", "per_s": ".1f"}
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from loaders.stream import PairStream
+    from loaders.tables import check_suffix, frame_markdown, write_tables
+
+    report = check_suffix(args.report) if args.report else None  # a wrong suffix fails before any work
+    sources, header = _sources(args.data, args.data_root)
+    tables = {"sources": sources_frame(sources)}
+    blocks = [header + "\n", "sources:\n\n" + frame_markdown(tables["sources"], SOURCE_FORMATS, na="?")]
+    print(blocks[0])
+    print(blocks[1])
     epoch = max(args.samples, 1)
     raw = PairStream(sources, mode="resampled", seed=args.seed, epoch_samples=epoch, decode=False, progress=False)
     t0 = time.perf_counter()
     drawn = Counter(item["source"] for item in raw)
     dt = time.perf_counter() - t0
-    print(f"\nmixture drawn over {epoch} samples (resampled, seed {args.seed}; {epoch / dt:.0f} samples/s read):")
-    for s in sources:
-        print(f"  {s.name:<16}{drawn[s.name] / epoch:>8.3f}  ({drawn[s.name]}; weight share {s.weight / total_w:.3f})")
+    tables["mixture"] = mixture_frame(sources, drawn, epoch)
+    caption = f"mixture drawn over {epoch} samples (resampled, seed {args.seed}; {epoch / dt:.0f} samples/s read):"
+    blocks.append(f"{caption}\n\n" + frame_markdown(tables["mixture"], MIXTURE_FORMATS))
+    print(blocks[-1])
+    speed = [{"stage": "read", "n": epoch, "unit": "samples (not decoded)", "seconds": dt, "per_s": epoch / dt,
+              "transforms": None}]  # fmt: skip
     if args.decode > 0:
         import cv2
         import torch
@@ -126,10 +207,14 @@ def _stats(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         n = sum(len(b["key"]) for b in PairLoader(stream, batch_size=min(8, args.decode)))
         dt = time.perf_counter() - t0
-        print(
-            f"\ndecoded pairs/s into float32 batches (1 process, 1 thread, transforms: {args.transforms}): "
-            f"{n / dt:.1f}  [{n} pairs in {dt:.2f} s]"
-        )
+        speed.append({"stage": "decode", "n": n, "unit": "pairs into float32 batches", "seconds": dt,
+                      "per_s": n / dt, "transforms": args.transforms})  # fmt: skip
+    tables["speed"] = pd.DataFrame(speed, columns=["stage", "n", "unit", "seconds", "per_s", "transforms"])
+    blocks.append("speed (1 process; decoding on 1 thread):\n\n" + frame_markdown(tables["speed"], SPEED_FORMATS))
+    print(blocks[-1], end="")
+    if report is not None:
+        write_tables(tables, report, "\n".join(blocks))
+        print(f"\nreport: {report}")
     return 0
 
 

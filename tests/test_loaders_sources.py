@@ -201,20 +201,97 @@ def test_shipped_data_manifests_load_and_resolve_under_a_data_root(name, tmp_pat
     assert all(s.n_samples == 1 for s in DataManifest.load(path).resolve())
 
 
+def printed_table(out, caption):
+    """The Markdown table printed after the line starting with ``caption``: one dict of cell texts per row."""
+    lines = out.split("\n" + caption, 1)[1].splitlines()[1:]
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    block = []
+    for line in lines[first:]:
+        if not line.startswith("|"):
+            break
+        block.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    head, rule, *rows = block
+    assert set("".join(rule)) <= set("-:|"), rule
+    return [dict(zip(head, r, strict=True)) for r in rows]
+
+
 def test_cli_stats_prints_sources_mixture_and_speed(tmp_path, capsys):
     write_dataset(tmp_path / "a", [4])
     write_dataset(tmp_path / "b", [4])
     m = write_yaml(tmp_path / "m.yaml", "sources:\n  a: {path: a, weight: 3}\n  b: {path: b, weight: 1}\n")
     assert cli_main(["stats", str(m), "-k", "400", "--decode", "4", "--transforms", "none"]) == 0
-    out = capsys.readouterr().out
-    assert "a                      3   0.750       1         4" in out
-    drawn = float(out.split("mixture drawn")[1].splitlines()[1].split()[1])
-    assert abs(drawn - 0.75) < 0.08
-    assert "decoded pairs/s" in out
+    out = "\n" + capsys.readouterr().out
+    a = printed_table(out, "sources:")[0]
+    assert (a["source"], a["weight"], a["share"], a["shards"], a["samples"]) == ("a", "3", "0.750", "1", "4")
+    assert "| a      | " in out  # a Markdown table whose text is aligned too
+    mix = printed_table(out, "mixture drawn over 400 samples")
+    assert [r["source"] for r in mix] == ["a", "b"] and sum(int(r["drawn"]) for r in mix) == 400
+    assert abs(float(mix[0]["drawn_share"]) - 0.75) < 0.08 and mix[0]["asked_share"] == "0.750"
+    decode = printed_table(out, "speed")[1]
+    assert (decode["stage"], decode["n"], decode["transforms"]) == ("decode", "4", "none")
+    assert float(decode["per_s"]) > 0 and decode["unit"] == "pairs into float32 batches"
     assert cli_main(["verify", str(m)]) == 0
     shutil.rmtree(tmp_path / "b")
     assert cli_main(["stats", str(m)]) == 2
     assert "b: no such shard or dataset folder" in capsys.readouterr().err
+
+
+def test_cli_stats_report_holds_the_printed_numbers(tmp_path, capsys):
+    """``--report`` writes the printed tables: the CSV read back with pandas gives the printed numbers (at full
+    precision), the JSON the same rows, the Markdown the printed text; an unknown suffix is one line, exit 2."""
+    import pandas as pd
+
+    a, b = write_dataset(tmp_path / "a", [4]), write_dataset(tmp_path / "b", [3, 2])
+    m = write_yaml(tmp_path / "m.yaml", "sources:\n  a: {path: a, weight: 3}\n  b: {path: b, weight: 1}\n")
+    run = ["stats", str(m), "-k", "200", "--decode", "2", "--transforms", "none", "--seed", "3"]
+    assert cli_main(run + ["--report", str(tmp_path / "out" / "stats.csv")]) == 0
+    out = "\n" + capsys.readouterr().out
+    csv = pd.read_csv(tmp_path / "out" / "stats.csv")
+    assert list(csv["table"].unique()) == ["sources", "mixture", "speed"]
+
+    def rows(name):
+        return csv[csv["table"] == name].to_dict("records")
+
+    sizes = {"a": sum(p.stat().st_size for p in a.glob("*.tar")), "b": sum(p.stat().st_size for p in b.glob("*.tar"))}
+    for shown, r in zip(printed_table(out, "sources:"), rows("sources"), strict=True):
+        assert shown["source"] == r["source"] and shown["path"] == r["path"] == str(tmp_path / r["source"])
+        assert float(shown["weight"]) == r["weight"] and shown["share"] == f"{r['share']:.3f}"
+        assert int(shown["shards"]) == r["shards"] and int(shown["samples"]) == r["samples"]
+        assert r["bytes"] == sizes[r["source"]] and shown["bytes"] == f"{r['bytes'] / 1000:.1f} KB"
+    assert [r["samples"] for r in rows("sources")] == [4, 5] and [r["shards"] for r in rows("sources")] == [1, 2]
+    assert [r["share"] for r in rows("sources")] == [0.75, 0.25]
+    for shown, r in zip(printed_table(out, "mixture drawn over 200 samples"), rows("mixture"), strict=True):
+        assert shown["source"] == r["source"] and int(shown["drawn"]) == r["drawn"]
+        assert shown["drawn_share"] == f"{r['drawn_share']:.3f}" and r["drawn_share"] == r["drawn"] / 200
+        assert shown["asked_share"] == f"{r['asked_share']:.3f}"
+    assert sum(r["drawn"] for r in rows("mixture")) == 200
+    speed = rows("speed")
+    for shown, r in zip(printed_table(out, "speed"), speed, strict=True):
+        assert shown["stage"] == r["stage"] and int(shown["n"]) == r["n"]
+        assert shown["seconds"] == f"{r['seconds']:.2f}" and shown["per_s"] == f"{r['per_s']:.1f}"
+        assert r["per_s"] == pytest.approx(r["n"] / r["seconds"])
+    assert [(r["stage"], r["n"]) for r in speed] == [("read", 200), ("decode", 2)]
+
+    assert cli_main(run + ["--report", str(tmp_path / "stats.json")]) == 0
+    printed = capsys.readouterr().out
+    tables = json.loads((tmp_path / "stats.json").read_text())
+    assert list(tables) == ["sources", "mixture", "speed"]
+    keep = ["source", "path", "weight", "share", "shards", "samples", "bytes"]
+    assert tables["sources"] == [{k: r[k] for k in keep} for r in rows("sources")]
+    mixture = ["source", "drawn", "drawn_share", "asked_share"]
+    assert tables["mixture"] == [{k: r[k] for k in mixture} for r in rows("mixture")]  # same seed: the same draws
+    assert tables["speed"][0]["transforms"] is None and tables["speed"][1]["transforms"] == "none"
+
+    assert cli_main(run + ["--report", str(tmp_path / "stats.md")]) == 0
+    printed = capsys.readouterr().out
+    md = (tmp_path / "stats.md").read_text()
+    assert printed == md + f"\nreport: {tmp_path / 'stats.md'}\n" and md.startswith(f"manifest  {m}\n")
+
+    assert cli_main(run + ["--report", str(tmp_path / "stats.xlsx")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (tmp_path / "stats.xlsx").exists()
+    message = "a report is written as .md, .csv, .json (by the suffix)"
+    assert captured.err == f"error: {tmp_path / 'stats.xlsx'}: {message}\n"
 
 
 def test_dataset_manifest_json_is_what_the_stream_reads(tmp_path):

@@ -122,10 +122,11 @@ def test_loaders_stats_takes_a_folder_shards_or_a_manifest(tmp_path, capsys):
 
     ds = write_dataset(tmp_path / "ds", [3, 2])
     run = ["stats", "--decode", "0", "-k", "20"]
-    for data in ([str(ds)], [str(ds / "pairs-000000.tar"), str(ds / "pairs-000001.tar")], [str(ds / "dataset.json")]):
+    shards = [str(ds / "pairs-000000.tar"), str(ds / "pairs-000001.tar")]
+    for data, name in (([str(ds)], "ds"), (shards, "shards"), ([str(ds / "dataset.json")], "ds")):
         assert loaders(run + data) == 0
         out = capsys.readouterr().out
-        assert "mixture drawn over 20 samples" in out and ("ds   " in out or "shards   " in out), out
+        assert "mixture drawn over 20 samples" in out and f"\n| {name:<6} | {ds} |" in out, out
     (tmp_path / "empty").mkdir()
     assert loaders(run + [str(tmp_path / "empty")]) == 2
     _one_line(capsys.readouterr().err, f"error: {tmp_path / 'empty'}: a shard folder needs a dataset.json")
