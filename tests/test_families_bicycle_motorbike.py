@@ -119,6 +119,27 @@ def test_bicycle_frames_and_accessories_vary():
             assert (present[:, cols].sum(1) == 1).all()
 
 
+def test_bicycle_clearances_and_cranks_keep_the_junctions_in_place():
+    """The front tyre clears the head tube, the rear tyre the seat tube, by wheel-scaled margins in a narrow band,
+    and the cranks stay near level (a crank at any angle overlaps unrelated parts between instances: the raw
+    cycle's commonest miss)."""
+    from datagen.families.bicycle import _points, _u
+
+    fam, params, insts = _insts("bicycle")
+    for p in params:
+        P, R = _points(p), p["wheel_r"]
+        s = R / 0.34
+        crown = (P["ht_bot"][1] - 2 * R) / s
+        assert 0.045 - 1e-9 <= crown <= 0.075 + 1e-9
+        d = _u(p["seat_angle"])
+        v = P["back"] - P["bb"]
+        rear = (np.linalg.norm(v - (v @ d) * d) - R) / s  # axle to the seat tube's axis, less the wheel radius
+        assert 0.03 - 1e-9 <= rear <= 0.05 + 1e-9
+        assert 0.39 < p["chainstay"] / s < 0.44 and 0.5 < p["stack"] / s < 0.7
+        assert abs(p["crank_angle_left"] - np.pi / 2) <= 0.6 + 1e-9
+        assert abs((p["crank_angle_right"] - p["crank_angle_left"]) % (2 * np.pi) - np.pi) < 1e-9
+
+
 def test_motorbike_variants():
     fam, params, insts = _insts("motorbike")
     present = np.array([fam.present_slots(i) for i in insts])

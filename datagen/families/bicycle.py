@@ -2,6 +2,9 @@
 
 Build frame: the bike rides towards +z, y up, the rider's left is +x; ``build`` puts the tyres on y = 0 and
 centres the bounding box in z. Sizes are metric (a 700c road wheel is 0.34 m in radius, a kids' wheel 0.2-0.27 m).
+Chainstay and stack follow from drawn tyre clearances (``_fit_frame``) and the cranks stay within 35 degrees of
+level, left crank forward: both keep the tube-tyre and crank-frame overlaps in place between instances, where a
+thin part's edge in one view otherwise borders a surface whose counterpart lies elsewhere (raw cycle misses).
 
 Slots (fixed order; * = optional): tyre_{front,back}, rim_{front,back}, hub_{front,back} (centre slots about the
 axle, ``datagen.families.wheels``); spokes count-tagged per side*: ``spokes_n{n}_{front,back}_{left,right}`` (n
@@ -205,6 +208,19 @@ def _wheel_parts(p: Mapping[str, Any], name: str) -> PartMesh:
     return spokes(yz, n, 0.024, 0.72 * half, R - th - 0.2 * rim_depth, p["spoke_r"], 2 * np.pi / n * 1.5 * (n > 8))
 
 
+def _fit_frame(p: dict[str, Any]) -> dict[str, Any]:
+    """Chainstay and stack from the clearances drawn in their place (scaled by the wheel): the seat tube's axis
+    passes the rear tyre and the head tube's bottom clears the front tyre's top by those margins. Drawn directly,
+    the stack put the front tyre through the head tube and fork crown on a fifth of the bikes, and the rear gap
+    varied fourfold."""
+    R, bb_h = p["wheel_r"], p["bb_h"]
+    a, h = np.radians(p["seat_angle"]), np.radians(p["head_angle"])
+    # distance from the rear axle (R - bb_h above the bottom bracket, chainstay behind) to the seat tube's axis
+    p["chainstay"] = float((R + p["chainstay"] + (R - bb_h) * np.cos(a)) / np.sin(a))
+    p["stack"] = float(2 * R + p["stack"] - bb_h + p["head_len"] * np.sin(h))
+    return p
+
+
 class BicycleFamily(ProceduralFamily):
     name = "bicycle"
     description = "bicycles: road, mountain, city and kids' bikes; diamond or step-through; mudguards, rack, basket"
@@ -253,7 +269,7 @@ class BicycleFamily(ProceduralFamily):
         r = rng.random(8)
         frame = "step" if r[0] < step_p else "diamond"
         bar = {"road": "drop", "mountain": "flat", "city": "swept", "kids": ["swept", "flat"][int(r[1] < 0.5)]}[kind]
-        a0 = u(0.0, 2 * np.pi)
+        a0 = u(0.5 * np.pi - 0.6, 0.5 * np.pi + 0.6)  # left crank forward, within 35 degrees of level
         p: dict[str, Any] = {
             "kind": kind,
             "frame": frame,
@@ -274,19 +290,19 @@ class BicycleFamily(ProceduralFamily):
             "hub_half_back": u(0.06, 0.068),
             "bb_h": R - u(0.06, 0.08) * s + (0.03 if kind == "mountain" else 0.0),
             "bb_half": 0.035,
-            "chainstay": u(0.4, 0.46) * s,
+            "chainstay": u(0.03, 0.05) * s,  # the rear clearance for now: see _fit_frame
             "seat_len": u(0.45, 0.6) * s,
             "seat_angle": u(71.0, 75.0),
             "head_angle": u(66.0, 69.0) if kind == "mountain" else u(69.0, 73.5),
             "head_len": u(0.1, 0.2) * s,
-            "stack": u(0.52, 0.64) * s,
+            "stack": u(0.045, 0.075) * s,  # the crown clearance for now
             "reach": u(0.36, 0.42) * s,
             "rake": u(0.035, 0.055) * s,
             "spacer": u(0.02, 0.08) if kind != "city" else u(0.08, 0.16),
             "stem_len": u(0.06, 0.12) * (1.0 if kind in ("road", "mountain") else 0.6),
             "stem_rise": u(0.0, 0.04),
             "post_len": u(0.1, 0.25) * s,
-            "tube_r": u(0.02, 0.028) if kind == "mountain" else u(0.017, 0.023),
+            "tube_r": u(0.025, 0.033) if kind == "mountain" else u(0.021, 0.028),
             "saddle_len": u(0.24, 0.29) * (0.85 if kind == "kids" else 1.0),
             "saddle_w": u(0.13, 0.2) if kind == "city" else u(0.12, 0.15),
             "saddle_th": u(0.035, 0.06),
@@ -299,7 +315,7 @@ class BicycleFamily(ProceduralFamily):
             "crank_angle_left": a0,
             "crank_angle_right": float((a0 + np.pi) % (2 * np.pi)),
         }
-        return p
+        return _fit_frame(p)
 
     def template_params(self) -> dict[str, Any]:
         return {
@@ -364,12 +380,12 @@ class BicycleFamily(ProceduralFamily):
             a = P["bb"] + np.array([p["bb_half"] * 0.7, 0.0, -0.02])
             b = P["back"] + np.array([0.9 * p["hub_half_back"], 0.0, 0.0])
             m = 0.5 * (a + b) + np.array([0.02, 0.0, 0.0])
-            return tube(np.stack([a, m, b]), 0.7 * r, _TUBE_SEG, _UP_X)
+            return tube(np.stack([a, m, b]), 0.85 * r, _TUBE_SEG, _UP_X)
         if name == "seatstay_left":
             a = P["bb"] + 0.9 * (P["st_top"] - P["bb"]) + np.array([0.012, 0.0, -0.01])
             b = P["back"] + np.array([0.9 * p["hub_half_back"], 0.0, 0.0])
             m = 0.5 * (a + b) + np.array([0.02, 0.0, 0.0])
-            return tube(np.stack([a, m, b]), 0.6 * r, _TUBE_SEG, _UP_X)
+            return tube(np.stack([a, m, b]), 0.75 * r, _TUBE_SEG, _UP_X)
         if name == "fork_left":
             uh = _u(p["head_angle"])
             a = P["ht_bot"] + np.array([0.025, 0.0, 0.0]) - 0.01 * uh
@@ -387,10 +403,10 @@ class BicycleFamily(ProceduralFamily):
             b = P["ht_top"] + p["spacer"] * uh
             return tube(np.stack([a, b, P["clamp"]]), 0.016, _TUBE_SEG, _UP_X)
         if name == "handlebar_left":
-            return tube(_bar_path(p), 0.015, _TUBE_SEG, (0.0, 1.0, 0.0))
+            return tube(_bar_path(p), 0.017, _TUBE_SEG, (0.0, 1.0, 0.0))
         if name == "crank_left":
             a, b, w = _crank_geom(p, side)
-            arm = tube(np.stack([a, 0.5 * (a + b), b]), np.array([[0.018, 0.01]]), _TUBE_SEG, _UP_X)
+            arm = tube(np.stack([a, 0.5 * (a + b), b]), np.array([[0.022, 0.014]]), _TUBE_SEG, _UP_X)
             pedal = rounded_box(b + np.array([0.012 + w / 2, 0.0, 0.0]), [w, 0.018, 0.07], 0.006, 0.004, 2)
             return concat([arm, pedal])
         if name.startswith("mudguard"):
