@@ -124,6 +124,28 @@ def test_train_shapes_and_windshield_corners():
         assert _has(fam, inst, "buffer_left") == p["buffers"]
 
 
+def test_train_sections_have_flat_sides_and_a_vertex_at_the_corner_keypoints():
+    """The train's own section ring: side and roof exactly flat, mirror symmetric, the corner arc's middle point
+    at the corner keypoints (``section_point`` at +-pi/4)."""
+    from datagen.families.train import _section_ring, _stations
+    from datagen.families.vehicle_parts import section_point
+
+    fam, insts = _insts("train")
+    for inst in insts:
+        for st in _stations(inst.params):
+            z, hw, y0, y1, r = st
+            ring = _section_ring(st)
+            assert ring.shape == (32, 3) and np.allclose(ring[:, 2], z)
+            x, y = ring[:, 0], ring[:, 1]
+            assert np.allclose(x[[0, 1, 2]], hw) and np.allclose(y[[6, 7, 8, 9, 10]], y1)  # flat side, flat roof
+            assert np.allclose(x[[14, 15, 16, 17, 18]], -hw) and np.allclose(y[[22, 23, 24, 25, 26]], y0)
+            assert np.allclose(ring[(np.arange(32) * -1 + 16) % 32] * [-1, 1, 1], ring)  # mirror in x = 0
+            if r < 0.9 * min(hw, (y1 - y0) / 2):  # (rounder corners are clipped to keep 10 % of each flat)
+                assert np.allclose(ring[4], section_point(st, np.pi / 4))
+                assert np.allclose(ring[28], section_point(st, -np.pi / 4))
+            assert x.max() == pytest.approx(hw) and y.max() == pytest.approx(y1) and y.min() == pytest.approx(y0)
+
+
 def test_boat_hull_rests_on_the_keel_and_points_forward():
     fam, insts = _insts("boat", 60)
     assert {i.params["kind"] for i in insts} == {"dinghy", "sailboat", "motorboat", "ship"}
