@@ -267,7 +267,7 @@ def _purity(a: np.ndarray, b: np.ndarray) -> float:
 
 LAYER_MISMATCH_REL = 0.02  # the search's penalty (x bbox diagonal) when only one of mesh and template has layers
 LAYER_SPLIT_REL = 0.02  # ... and (x bbox diagonal) for layer parts split between several of the other's
-LAYER_REFINE_SLACK = 0.03  # fitting the layers may worsen the surfaces' distance by this fraction, no more
+LAYER_REFINE_SLACK = 0.01  # fitting the layers may worsen the surfaces' distance by this fraction, no more
 
 
 def _score(
