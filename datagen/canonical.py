@@ -1,9 +1,9 @@
-"""The shared canonical surface of a category: where a point of an instance lies on it, and back (DESIGN.md §5).
+"""The shared canonical surface of a category: where a point of an instance lies on it, and back (docs/design.md §5).
 
 A canonical surface point is ``(canonical face, barycentric)``: the face's id in the family's canonical face index
 space (``Family.slot_offsets[slot] + local face``) and a barycentric position in it. Every family instance carries
 these coordinates exactly (its faces are the template's faces moved); Φ between two instances is "the point with the
-same canonical coordinates", or none when the other instance lacks the part (DESIGN.md §5).
+same canonical coordinates", or none when the other instance lacks the part (docs/design.md §5).
 
 * :class:`ProceduralSurface`: a procedural instance; both directions are exact table look-ups.
 * :class:`RegisteredSurface`: a user's mesh with its fitted template ``T`` (:mod:`datagen.meshes.register`). Every

@@ -1,6 +1,6 @@
 """Axis conventions: which way a file's "up" and "front" point, and the rotation into the canonical frame.
 
-The canonical frame (DESIGN.md §3): right-handed, y up, the object's front faces +z, so the object's own left side
+The canonical frame (docs/design.md §3): right-handed, y up, the object's front faces +z, so the object's own left side
 is +x. A collection is described by two signed file axes, ``up`` and ``front`` (``--up``/``--front``, or the CSV
 columns): the file directions in which the object's top and its front point. The rotation ``R`` with
 ``R @ up = +y`` and ``R @ front = +z`` is then a proper rotation (rows: ``up x front``, ``up``, ``front``), so a

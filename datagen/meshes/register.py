@@ -1,5 +1,5 @@
 """Canonical-surface registration: fit the category's template to a user's mesh, so that every point of the mesh
-gets a place on the family's shared canonical surface (DESIGN.md §5, "a user's category-aligned meshes").
+gets a place on the family's shared canonical surface (docs/design.md §5, "a user's category-aligned meshes").
 
 The family's template surface is not one fixed mesh but the family itself: every procedural instance carries the
 same canonical coordinates ``(slot, local face, barycentric)``. Registration therefore

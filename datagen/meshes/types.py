@@ -1,6 +1,6 @@
 """The in-memory form of a user's mesh: :class:`UserMesh` (canonical frame, metres) and its materials.
 
-Frames and units: ``vertices`` are in the category canonical frame of DESIGN.md §3 (right-handed, metres, y up,
+Frames and units: ``vertices`` are in the category canonical frame of docs/design.md §3 (right-handed, metres, y up,
 the object's front faces +z, its own left side is +x); ``transform`` maps the file's coordinates (file units,
 file axes) to that frame. Faces are counter-clockwise seen from outside (outward normals) wherever the surface is
 closed; an open surface has no outside, so its mesh is marked ``two_sided``.
