@@ -13,8 +13,8 @@ see its own triangle only: silhouettes, part seams, occluder edges, typically a 
 exact ray cast runs on the CPU with embree (:class:`datagen.gt.MeshRaycaster`) for those points alone, as in the
 numpy path; without a ray caster the raster plane tests run on the device.
 
-This is not the default path: the numpy code stays the reference. ``tests/test_gt_torch.py`` checks that both give
-the same statuses and projections on the same views (CPU torch in the normal suite, CUDA under the ``gpu`` marker).
+This is not the default path: the numpy code stays the reference. ``tests/datagen/test_gt_torch.py`` checks that both
+give the same statuses and projections on the same views (CPU torch in the normal suite, CUDA under the ``gpu`` marker).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ planes over the surface bounding box, inverted by one 2-D prefix sum per field. 
   OCCLUDED pixels OUTSIDE (one range check over the box).
 
 It produces what :func:`loaders.codec.decode_dense` followed by the same :func:`loaders.warp.warp_view` calls
-and the batch conversion (NaN -> 0) produce, bit for bit (``tests/test_loaders_fused.py``), without the
+and the batch conversion (NaN -> 0) produce, bit for bit (``tests/loaders/test_loaders_fused.py``), without the
 intermediate full-frame arrays. Temporaries live in per-process scratch buffers (one worker = one thread).
 """
 

@@ -5,7 +5,7 @@ Images are decoded, the recorded operations replayed on them (the same :class:`l
 into the batch. The dense fields of each view go straight from ``dense.bin`` into the batch arrays with their exact
 warps folded into that write (:mod:`loaders.dense`). Keypoints, cameras and ``meta`` were already computed by the
 transforms themselves. The result equals decoding the sample, transforming it and collating it (``to_item`` +
-``collate_pairs``), which ``tests/test_loaders_fused.py`` checks field for field.
+``collate_pairs``), which ``tests/loaders/test_loaders_fused.py`` checks field for field.
 """
 
 from __future__ import annotations

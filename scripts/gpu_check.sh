@@ -50,7 +50,7 @@ timeout "${LADDER_S:-130}" $PY scripts/speed_ladder.py --device cuda --batch 8 -
 stamp "speed ladder: exit $?"
 
 stamp "pytest -m gpu"
-timeout "${PYTEST_S:-110}" $PY -m pytest -m gpu -q -s -p no:cacheprovider tests/test_gpu_tier.py \
+timeout "${PYTEST_S:-110}" $PY -m pytest -m gpu -q -s -p no:cacheprovider tests/training/test_gpu_tier.py \
   >"$OUT/pytest_gpu.log" 2>&1
 stamp "pytest: exit $?"
 

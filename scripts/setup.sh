@@ -30,9 +30,9 @@ if [ -z "${SEMMATCH_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; the
   if command -v apt-get >/dev/null && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
     APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium"
     ($APT >/dev/null 2>&1 || ($SUDO apt-get update -q >/dev/null 2>&1 && $APT >/dev/null 2>&1)) \
-      || echo "warning: chromium did not install; the browser tests (tests/test_explore.py) will skip" >&2
+      || echo "warning: chromium did not install; the browser tests (tests/datagen/test_explore.py) will skip" >&2
   else
-    echo "warning: no apt-get with root or sudo: chromium not installed; tests/test_explore.py's browser tests will" \
+    echo "warning: no apt-get with root or sudo: chromium not installed; tests/datagen/test_explore.py's browser tests will" \
       "skip (install Chromium, or set SEMMATCH_CHROMIUM to a Chromium binary)" >&2
   fi
 fi

@@ -11,7 +11,7 @@ t_all=$(date +%s)
 max=0
 for i in $(seq 1 "$N"); do
   t0=$(date +%s)
-  if ! out=$("$PY" -m pytest -q -p no:cacheprovider tests/test_trainer_integration.py -k "$K" 2>&1); then
+  if ! out=$("$PY" -m pytest -q -p no:cacheprovider tests/training/test_trainer_integration.py -k "$K" 2>&1); then
     echo "$out" | tail -40
     echo "soak: run $i of $N FAILED after $(( $(date +%s) - t0 )) s ($((i - 1)) passed before it)"
     exit 1

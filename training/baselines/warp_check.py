@@ -1,7 +1,7 @@
 """Known-warp checks of a dense matcher: a textured image and its affine warp, whose correspondence is exact.
 
-Used by ``tests/test_sift.py`` (the dense SIFT baseline recovers known warps) and ``scripts/bench_real.py`` (its
-accuracy beside its speed). Images are RGB uint8 ``[H, W, 3]``; ``M`` maps view-0 pixels to view-1 pixels
+Used by ``tests/training/test_sift.py`` (the dense SIFT baseline recovers known warps) and ``scripts/bench_real.py``
+(its accuracy beside its speed). Images are RGB uint8 ``[H, W, 3]``; ``M`` maps view-0 pixels to view-1 pixels
 (3x3, pixel centres at integer coordinates).
 """
 
