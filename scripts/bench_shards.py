@@ -16,20 +16,17 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import webdataset as wds
 
-import webdataset as wds  # noqa: E402
-
-from datagen.config import RenderConfig  # noqa: E402
-from datagen.pipeline import generate_shard  # noqa: E402
-from datagen.shards import sample_members, write_tar  # noqa: E402
-from loaders.dataset_manifest import sha256_file  # noqa: E402
-from loaders.members import encode_sample  # noqa: E402
+from datagen.config import RenderConfig
+from datagen.pipeline import generate_shard
+from datagen.shards import sample_members, write_tar
+from loaders.dataset_manifest import sha256_file
+from loaders.members import encode_sample
 
 
 def best_of(repeats: int, fn) -> float:

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from datagen.commands import render as render_cmd  # noqa: E402
+from datagen.commands import render as render_cmd
 
 
 def main(argv: list[str] | None = None) -> int:
