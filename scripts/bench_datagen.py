@@ -11,10 +11,17 @@ the ratio between the two is a load-robust number on a shared machine; so is pai
 code path (:func:`datagen.shards.write_shards`, spawned workers, ``LP_NUM_THREADS=1`` each) makes
 ``--parallel-shards`` shards per size; its wall rate includes starting the workers.
 
+``--renderer blenderproc`` (or ``pyrender,blenderproc`` for both tables) measures the photoreal renderer instead,
+with ``scripts/bench_photoreal.py``'s code: per size, seconds per Cycles frame (median of ``--frames`` views after a
+warm-up view, Cycles pinned to ``--threads`` threads) and one shard of ``--pairs`` pairs (default 4) made by each
+renderer, pyrender beside Cycles: seconds per pair and pairs/s per core (pairs per CPU-second of this process and
+its Cycles worker, all threads), and the pairs the agreement check dropped. It needs the photoreal extra (bpy).
+
 Usage::
 
     python scripts/bench_datagen.py                            # chair, 256 and 518 px, 100 pairs, 3 repeats
     python scripts/bench_datagen.py --category table --sizes 518 --repeats 1 --parallel 0 --backend embree
+    python scripts/bench_datagen.py --renderer blenderproc     # Cycles beside pyrender, 256 and 518 px, 4 pairs
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ import time
 from pathlib import Path
 
 STAGES = ("mesh", "raster", "gt", "encode", "write")
+RENDERERS = ("pyrender", "blenderproc")
+DEFAULT_PAIRS = {"pyrender": 100, "blenderproc": 4}
+
+
+def renderers(value: str) -> list[str]:
+    """``--renderer``: one renderer or several, comma-separated."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in RENDERERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected {' or '.join(RENDERERS)} (comma-separated for both), got {value!r}")
+    return list(dict.fromkeys(names))
 
 
 def raster_only_views_per_s(config, n_views: int) -> float:
@@ -107,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--category", default="chair")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 518])
-    p.add_argument("--pairs", type=int, default=100, help="pairs per timed run (default: one default shard)")
+    p.add_argument("--renderer", type=renderers, default=["pyrender"], help="pyrender, blenderproc, or both: a,b")
+    p.add_argument("--pairs", type=int, default=None, help="pairs per timed run (default: 100 = one default shard; "
+                   "blenderproc: 4)")  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="timed runs per size; the quietest is printed")
     p.add_argument("--backend", default="pyrender", choices=["pyrender", "embree"])
     p.add_argument("--seed", type=int, default=0)
@@ -115,10 +135,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1", help="LP_NUM_THREADS for llvmpipe (default 1: per-core rates)")
     p.add_argument("--parallel", type=int, default=2, help="also run write_shards with this many workers (0: skip)")
     p.add_argument("--parallel-shards", type=int, default=4, help="100-pair shards per size for --parallel")
+    p.add_argument("--samples", type=int, default=32, help="blenderproc: Cycles samples per pixel")
+    p.add_argument("--frames", type=int, default=2, help="blenderproc: Cycles views timed per size (after a warm-up)")
     args = p.parse_args(argv)
+    if "blenderproc" in args.renderer:
+        from datagen.photoreal import INSTALL_HINT, photoreal_available
+
+        if not photoreal_available():
+            print(f"bench_datagen: error: --renderer blenderproc: {INSTALL_HINT}", file=sys.stderr)
+            return 2
     os.environ["LP_NUM_THREADS"] = args.threads  # before any GL context exists (inherited by spawned workers)
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if "pyrender" in args.renderer:
+        bench_pyrender(argparse.Namespace(**{**vars(args), "pairs": args.pairs or DEFAULT_PAIRS["pyrender"]}))
+    if "blenderproc" in args.renderer:
+        bench_blenderproc(argparse.Namespace(**{**vars(args), "pairs": args.pairs or DEFAULT_PAIRS["blenderproc"]}))
+    return 0
 
+
+def bench_blenderproc(args) -> None:
+    """Cycles beside pyrender at each size (``scripts/bench_photoreal.py``'s measurements): prints a table."""
+    from bench_photoreal import frame_seconds, pair_seconds  # this script's sibling (scripts/ is on sys.path)
+
+    threads = int(args.threads)
+    load0 = os.getloadavg()
+    rows = {}
+    for size in args.sizes:
+        frame = frame_seconds(args.category, size, args.frames, args.samples, args.backend, threads=threads)
+        rows[size] = (frame, pair_seconds(args.category, size, args.pairs, args.samples, args.backend))
+    load1 = os.getloadavg()
+    print(
+        f"\nblenderproc (Cycles, {args.samples} spp, device {frame['device'] or '?'}) beside pyrender: category "
+        f"{args.category}, backend {args.backend}, one {args.pairs}-pair shard per renderer and size; frames with "
+        f"Cycles on {threads or 'all'} thread(s), median of {args.frames} after a warm-up; per core = pairs per "
+        f"CPU-second (this process and its Cycles worker, all threads); load average {load0[0]:.2f} at start, "
+        f"{load1[0]:.2f} at end"
+    )
+    head = (
+        "| size | Cycles s per frame | Cycles s per pair | Cycles pairs/s per core | pyrender s per pair | "
+        "pyrender pairs/s per core | Cycles ÷ pyrender (CPU per pair) | dropped |"
+    )
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for size, (frame, pair) in rows.items():
+        cycles_cpu = max(pair["blenderproc_cpu_s_per_pair"], 1e-3)  # rounded to ms: never 0
+        pyrender_cpu = max(pair["pyrender_cpu_s_per_pair"], 1e-3)
+        print(
+            f"| {size} | {frame['view_s']:.2f} | {pair['blenderproc_s_per_pair']:.2f} | {1 / cycles_cpu:.3f} | "
+            f"{pair['pyrender_s_per_pair']:.3f} | {1 / pyrender_cpu:.2f} | {cycles_cpu / pyrender_cpu:.0f}x | "
+            f"{pair['dropped']} |"
+        )
+
+
+def bench_pyrender(args) -> None:
+    """The pipeline's per-core rate, stages and raster-only rate at each size, then ``write_shards``: a table."""
     load0 = os.getloadavg()
     best, ratios = {}, {}
     for _ in range(args.repeats):
@@ -161,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         for size, (n, seconds) in parallel.items():
             print(f"  {size} px: {n} pairs in {seconds:.1f} s = {n / seconds:.2f} pairs/s")
-    return 0
 
 
 if __name__ == "__main__":
