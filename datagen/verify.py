@@ -37,7 +37,6 @@ __all__ = [
     "report_frame",
     "format_report",
     "write_report",
-    "REPORT_SUFFIXES",
 ]
 
 
@@ -234,7 +233,6 @@ def _draw(entries: list[ShardEntry], k: int, seed: int) -> dict[int, list[int]]:
 
 
 SECTIONS = ("check", "part", "pair", "problem")
-REPORT_SUFFIXES = (".md", ".csv", ".json")
 _TABLE_COLUMNS = {  # per-pair metric -> header of the printed table, in display order
     "reproj_median_px": "reproj_med",
     "reproj_p99_px": "reproj_p99",
@@ -341,39 +339,19 @@ def format_report(report: VerifyReport, frame: pd.DataFrame | None = None) -> st
 
 
 def write_report(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Write :func:`report_frame`'s table in the format ``path``'s suffix names: ``.csv`` (the whole table, full
-    precision, empty cells for NA), ``.json`` (a list of row records, NA as null) or ``.md`` (one Markdown table
-    per section, holding only the columns that section fills)."""
-    import json
+    """Write :func:`report_frame`'s table in the format ``path``'s suffix names (:func:`loaders.tables.write_table`):
+    ``.csv`` (the whole table, full precision, empty cells for NA), ``.json`` (a list of row records, NA as null) or
+    ``.md`` (one Markdown table per section, holding only the columns that section fills)."""
+    from loaders.tables import check_suffix, write_table
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        text = frame.to_csv(index=False)
-    elif suffix == ".json":
-        text = json.dumps(_records(frame), indent=1) + "\n"
-    elif suffix == ".md":
-        text = _markdown(frame, title)
-    else:
-        raise ValueError(f"{path}: a report is written as {', '.join(REPORT_SUFFIXES)} (by the suffix)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_table(frame, check_suffix(path), _markdown(frame, title))
 
 
 def _records(frame: pd.DataFrame, section: str | None = None) -> list[dict[str, Any]]:
     """Rows as plain-Python dicts (NA as None), all or one section's."""
-    import pandas as pd
+    from loaders.tables import frame_records
 
-    if section is not None:
-        frame = frame[frame["section"] == section]
-
-    def plain(v: Any) -> Any:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        return v.item() if isinstance(v, np.generic) else v
-
-    return [{k: plain(v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")]
+    return frame_records(frame if section is None else frame[frame["section"] == section])
 
 
 def _markdown(frame: pd.DataFrame, title: str) -> str:

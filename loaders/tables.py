@@ -3,11 +3,15 @@
 :func:`frame_markdown` prints any DataFrame as a GitHub Markdown table whose plain text is aligned too (cells padded
 to the column width, numeric columns right-aligned); ``formats`` says how a column's values are written (a format
 spec such as ``".3f"``, or a function), so the printed numbers are chosen by the caller while the frame keeps full
-precision. :func:`write_tables` writes several named tables to one file, in the format its suffix names
-(:data:`TABLE_SUFFIXES`): ``.md`` (the Markdown text given), ``.csv`` (one table, a ``table`` column first saying
-which; read back with ``pandas.read_csv``), ``.json`` (``{table: [row, ...]}``, missing values as null).
+precision. :func:`write_table` writes one table to a file in the format its suffix names (:data:`TABLE_SUFFIXES`):
+``.md`` (the Markdown text the caller renders: the report as printed), ``.csv`` (the whole frame, full precision,
+empty cells for missing values; read back with ``pandas.read_csv``), ``.json`` (a list of row records, missing
+values as null); :func:`table_text` gives the same text. :func:`write_tables` writes several named tables to one
+file: ``.csv`` stacks them with a ``table`` column first saying which, ``.json`` is ``{table: [row, ...]}``.
 
-Generic on purpose (no loaders types): ``python -m loaders stats`` uses it; other reports can.
+Generic on purpose (no loaders types), the one table writer of every report: ``python -m loaders stats``
+(:func:`write_tables`), ``datagen verify --report``, ``datagen meshes report --report`` and ``semmatch eval``
+(:func:`write_table`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["TABLE_SUFFIXES", "frame_markdown", "frame_records", "tables_csv", "tables_json", "check_suffix",
-           "write_tables"]  # fmt: skip
+           "table_text", "write_table", "write_tables"]  # fmt: skip
 
 TABLE_SUFFIXES = (".md", ".csv", ".json")
 
@@ -108,6 +112,30 @@ def check_suffix(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"{path}: a report is written as {', '.join(TABLE_SUFFIXES)} (by the suffix)")
+    return path
+
+
+def table_text(frame: pd.DataFrame, fmt: str, markdown: str = "") -> str:
+    """One table as the text of format ``fmt`` (``md``, ``csv`` or ``json``, a leading dot allowed): ``markdown``
+    as given, the CSV of the whole frame (full precision, empty cells for missing values), or its row records as
+    a JSON list (missing values as null)."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt == "md":
+        return markdown
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(frame_records(frame), indent=1) + "\n"
+    raise ValueError(f"unknown table format {fmt!r}; expected one of {', '.join(s[1:] for s in TABLE_SUFFIXES)}")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, markdown: str) -> Path:
+    """Write one table to ``path`` in the format its suffix names (:func:`table_text`); ``markdown`` is the text a
+    ``.md`` file gets (the report as printed). Creates the parent folder; returns the path."""
+    path = check_suffix(path)
+    text = table_text(frame, path.suffix, markdown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     return path
 
 

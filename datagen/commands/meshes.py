@@ -6,6 +6,7 @@ Examples::
     datagen meshes ingest my_glbs/ --category chair --out libs/chair --up +z --front -y --workers 8
     datagen meshes ingest chairs.csv --category chair --out libs/chair     # path,category[,up,front,scale]
     datagen meshes report libs/chair                                       # the summary table again
+    datagen meshes report libs/chair --report intake.csv                   # every file as a table (.md/.csv/.json)
 
 A re-run with the same arguments resumes: finished meshes are kept, only the rest is done. Exit codes: 0 when
 the run finished (rejected files are listed in LIB/intake.json with their reasons), 1 when no mesh was
@@ -79,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("report", help="print the summary of a library's intake.json")
     rep.add_argument("lib", type=Path, help="library folder")
     rep.add_argument("--all-rows", action="store_true", help="every file, not only rejected and repaired ones")
+    rep.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="also write the table of every file to PATH (.md, .csv or .json), as datagen verify --report does",
+    )
     rep.set_defaults(func=run_report)
 
 
@@ -153,10 +160,21 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from datagen.meshes.library import INTAKE_FILE, read_json
-    from datagen.meshes.report import format_summary
+    from datagen.meshes.report import format_summary, intake_frame, write_report
+    from loaders.tables import TABLE_SUFFIXES
 
+    if args.report is not None and args.report.suffix.lower() not in TABLE_SUFFIXES:
+        return _error("report", f"--report {args.report}: the suffix must be one of {', '.join(TABLE_SUFFIXES)}")
     path = args.lib / INTAKE_FILE
     if not path.is_file():
         return _error("report", f"{args.lib}: no {INTAKE_FILE} (not a mesh library, or its first ingest never ended)")
-    print(format_summary(read_json(path), "all" if args.all_rows else "problems"))
+    intake = read_json(path)
+    frame = intake_frame(intake)
+    print(format_summary(intake, "all" if args.all_rows else "problems", frame))
+    if args.report is not None:
+        try:
+            written = write_report(frame, args.report, title=f"datagen meshes report {args.lib}")
+        except OSError as e:
+            return _error("report", f"cannot write the report: {e}")
+        print(f"wrote {written}", file=sys.stderr)  # stdout stays the summary
     return 0

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datagen.verify import REPORT_SUFFIXES, format_report, report_frame, verify_dataset, write_report
+    from datagen.verify import format_report, report_frame, verify_dataset, write_report
+    from loaders.tables import TABLE_SUFFIXES
 
     if not args.dir.is_dir():
         print(f"datagen verify: error: {args.dir} is not a folder", file=sys.stderr)
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"datagen verify: error: --samples must be >= 0, got {args.samples}", file=sys.stderr)
         return 2
     if args.report is not None:
-        if args.report.suffix.lower() not in REPORT_SUFFIXES:
+        if args.report.suffix.lower() not in TABLE_SUFFIXES:
             print(f"datagen verify: error: --report {args.report}: the suffix must be one of "
-                  f"{', '.join(REPORT_SUFFIXES)}", file=sys.stderr)  # fmt: skip
+                  f"{', '.join(TABLE_SUFFIXES)}", file=sys.stderr)  # fmt: skip
             return 2
         if args.report.resolve().is_relative_to(args.dir.resolve()):
             print(f"datagen verify: error: --report {args.report} is inside the dataset folder; verify leaves the "

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from meshes_files import box, sphere, textured_box, write_obj
 
@@ -66,6 +67,20 @@ def test_shapenet_folder_with_an_empty_and_an_unreadable_model(tmp_path, capsys)
     np.testing.assert_allclose(plain.transform[:3, :3] / abs(plain.transform[0, 0]), np.diag([-1.0, 1.0, -1.0]))
     code, out, _ = run(capsys, "report", str(lib), "--all-rows")
     assert code == 0 and "03001627/plain" in out and "03001627/bad" in out
+    code, printed, err = run(capsys, "report", str(lib), "--report", str(tmp_path / "r" / "intake.csv"))
+    assert code == 0 and err == f"wrote {tmp_path / 'r' / 'intake.csv'}\n" and "2 rejected" in printed
+    table = pd.read_csv(tmp_path / "r" / "intake.csv", keep_default_na=False, na_values=[""]).set_index("name")
+    assert table["status"].to_dict() == {r["name"]: r["status"] for r in report["meshes"]}
+    assert table.loc["03001627/bad", "reason"] == rows["03001627/bad"]["reason"]
+    assert table.loc["03001627/plain", "faces_in"] == rows["03001627/plain"]["stages"]["intake"]["faces_in"]
+    assert run(capsys, "report", str(lib), "--report", str(tmp_path / "intake.json"))[0] == 0
+    assert [r["mesh_id"] for r in json.loads((tmp_path / "intake.json").read_text())] == [
+        r["mesh_id"] for r in report["meshes"]]  # fmt: skip
+    assert run(capsys, "report", str(lib), "--report", str(tmp_path / "intake.md"))[0] == 0
+    assert (tmp_path / "intake.md").read_text().startswith(f"# datagen meshes report {lib}\n\nchair meshes from")
+    code, out, err = run(capsys, "report", str(lib), "--report", str(tmp_path / "intake.xlsx"))
+    assert code == 2 and out == "" and err.count("\n") == 1 and ".md, .csv, .json" in err
+    assert not (tmp_path / "intake.xlsx").exists()
 
 
 @pytest.mark.parametrize(

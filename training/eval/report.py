@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loaders import tables
+from loaders.tables import check_suffix, frame_records, table_text
 from training.eval.pck import PCKAccumulator
 
 __all__ = [
@@ -26,7 +28,7 @@ __all__ = [
     "pck_frame",
     "markdown_table",
     "format_table",
-    "frame_records",
+    "frame_records",  # loaders.tables.frame_records, re-exported
     "write_table",
     "write_json",
     "plot_pck_curve",
@@ -98,32 +100,17 @@ def markdown_table(table: pd.DataFrame | dict[str, Any], title: str | None = Non
 
 def format_table(frame: pd.DataFrame, fmt: str, title: str | None = None) -> str:
     """``frame`` as ``"md"`` (:func:`markdown_table`), ``"csv"`` (full precision, empty cells for missing values) or
-    ``"json"`` (a list of row records, missing values as null)."""
-    if fmt == "md":
-        return markdown_table(frame, title)
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    if fmt == "json":
-        return json.dumps(frame_records(frame), indent=1) + "\n"
-    raise ValueError(f"unknown table format {fmt!r}; expected one of {TABLE_FORMATS}")
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of ``frame`` as plain-Python dicts (missing values as None), for JSON."""
-
-    def plain(v: Any) -> Any:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        return v.item() if isinstance(v, np.generic) else v
-
-    return [{k: plain(v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")]
+    ``"json"`` (a list of row records, missing values as null): :func:`loaders.tables.table_text`."""
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"unknown table format {fmt!r}; expected one of {TABLE_FORMATS}")
+    return table_text(frame, fmt, markdown_table(frame, title) if fmt == "md" else "")
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Write ``frame`` in the format its suffix names (``.md``, ``.csv``, ``.json``); returns the path."""
-    path = Path(path)
-    path.write_text(format_table(frame, path.suffix.lstrip(".").lower(), title))
-    return path
+    """Write ``frame`` in the format its suffix names (``.md``, ``.csv``, ``.json``) with
+    :func:`loaders.tables.write_table`; returns the path."""
+    path = check_suffix(path)
+    return tables.write_table(frame, path, markdown_table(frame, title) if path.suffix.lower() == ".md" else "")
 
 
 def write_json(path: str | Path, record: dict[str, Any]) -> None:
