@@ -38,7 +38,6 @@ from loaders.strict import ConfigError, from_dict
 
 __all__ = [
     "ConfigError",
-    "DataManifestError",
     "DataManifestFile",
     "DataSourceEntry",
     "SourceSpec",
@@ -49,9 +48,6 @@ __all__ = [
 
 VERIFY_MODES = ("none", "size", "sha256")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-# the one config error; the old name stays for callers that still catch it
-DataManifestError = ConfigError
 
 
 def expand_env(text: str, where: str) -> str:

@@ -35,7 +35,16 @@ FORMAT = "semmatch-pairs"
 
 
 class ManifestError(ValueError):
-    """A dataset manifest is missing, malformed, or disagrees with the files beside it."""
+    """A dataset folder's ``dataset.json`` is missing, is not JSON, or is not a ``semmatch-pairs`` manifest of this
+    schema version (wrong format, schema version, or fields).
+
+    Not a :class:`loaders.strict.ConfigError`: that is a configuration a person writes (run and data manifests,
+    render configs, loss parameters) that fails validation, named by file and key path; this is a dataset on disk
+    that the generator wrote (or a file that is not one) and that a reader cannot use, so the fix is to the data
+    (re-render, ``--resume``, point at the right folder), not to a setting. Shards that disagree with a readable
+    manifest (missing, wrong size or sha256) are listed by :meth:`DatasetManifest.verify_files`, not raised;
+    damaged tars raise :class:`loaders.sources.ShardError`, bad samples :class:`loaders.schema.SchemaError`.
+    """
 
 
 def shard_name(index: int) -> str:

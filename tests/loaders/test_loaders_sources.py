@@ -15,12 +15,13 @@ from loaders_samples import affine_pair, small_sample, write_dataset
 
 from loaders.batch import MAX_KEYPOINTS, collate_pairs, to_item
 from loaders.cli import main as cli_main
-from loaders.data_manifest import DataManifest, DataManifestError
+from loaders.data_manifest import DataManifest
 from loaders.loader import PairLoader
 from loaders.members import decode_sample, encode_sample
 from loaders.schema import CORR_STEP_PX, Status
 from loaders.sources import ShardError, ShardReader, expand_spec, verify_shards
 from loaders.stream import PairStream
+from loaders.strict import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,7 +187,7 @@ def test_data_manifest_is_strict_and_expands_env(tmp_path, monkeypatch):
     }
     for text, message in bad_cases.items():
         f = write_yaml(tmp_path / "bad.yaml", text)
-        with pytest.raises(DataManifestError, match=f"{f}: .*{message}"):
+        with pytest.raises(ConfigError, match=f"{f}: .*{message}"):
             DataManifest.load(f)
 
 

@@ -258,5 +258,9 @@ def test_one_error_type_everywhere():
     from loaders import data_manifest, strict
     from training.train import manifest
 
-    assert manifest.ConfigError is strict.ConfigError is data_manifest.DataManifestError
+    assert manifest.ConfigError is strict.ConfigError is data_manifest.ConfigError
+    assert not hasattr(data_manifest, "DataManifestError")  # no second name for it
+    from loaders.dataset_manifest import ManifestError  # a generated dataset.json, not a config: its own type
+
+    assert not issubclass(ManifestError, strict.ConfigError) and issubclass(ManifestError, ValueError)
     assert issubclass(strict.ConfigError, ValueError)
