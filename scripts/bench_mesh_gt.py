@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 
 def measure(family_name: str, n_meshes: int, n_pairs: int, size: int, warp: float, seed: int, workers: int) -> dict:
