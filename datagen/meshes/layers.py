@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from datagen.meshes.proximity import closest_on_triangles, sample_faces
 
-__all__ = ["LAYER_REL", "LAYER_OWN_REL", "components", "layer_faces", "layer_components"]
+__all__ = ["LAYER_REL", "LAYER_OWN_REL", "components", "layer_faces", "layer_components", "welded_components"]
 
 LAYER_REL = 0.008  # a part this close (x bbox diagonal) to another part's surface is a layer on it ...
 LAYER_OWN_REL = 0.06  # ... if also this close relative to its own extent (glass, labels: not engines, gear)
@@ -42,6 +42,13 @@ def _weld(v: np.ndarray, faces: np.ndarray, tol: float) -> tuple[np.ndarray, np.
     key = np.round(v / max(tol, 1e-12)).astype(np.int64)
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     return v[first], inverse.reshape(-1)[faces]
+
+
+def welded_components(vertices: np.ndarray, faces: np.ndarray, tol: float) -> np.ndarray:
+    """int64 [F]: the connected piece of every face once vertices within ``tol`` are merged (a part built of
+    separate faces is one piece)."""
+    v, f = _weld(np.asarray(vertices, np.float64), np.asarray(faces, np.int64), tol)
+    return components(len(v), f)[f[:, 0]]
 
 
 def _group_quantile(groups: np.ndarray, values: np.ndarray, q: float, n_groups: int) -> np.ndarray:

@@ -55,6 +55,10 @@ __all__ = [
 POOL_SIZE = 400  # template instances tried per mesh
 FINALISTS = 10  # candidates (and the best few as given) compared on all samples
 REFINE_STARTS = 1  # the best few finalists refined, the best result kept
+CONTINUOUS_SWEEPS = 5  # continuous refinement: steps of 1/5, 1/10, ... 1/80 of each parameter's range in the pool
+SLOT_BALANCE = 0.5  # the share of each side of the refinement's distance averaged per part (_chamfer)
+MAX_BALANCED_PIECES = 64  # a mesh of more connected pieces than this is not balanced by piece
+MAX_STEPS_PER_DIRECTION = 3  # ... each repeated while it pays, up to this many times
 POOL_SEED = 20261204
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
 JOIN_SMALL_PARTS = True  # small parts follow the part they are set in (see _joins)
@@ -186,6 +190,7 @@ class _Candidate:
     samples: np.ndarray  # [S, 3] surface samples, instance frame
     lo: np.ndarray
     hi: np.ndarray
+    sample_slot: np.ndarray  # [S] the slot of each sample
     layer_faces: np.ndarray | None = None  # [F', 3] its faces in thin-layer slots (:func:`layer_slots`), lazy
     layer_samples: np.ndarray | None = None  # [S', 3] samples of them, lazy
     layer_face_slot: np.ndarray | None = None  # [F'] and [S'] their slots, lazy
@@ -206,6 +211,7 @@ class _Target:
     layer_index: Any  # a SurfaceIndex of the layer faces (placed the same way), or None
     layer_face_part: np.ndarray  # [F'] the component of each of those faces
     diagonal: float
+    sample_piece: np.ndarray | None = None  # [S] the connected piece of the mesh of each sample (None: not used)
 
 
 @functools.lru_cache(maxsize=8)
@@ -217,8 +223,8 @@ def candidate_pool(category: str, size: int = POOL_SIZE, seed: int = POOL_SEED) 
     for i in range(size):
         params = family.sample_params(rng)
         inst = family.build(params, f"pool-{i}")
-        pts, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng([seed, i]))
-        pool.append(_Candidate(params, inst, pts, inst.vertices.min(0), inst.vertices.max(0)))
+        pts, _, f = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng([seed, i]))
+        pool.append(_Candidate(params, inst, pts, inst.vertices.min(0), inst.vertices.max(0), inst.face_slot[f]))
     return tuple(pool)
 
 
@@ -286,7 +292,8 @@ def _score(
 
     sc, o = _axis_scale(c, target.lo, target.hi)
     p, t = (target.samples, target.tree) if samples is None else (samples, tree)
-    d = _chamfer(p, t, c.samples * sc + o)
+    pieces = None if target.sample_piece is None else target.sample_piece[: len(p)]  # ``samples`` is a prefix
+    d = _chamfer(p, t, c.samples * sc + o, c.sample_slot, pieces)
     if not layers:
         return d
     faces, mine = _candidate_layers(category, c)
@@ -305,11 +312,31 @@ def _score(
     return d
 
 
-def _chamfer(a: np.ndarray, tree_a: cKDTree, b: np.ndarray) -> float:
-    """Symmetric mean closest-point distance between point sets ``a`` (with its tree) and ``b``."""
+def _chamfer(
+    a: np.ndarray,
+    tree_a: cKDTree,
+    b: np.ndarray,
+    b_group: np.ndarray | None = None,
+    a_group: np.ndarray | None = None,
+) -> float:
+    """Symmetric mean closest-point distance between point sets ``a`` (with its tree) and ``b``. With groups (the
+    template's slot of each of ``b``'s points, the mesh's connected piece of each of ``a``'s), that side's mean is
+    half over points, half over groups of each group's mean: a part of 1 % of the area (an ear, a tail tip) then
+    weighs as much as a body in half the term, so its proportions and pose are fitted too, where area-weighted
+    means hardly see them. Both ways matter: a template's ear lying on the mesh's head is close to the mesh; only
+    the mesh's ear, far from any template point, says it is misplaced."""
     d_ba, _ = tree_a.query(b)
     d_ab, _ = cKDTree(b).query(a)
-    return float(d_ab.mean() + d_ba.mean()) / 2
+    return (_balanced_mean(d_ab, a_group) + _balanced_mean(d_ba, b_group)) / 2
+
+
+def _balanced_mean(d: np.ndarray, group: np.ndarray | None) -> float:
+    """(1 - SLOT_BALANCE) x the mean of ``d`` + SLOT_BALANCE x the mean over groups of each group's mean."""
+    if group is None or SLOT_BALANCE <= 0:
+        return float(d.mean())
+    _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
+    per_group = np.bincount(inv, weights=d) / counts
+    return (1 - SLOT_BALANCE) * float(d.mean()) + SLOT_BALANCE * float(per_group.mean())
 
 
 def _axis_scale(c: _Candidate, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -498,7 +525,7 @@ def fit_template(
     rng = np.random.default_rng(seed)
     v = np.asarray(vertices, np.float64)
     diagonal = float(np.linalg.norm(np.ptp(v, axis=0)))
-    pts, nrm, _ = sample_surface(v, faces, 4000, rng)
+    pts, nrm, sample_face = sample_surface(v, faces, 4000, rng)
     pool = candidate_pool(category)
     # coarse: every orientation x every candidate on a few hundred points; fine: the best few on all of them
     coarse: list[tuple[float, str, int]] = []
@@ -525,7 +552,7 @@ def fit_template(
     if scores[alt][0] < ORIENTATION_MARGIN * given:
         orientation = alt
     R = ORIENTATIONS[orientation]
-    target = _target(placed[orientation], v, faces, R, _rest(pts @ R.T), seed)
+    target = _target(placed[orientation], v, faces, R, _rest(pts @ R.T), seed, sample_face)
     v = v @ R.T
     v = v + _rest(v)
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
@@ -587,10 +614,12 @@ def _target(
     R: np.ndarray,
     shift: np.ndarray,
     seed: int,
+    sample_face: np.ndarray | None = None,
 ) -> _Target:
     """The search's view of the mesh in orientation ``R``: ``placed`` (samples, tree, box: the samples turned by
-    ``R`` and moved by ``shift``) and samples of its thin layers, placed the same way (none when it has none)."""
-    from datagen.meshes.layers import layer_components
+    ``R`` and moved by ``shift``; ``sample_face`` the mesh face of each sample) and samples of its thin layers,
+    placed the same way (none when it has none)."""
+    from datagen.meshes.layers import layer_components, welded_components
     from datagen.meshes.proximity import SurfaceIndex
 
     p, tree, lo, hi = placed
@@ -602,7 +631,14 @@ def _target(
         pts, _, owner = sample_surface(v, f, 2000, np.random.default_rng([seed, 1]))
         layer, sample_part = pts @ R.T + shift, face_part[owner]
         index = SurfaceIndex(v @ R.T + shift, f)
-    return _Target(p, tree, lo, hi, layer, sample_part, index, face_part, float(np.linalg.norm(hi - lo)))
+    diagonal = float(np.linalg.norm(hi - lo))
+    piece = None
+    if sample_face is not None:
+        face_piece = welded_components(v, faces, 1e-6 * diagonal)
+        piece = face_piece[sample_face]
+        if len(np.unique(piece)) > MAX_BALANCED_PIECES:  # a triangle soup: its pieces are not parts
+            piece = None
+    return _Target(p, tree, lo, hi, layer, sample_part, index, face_part, diagonal, piece)
 
 
 def _discrete_refine(family: Family, cand: _Candidate, target: _Target, sweeps: int = 2) -> _Candidate:
@@ -637,25 +673,63 @@ def _candidate(family: Family, params: dict[str, Any]) -> _Candidate | None:
         inst = family.build(params, "refine")
     except (ValueError, KeyError, IndexError, RuntimeError, FloatingPointError):
         return None
-    samples, _, _ = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng(0))
-    return _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0))
+    samples, _, f = sample_surface(inst.vertices, inst.faces, 1500, np.random.default_rng(0))
+    return _Candidate(params, inst, samples, inst.vertices.min(0), inst.vertices.max(0), inst.face_slot[f])
+
+
+ParamPath = tuple[Any, ...]  # a key into nested parameters: ("head_len",), ("pose", "front_left", 1)
+
+
+def _float_paths(params: Any, prefix: ParamPath = ()) -> list[ParamPath]:
+    """Paths to every float in ``params``, nested dicts and lists included (a quadruped's per-leg pose angles, a
+    person's joint angles): the proportions and the pose decide where canonical coordinates land alike."""
+    if isinstance(params, float):
+        return [prefix]
+    if isinstance(params, dict):
+        return [q for k in params for q in _float_paths(params[k], (*prefix, k))]
+    if isinstance(params, list | tuple):
+        return [q for i, x in enumerate(params) for q in _float_paths(x, (*prefix, i))]
+    return []
+
+
+def _get(params: Any, path: ParamPath) -> Any:
+    for k in path:
+        params = params[k]
+    return params
+
+
+def _with(params: Any, path: ParamPath, value: float) -> Any:
+    """A copy of ``params`` with the float at ``path`` set to ``value`` (only the containers on the path copied)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(params, dict):
+        return {**params, head: _with(params[head], rest, value)}
+    out = list(params)
+    out[head] = _with(out[head], rest, value)
+    return out if isinstance(params, list) else tuple(out)
 
 
 def _continuous_refine(
-    family: Family, cand: _Candidate, target: _Target, sweeps: int = 3, layers: bool = False
+    family: Family,
+    cand: _Candidate,
+    target: _Target,
+    sweeps: int = CONTINUOUS_SWEEPS,
+    layers: bool = False,
 ) -> _Candidate:
-    """Coordinate descent over the candidate's continuous parameters (each moved by a fifth of its range in the
-    pool, then a tenth, ...), by the symmetric distance to the mesh: the part proportions a pool of random shapes
-    only approximates (where the wheels sit along a car, how tall a backrest is) decide where canonical
-    coordinates land, which a smooth deformation towards closest points cannot slide into place. Scored by the
-    surfaces' distance on 2000 of the mesh's samples; with ``layers``, by :func:`_score` with its layer term (glass
-    outlines the cabin under it), among shapes whose surfaces' distance stays within ``LAYER_REFINE_SLACK`` of the
-    start's: a layer's exact distance would otherwise outweigh the sampled one of the whole and trade a body's
-    proportions for a label's edge."""
+    """Coordinate descent over the candidate's continuous parameters (every float, nested ones such as per-leg
+    pose angles included; each moved by a fifth of its range in the pool, then a tenth, ..., and on in the same
+    direction while that pays), by the symmetric distance to the mesh: the part proportions and poses a pool of
+    random shapes only approximates (where the wheels sit along a car, how tall a backrest is, how long a muzzle,
+    how far a knee is flexed) decide where canonical coordinates land, which a smooth deformation towards closest
+    points cannot slide into place. Scored by the surfaces' distance on 2000 of the mesh's samples; with
+    ``layers``, by :func:`_score` with its layer term (glass outlines the cabin under it), among shapes whose
+    surfaces' distance stays within ``LAYER_REFINE_SLACK`` of the start's: a layer's exact distance would otherwise
+    outweigh the sampled one of the whole and trade a body's proportions for a label's edge."""
     pool = candidate_pool(family.name)
-    keys = [k for k, v in cand.params.items() if isinstance(v, float)]
-    lo = {k: min(c.params[k] for c in pool) for k in keys}
-    hi = {k: max(c.params[k] for c in pool) for k in keys}
+    paths = [q for q in _float_paths(cand.params) if all(_has(c.params, q) for c in pool)]
+    lo = {q: min(_get(c.params, q) for c in pool) for q in paths}
+    hi = {q: max(_get(c.params, q) for c in pool) for q in paths}
     few = target.samples[:2000]
     few_tree = cKDTree(few)
 
@@ -669,23 +743,34 @@ def _continuous_refine(
     best, best_d = cand, score(cand)
     frac = 0.2
     for _ in range(sweeps):
-        for k in keys:
-            span = hi[k] - lo[k]
+        for q in paths:
+            span = hi[q] - lo[q]
             if span <= 0:
                 continue
             for sign in (1.0, -1.0):
-                value = float(np.clip(best.params[k] + sign * frac * span, lo[k], hi[k]))
-                if value == best.params[k]:
-                    continue
-                c = _candidate(family, {**best.params, k: value})
-                if c is None:
-                    continue
-                d = score(c)
-                if d < best_d * (1 - 1e-3) and (not layers or surface(c) <= limit):
-                    best, best_d = c, d
+                moved = False
+                for _step in range(MAX_STEPS_PER_DIRECTION):  # on in a direction while it pays
+                    value = float(np.clip(_get(best.params, q) + sign * frac * span, lo[q], hi[q]))
+                    if value == _get(best.params, q):
+                        break
+                    c = _candidate(family, _with(best.params, q, value))
+                    if c is None:
+                        break
+                    d = score(c)
+                    if not (d < best_d * (1 - 1e-3) and (not layers or surface(c) <= limit)):
+                        break
+                    best, best_d, moved = c, d, True
+                if moved:
                     break
         frac /= 2
     return best
+
+
+def _has(params: Any, path: ParamPath) -> bool:
+    try:
+        return isinstance(_get(params, path), float)
+    except (KeyError, IndexError, TypeError):
+        return False
 
 
 def _weld_index(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -206,3 +206,50 @@ def test_shapenet_folder_with_bad_models_renders_the_good_ones(tmp_path, capsys)
     for name in ("good_a", "good_b"):
         record = json.loads((lib / "records" / f"{name}.register.json").read_text())
         assert record["status"] == "accepted" and record["orientation"] == "as given"
+
+
+def test_nested_float_parameters_are_found_and_set_without_touching_the_rest():
+    from datagen.meshes.register import _float_paths, _get, _with
+
+    params = {"a": 1.0, "n": 3, "flag": True, "pose": {"left": [10.0, 20.0], "right": [5.0, 6.0]}, "s": "x"}
+    paths = _float_paths(params)
+    assert paths == [("a",), ("pose", "left", 0), ("pose", "left", 1), ("pose", "right", 0), ("pose", "right", 1)]
+    moved = _with(params, ("pose", "left", 1), 25.0)
+    assert _get(moved, ("pose", "left", 1)) == 25.0 and moved["pose"]["left"][0] == 10.0
+    assert params["pose"]["left"] == [10.0, 20.0]  # the original is not changed
+    assert moved["pose"]["right"] is params["pose"]["right"]  # only the containers on the path are copied
+
+
+def test_balanced_mean_weighs_a_small_part_like_a_large_one():
+    from datagen.meshes.register import SLOT_BALANCE, _balanced_mean
+
+    d = np.concatenate([np.zeros(99), [1.0]])  # a body of 99 points fitting exactly, an ear of 1 point 1 m off
+    group = np.concatenate([np.zeros(99, np.int64), [1]])
+    assert _balanced_mean(d, None) == pytest.approx(0.01)
+    assert _balanced_mean(d, group) == pytest.approx((1 - SLOT_BALANCE) * 0.01 + SLOT_BALANCE * 0.5)
+
+
+@pytest.mark.slow
+def test_a_quadrupeds_pose_and_ears_are_fitted_for_its_keypoints():
+    """Refinement reaches nested pose angles and small parts. Two of the bench's quadrupeds (scripts/bench_mesh_gt.py,
+    seed 0) whose ears, tail and legs the pool's nearest shapes get wrong: before, 32 of 42 keypoints fell within
+    0.05 of the longer side of the exact ones (mesh 3: ear bases 0.09, tail tip 0.17 off); now at least 85 % do
+    (measured 36 of 41; ear tips stay the weakest, at 0.06-0.08 on these two). The issue's 95 % is a pooled figure
+    over the bench's meshes and pairs, measured by the bench, not here."""
+    fam = get_family("quadruped")
+    rng = np.random.default_rng(0)
+    params = [fam.sample_params(rng) for _ in range(6)]
+    ok_total = n_total = 0
+    for index in (3, 5):
+        inst = fam.build(params[index], f"quadruped-{index}")
+        v = np.asarray(inst.vertices, float)
+        v = v + _rest(v)
+        reg = fit_template("m", v, inst.faces, "quadruped")
+        kp_fit, _ = RegisteredSurface(fam, v, inst.faces, reg).keypoints()
+        exact = exact_registration("m", fam, inst, v, np.eye(4))
+        kp_exact, _ = RegisteredSurface(fam, v, inst.faces, exact).keypoints()
+        has = np.isfinite(kp_exact).all(1)  # a keypoint the fit leaves off the mesh counts as a miss
+        err = np.linalg.norm(kp_fit[has] - kp_exact[has], axis=1) / np.ptp(v, axis=0).max()
+        ok_total += int((err <= 0.05).sum())
+        n_total += int(has.sum())
+    assert ok_total >= 0.85 * n_total, (ok_total, n_total)
