@@ -13,7 +13,8 @@ from datagen.families import get_family
 from datagen.meshes import layers as layers_mod
 from datagen.meshes.accuracy import exact_registration
 from datagen.meshes.layers import layer_components, layer_faces
-from datagen.meshes.register import _candidate, _rest, _score, _target, sample_surface
+from datagen.meshes.sampling import rest_shift, sample_surface
+from datagen.meshes.search import build_candidate, fit_distance, make_target
 
 
 def _box(lo, hi) -> trimesh.Trimesh:
@@ -110,25 +111,26 @@ def test_the_search_counts_windows_by_their_panes():
     for n_true in (1, 2, 3):
         params = {**fam.sample_params(np.random.default_rng(10 + n_true)), "n_windows": n_true}
         inst = fam.build(params, "car")
-        v = inst.vertices + _rest(inst.vertices)
+        v = inst.vertices + rest_shift(inst.vertices)
         pts, _, _ = sample_surface(v, inst.faces, 4000, np.random.default_rng(0))
         placed = (pts, cKDTree(pts), pts.min(0), pts.max(0))
-        target = _target(placed, v, inst.faces, np.eye(3), np.zeros(3), 0)
-        scores = {n: _score("car", target, _candidate(fam, {**params, "n_windows": n})) for n in (1, 2, 3)}
+        target = make_target(placed, v, inst.faces, np.eye(3), np.zeros(3), 0)
+        scores = {n: fit_distance("car", target, build_candidate(fam, {**params, "n_windows": n})) for n in (1, 2, 3)}
         assert min(scores, key=scores.get) == n_true, scores
 
 
 def test_small_parts_are_joined_to_the_part_they_are_set_in():
     """The deformation's smoothness carries a quadruped's ears with its head (their own closest points, on a thin
     cone, would leave them behind); a chair's legs and seat stay free to move apart."""
-    from datagen.meshes.register import _joins, _weld_index
+    from datagen.meshes.deform import small_part_joins
+    from datagen.meshes.register import _weld_index
 
     for category, joined in (("quadruped", {"ear"}), ("chair", set())):
         fam = get_family(category)
         inst = fam.build(fam.sample_params(np.random.default_rng(2)), category)
         w, inverse = _weld_index(inst.vertices)
         wf = inverse[inst.faces]
-        edges = _joins(w, wf, float(np.linalg.norm(np.ptp(w, axis=0))))
+        edges = small_part_joins(w, wf, float(np.linalg.norm(np.ptp(w, axis=0))))
         part = np.zeros(len(w), np.int64)
         part[wf.ravel()] = np.repeat(inst.face_slot, 3)
         small = {fam.slots[s].part for s in part[np.unique(edges[:, 0])]} if len(edges) else set()
