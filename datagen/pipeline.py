@@ -10,6 +10,9 @@ A view is *dressed* when it is first rendered, from its own seed (so the order i
 matter): with probability ``camera.truncation_fraction`` it is re-aimed so that part of the object leaves the image
 (:func:`datagen.camera.truncate_view`), and with probability ``occluders.fraction`` occluders are placed between
 the camera and the object (:mod:`datagen.occluders`), rendered and ray-cast with it.
+
+One module, over ~400 lines: a group's seeded draws (all made before rendering), view dressing and the per-view
+surface cache are the steps of one shard, read top to bottom.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ reading, not stated by a source**; id 13 is not named anywhere we found and is n
     axle shell, guess); pedal_{left,right} [10, 9] (outer face of the pedal).
 Symmetric groups: each left/right pair (handles, saddle back ends, pedals, as GeoAware's), and each wheel's two
 axle ends.
+
+One module per family, over ~400 lines: its slots, part builders, keypoints and SPair index map are one
+contract and are read together.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ these pairs right and the even one left, as ``datagen.real.tables`` records):
     head or body), so these are not mapped.
 Symmetric groups follow GeoAware's ``SPAIR_GEO_AWARE['bird']``: the wing ends, feet, knees and hips (pairs);
 mouth corners and eyes are left/right pairs but not geometry-aware groups there.
+
+One module per family, over ~400 lines: its slots, part builders, keypoints and SPair index map are one
+contract and are read together.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ windshield are not stated in the sources we found — we take the first of each 
     [13, 14, 15 / 23, 24, 25] (GeoAware names them rear_fender, wheel, front_fender); windshield bottom corners
     [16 right, 17 left], top corners [18, 19]; rear window bottom corners [26, 27], top corners [28, 29].
 Symmetric groups follow GeoAware's ``SPAIR_GEO_AWARE['car']``.
+
+One module per family, over ~400 lines: its slots, part builders, keypoints and SPair index map are one
+contract and are read together.
 """
 
 from __future__ import annotations

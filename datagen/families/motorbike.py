@@ -25,6 +25,9 @@ headlight [4], taillight [5], seat_front [8], seat_back [9] is our guess**; ids 
     each visible axle end: ``front_wheel_left`` / ``front_wheel_right`` both map to 6), seat_front [8], seat_back
     [9], exhaust_end_{left,right} (not in SPair).
 Symmetric groups: mirrors, handles (as GeoAware's), each wheel's two axle ends, the two exhaust ends.
+
+One module per family, over ~400 lines: its slots, part builders, keypoints and SPair index map are one
+contract and are read together.
 """
 
 from __future__ import annotations

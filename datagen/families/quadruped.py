@@ -25,6 +25,9 @@ hoof / knee pair is front is not stated in the sources we found, we take the fir
     centre points nose_tip, chin, withers, tail_base, tail_tip (SPair's centre keypoints 8, 9, 14, 15 of the horse
     are not named in the sources we found; we do not map them).
 Symmetric groups: each left/right pair, the four hooves, the four knees (as GeoAware's horse / cow groups).
+
+One module, over ~400 lines: the five SPair animals are presets of these same part builders and place their
+keypoints (and AP-10K's layout) with the builders' private geometry (leg joints, neck and head points).
 """
 
 from __future__ import annotations
