@@ -97,6 +97,8 @@ class SurfaceIndex:
         face_mask: optional bool [F]: only these faces can be returned.
     """
 
+    ESCALATE = 16  # how many times more samples a query with no agreeing candidate is proposed
+
     def __init__(
         self,
         vertices: np.ndarray,
@@ -127,26 +129,49 @@ class SurfaceIndex:
             k: samples (and so candidate faces) proposed per query.
             normals: optional unit normals [N, 3] of the surfaces the queries lie on: the closest point is then
                 sought among faces facing the same way (positive dot product), which keeps a point of a thin
-                plate's top on the top and not on the bottom a hair closer; a query with no such candidate takes
-                the closest of all.
+                plate's top on the top and not on the bottom a hair closer. Where none of the ``2k`` nearest
+                samples lies on such a face (the query sits nearer the plate's far side than the spacing allows,
+                as a misfit template does), ``ESCALATE`` times as many are proposed; a query with no agreeing
+                candidate even then takes the closest of all.
 
         Returns:
             ``face`` int64 [N], ``bary`` float64 [N, 3], ``point`` float64 [N, 3], ``dist`` float64 [N].
         """
         p = np.asarray(points, np.float64)
-        n = len(p)
-        if normals is not None:
-            k = 2 * k
+        if normals is None:
+            return self._best(p, self._propose(p, k))
+        nrm = np.asarray(normals, np.float64)
+        cand = self._propose(p, 2 * k)
+        cand, ok = self._agreeing(cand, nrm)
+        out = self._best(p, cand)
+        retry = np.flatnonzero(~ok)
+        if retry.size and 2 * k < len(self.sample_face):
+            wide, ok_wide = self._agreeing(self._propose(p[retry], 2 * k * self.ESCALATE), nrm[retry])
+            hit = retry[ok_wide]
+            if hit.size:
+                again = self._best(p[hit], wide[ok_wide])
+                for arr, new in zip(out, again):
+                    arr[hit] = new
+        return out
+
+    def _propose(self, p: np.ndarray, k: int) -> np.ndarray:
+        """int64 [N, k']: the faces of the k' = min(k, samples) samples nearest each point."""
         k = min(k, len(self.sample_face))
         _, idx = self.tree.query(p, k=k)
-        idx = idx.reshape(n, k)
-        cand = self.sample_face[idx]  # [N, k]
-        if normals is not None:
-            agree = np.einsum("nkd,nd->nk", self.face_normals[cand], np.asarray(normals, np.float64)) > 0
-            ok = agree.any(axis=1)
-            # queries with an agreeing candidate try only those (others repeat the first agreeing face)
-            first = cand[np.arange(n), np.argmax(agree, axis=1)]
-            cand = np.where(agree | ~ok[:, None], cand, first[:, None])
+        return self.sample_face[idx.reshape(len(p), k)]
+
+    def _agreeing(self, cand: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates facing the way of ``normals`` ([N, 3]): the candidate matrix with the others replaced by the
+        first agreeing face (rows with none unchanged) and bool [N], whether a row has one."""
+        n = len(cand)
+        agree = np.einsum("nkd,nd->nk", self.face_normals[cand], normals) > 0
+        ok = agree.any(axis=1)
+        first = cand[np.arange(n), np.argmax(agree, axis=1)]
+        return np.where(agree | ~ok[:, None], cand, first[:, None]), ok
+
+    def _best(self, p: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The closest point of each query among its candidate faces ``cand`` int64 [N, k] (exact distances)."""
+        n, k = cand.shape
         best_d = np.full(n, np.inf)
         face = np.zeros(n, np.int64)
         bary = np.zeros((n, 3))

@@ -55,6 +55,25 @@ def test_surface_index_is_exact_against_brute_force():
     assert np.allclose(np.linalg.norm(q - pts, axis=1), d)
 
 
+def test_a_query_facing_a_plates_top_finds_the_top_even_from_below_the_bottom():
+    """A thin plate (a 1 x 1 slab, 0.05 thick) and query points just under its bottom that lie on surfaces facing
+    up (a misfit template's screen behind the mesh's): the nearest samples are all on the bottom, yet the answer is
+    the top, the closest face facing the same way; with no normals it is the bottom."""
+    box = trimesh.creation.box([1.0, 0.05, 1.0])
+    index = SurfaceIndex(box.vertices, box.faces, spacing=0.01)
+    xz = np.random.default_rng(0).uniform(-0.4, 0.4, size=(50, 2))
+    below = np.column_stack([xz[:, 0], np.full(50, -0.035), xz[:, 1]])
+    up = np.tile([0.0, 1.0, 0.0], (50, 1))
+    face, _, q, d = index.closest(below, normals=up)
+    assert np.all(index.face_normals[face] @ [0, 1, 0] > 0.99)  # the top
+    assert np.allclose(q[:, 1], 0.025) and np.allclose(d, 0.06)
+    face_any, _, q_any, _ = index.closest(below)
+    assert np.allclose(q_any[:, 1], -0.025)  # the bottom, nearer
+    down = -up
+    face_down, _, _, d_down = index.closest(below, normals=down)
+    assert np.allclose(d_down, 0.01)  # agreeing nearest: the bottom itself
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("category,warp", [("chair", 0.0), ("table", 0.05)])
 def test_registration_puts_points_where_the_exact_map_does(category, warp):
