@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 FINALISTS = 10  # candidates (and the best few as given) compared on all samples
-REFINE_STARTS = 1  # the best few finalists refined, the best result kept
+REFINE_STARTS = 2  # the best few finalists (by the refinement's distance) refined, the best result kept
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
 # proper rotations tried on the mesh (names are what a file oriented that way got wrong)
 ORIENTATIONS: dict[str, np.ndarray] = {
@@ -213,8 +213,11 @@ def fit_template(
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
+    # the refinement's starts: the finalists ranked by the refinement's own distance (parts balanced, layers),
+    # which the plain chamfer above, dominated by the largest surfaces, does not predict well
+    starts = sorted((fit_distance(category, target, pool[i]), i) for _, i in fine[orientation])
     best: tuple[float, Candidate] | None = None
-    for _, i in sorted(fine[orientation])[:REFINE_STARTS]:  # a few starts: the descent stops in local minima
+    for _, i in starts[:REFINE_STARTS]:  # a few starts: the descent stops in local minima
         cand = discrete_refine(family, pool[i], target)
         cand = continuous_refine(family, cand, target)
         if len(target.layer) or layer_slots(category).any():  # then the layers' outlines and counts
