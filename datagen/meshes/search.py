@@ -23,6 +23,7 @@ SLOT_BALANCE = 0.5  # the share of each side of the refinement's distance averag
 MAX_BALANCED_PIECES = 64  # a mesh of more connected pieces than this is not balanced by piece
 MAX_STEPS_PER_DIRECTION = 3  # ... each repeated while it pays, up to this many times
 POOL_SEED = 20261204
+LAYER_SLOT_SEEN = 6  # layer_slots: pool instances with a slot that judge whether it is a layer
 
 
 @dataclass
@@ -71,16 +72,27 @@ def candidate_pool(category: str, size: int = POOL_SIZE, seed: int = POOL_SEED) 
 
 
 @functools.lru_cache(maxsize=32)
-def layer_slots(category: str, n: int = 12) -> np.ndarray:
+def layer_slots(category: str, min_seen: int = LAYER_SLOT_SEEN) -> np.ndarray:
     """bool [n_slots]: the family's slots that are thin layers on another part (:mod:`datagen.meshes.layers`) in
-    at least half of the first ``n`` pool instances that have them."""
+    at least half of the pool instances that have them, judged on the pool's first instances until every slot the
+    pool has was seen in ``min_seen`` of them (count-tagged slots, such as a bus's fifth window of five on the upper
+    deck, are rare: judged on the first dozen instances only, they were left out and their glass was not matched)."""
     from datagen.meshes.layers import layer_faces
 
     family = get_family(category)
+    pool = candidate_pool(category)
+    in_pool = np.zeros(len(family.slots))
+    for c in pool:
+        in_pool[np.unique(c.instance.face_slot)] += 1
+    need = np.minimum(in_pool, min_seen)
     hits = np.zeros(len(family.slots))
     seen = np.zeros(len(family.slots))
-    for c in candidate_pool(category)[:n]:
+    for c in pool:
+        if np.all(seen >= need):
+            break
         slot = c.instance.face_slot
+        if np.all(seen[np.unique(slot)] >= need[np.unique(slot)]):
+            continue  # nothing new to learn from this one
         layer = layer_faces(c.instance.vertices, c.instance.faces)
         np.add.at(seen, np.unique(slot), 1)
         count = np.maximum(np.bincount(slot, minlength=len(seen)), 1)
