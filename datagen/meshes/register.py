@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 FINALISTS = 10  # candidates (and the best few as given) compared on all samples
-REFINE_STARTS = 2  # the best few finalists (by the refinement's distance) refined, the best result kept
+REFINE_STARTS = 3  # finalists refined (the best by the plain chamfer, then by the balanced distance), the best kept
 NO_COUNTERPART_REL = 0.03  # farther than this (x bbox diagonal) from the other surface: no counterpart
 # proper rotations tried on the mesh (names are what a file oriented that way got wrong)
 ORIENTATIONS: dict[str, np.ndarray] = {
@@ -213,11 +213,14 @@ def fit_template(
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
-    # the refinement's starts: the finalists ranked by the refinement's own distance (parts balanced, layers),
-    # which the plain chamfer above, dominated by the largest surfaces, does not predict well
-    starts = sorted((fit_distance(category, target, pool[i]), i) for _, i in fine[orientation])
+    # the refinement's starts (the descent stops in local minima): the best finalist by the plain chamfer above,
+    # dominated by the largest surfaces (a table's top outline), and the best by the refinement's own distance,
+    # parts balanced and layers included (a tv-monitor's chin and feet), REFINE_STARTS in all
+    by_chamfer = [i for _, i in sorted(fine[orientation])]
+    by_balanced = [i for _, i in sorted((fit_distance(category, target, pool[i]), i) for i in by_chamfer)]
+    starts = list(dict.fromkeys(by_chamfer[:1] + by_balanced))[:REFINE_STARTS]
     best: tuple[float, Candidate] | None = None
-    for _, i in starts[:REFINE_STARTS]:  # a few starts: the descent stops in local minima
+    for i in starts:
         cand = discrete_refine(family, pool[i], target)
         cand = continuous_refine(family, cand, target)
         if len(target.layer) or layer_slots(category).any():  # then the layers' outlines and counts
