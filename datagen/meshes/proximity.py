@@ -176,15 +176,19 @@ class SurfaceIndex:
         face = np.zeros(n, np.int64)
         bary = np.zeros((n, 3))
         point = np.zeros((n, 3))
+        # a face already proposed earlier in its row gives nothing new: mark every later repeat once, O(k log k) a
+        # row (a stable sort keeps each face's first place first among its copies)
+        order = np.argsort(cand, axis=1, kind="stable")
+        in_order = np.take_along_axis(cand, order, axis=1)
+        repeat_sorted = np.zeros(cand.shape, bool)
+        repeat_sorted[:, 1:] = in_order[:, 1:] == in_order[:, :-1]
+        repeat = np.zeros(cand.shape, bool)
+        np.put_along_axis(repeat, order, repeat_sorted, axis=1)
         for j in range(k):
             f = cand[:, j]
-            if j > 0:  # a face already tried for this point gives nothing new
-                fresh = np.all(cand[:, :j] != f[:, None], axis=1)
-                if not fresh.any():
-                    continue
-            else:
-                fresh = np.ones(n, bool)
-            sel = np.flatnonzero(fresh)
+            sel = np.flatnonzero(~repeat[:, j])
+            if sel.size == 0:
+                continue
             b, q = closest_on_triangles(p[sel], self.vertices[self.faces[f[sel]]])
             d = np.linalg.norm(q - p[sel], axis=1)
             better = d < best_d[sel]

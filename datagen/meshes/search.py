@@ -91,10 +91,11 @@ def layer_slots(category: str, min_seen: int = LAYER_SLOT_SEEN) -> np.ndarray:
         if np.all(seen >= need):
             break
         slot = c.instance.face_slot
-        if np.all(seen[np.unique(slot)] >= need[np.unique(slot)]):
+        present = np.unique(slot)
+        if np.all(seen[present] >= need[present]):
             continue  # nothing new to learn from this one
         layer = layer_faces(c.instance.vertices, c.instance.faces)
-        np.add.at(seen, np.unique(slot), 1)
+        seen[present] += 1
         count = np.maximum(np.bincount(slot, minlength=len(seen)), 1)
         hits += np.bincount(slot, weights=layer, minlength=len(seen)) / count > 0.5
     return (seen > 0) & (hits >= 0.5 * np.maximum(seen, 1))
