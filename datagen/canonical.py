@@ -23,11 +23,18 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from datagen.families import Family, Instance
+from datagen.meshes.layers import welded_components
 from datagen.meshes.proximity import SurfaceIndex
 from datagen.meshes.register import NO_COUNTERPART_REL, Registration
+from datagen.meshes.sampling import sample_surface
 
 __all__ = ["CanonicalSurface", "ProceduralSurface", "RegisteredSurface", "counterparts"]
 
+PIECE_MATCH_REL = 0.01  # a slot is a whole piece of the mesh within this (x bbox diagonal) both ways ...
+PIECE_SPLIT_SHARE = 0.05  # ... judged where this share of the piece's faces voted for each of two slots or more
+PIECE_AREA = 1.3  # ... and the piece's area within this factor of the slot's (not a tyre and its rim welded)
+PIECE_SAMPLES = 400  # surface samples of a piece and of a slot for that test
+PIECE_MAX = 4096  # a mesh of more connected pieces than this (a triangle soup) keeps its faces' votes
 # barycentric points at which a mesh face votes for its template slot: the centroid and six around it
 _FACE_VOTE_POINTS = np.array(
     [
@@ -125,7 +132,8 @@ class RegisteredSurface(CanonicalSurface):
         self.registration = registration
         self.template = registration.instance()
         self.template_vertices = np.asarray(registration.template_vertices, np.float64)
-        self.max_distance = NO_COUNTERPART_REL * float(np.linalg.norm(np.ptp(self.vertices, axis=0)))
+        self.diagonal = float(np.linalg.norm(np.ptp(self.vertices, axis=0)))
+        self.max_distance = NO_COUNTERPART_REL * self.diagonal
         present = registration.slot_present[self.template.face_slot]
         self._canonical_face = np.where(present, family.canonical_face(self.template), -1)
         self._lut = np.full(int(family.slot_offsets[-1]), -1, np.int64)
@@ -180,8 +188,49 @@ class RegisteredSurface(CanonicalSurface):
                     own = d_k <= d_all[m] + self.max_distance
                     f_t[m[own]] = f_k[own]
                 np.add.at(votes, (np.arange(len(tri)), self.template.face_slot[f_t]), 1)
-            self._mesh_face_slot = votes.argmax(axis=1).astype(np.int64)
+            self._mesh_face_slot = self._whole_pieces(votes.argmax(axis=1).astype(np.int64))
         return self._mesh_face_slot
+
+    def _whole_pieces(self, label: np.ndarray) -> np.ndarray:
+        """``label`` (int64 [F], each face's voted slot) with every connected piece of the mesh whose faces split
+        between slots relabelled as one slot where one slot *is* that piece: both surfaces' mean distance to the
+        other (piece to the slot's faces on the template, the slot's faces to the piece) within
+        ``PIECE_MATCH_REL`` of the bbox diagonal and under half of the next split slot's. A face votes by
+        nearness alone, and parts nested closer than the fit's error split between them: a wheel's rim sits in
+        its tyre's inner edge, a few millimetres from it, and half the rim's faces voted tyre. As a whole the rim
+        is far from a tyre (whose tread is a tyre's height away) and near the template's rim. A piece that merges
+        parts (a frame in one piece, a tyre welded to its rim: the tyre lies on all of it, but the piece has twice
+        its area) or holds a part of a slot (one spoke) matches no slot this way and keeps its faces' votes."""
+        piece = welded_components(self.vertices, self.faces, 1e-6 * self.diagonal)
+        n_pieces = int(piece.max()) + 1 if len(piece) else 0
+        if n_pieces < 2 or n_pieces > PIECE_MAX:
+            return label
+        order = np.argsort(piece, kind="stable")
+        bounds = np.searchsorted(piece[order], np.arange(n_pieces + 1))
+        out = label.copy()
+        rng = np.random.default_rng(0)
+        for k in range(n_pieces):
+            faces = order[bounds[k] : bounds[k + 1]]
+            slots, counts = np.unique(label[faces], return_counts=True)
+            split = slots[counts >= PIECE_SPLIT_SHARE * len(faces)]
+            if len(split) < 2:
+                continue
+            piece_pts = sample_surface(self.vertices, self.faces[faces], PIECE_SAMPLES, rng)[0]
+            piece_index = SurfaceIndex(self.vertices, self.faces, face_mask=np.isin(np.arange(len(self.faces)), faces))
+            piece_area = _area(self.vertices, self.faces[faces])
+            fits = []
+            for slot in split:
+                t_faces = self.template.faces[self.template.face_slot == slot]
+                t_pts = sample_surface(self.template_vertices, t_faces, PIECE_SAMPLES, rng)[0]
+                there = float(self._slot_index("template", int(slot)).closest(piece_pts)[3].mean())
+                back = float(piece_index.closest(t_pts)[3].mean())
+                ratio = piece_area / max(_area(self.template_vertices, t_faces), 1e-300)
+                fits.append((max(there, back), ratio, int(slot)))
+            fits.sort()
+            (d, ratio, slot), d_next = fits[0], fits[1][0]
+            if d <= PIECE_MATCH_REL * self.diagonal and d < 0.5 * d_next and 1 / PIECE_AREA <= ratio <= PIECE_AREA:
+                out[faces] = slot
+        return out
 
     def _slot_index(self, which: str, slot: int) -> SurfaceIndex | None:
         """The closest-point index of one slot's faces on the template (``which="template"``) or on the mesh."""
@@ -237,6 +286,11 @@ class RegisteredSurface(CanonicalSurface):
             near = dist <= self.max_distance
             face[has[near]], pts[has[near]] = f_m[near], p_m[near]
         return face, pts
+
+
+def _area(vertices: np.ndarray, faces: np.ndarray) -> float:
+    tri = vertices[faces]
+    return 0.5 * float(np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
 
 
 def counterparts(

@@ -34,10 +34,10 @@ from scipy.spatial import cKDTree
 from datagen.families import Family, Instance, get_family
 from datagen.families.distortion import STRETCH_LIMIT, affine_singular_values
 from datagen.meshes.deform import JOIN_SMALL_PARTS, deform, small_part_joins
+from datagen.meshes.fit import Fitted, parametric_fit
 from datagen.meshes.library import atomic_write_bytes, load_mesh
 from datagen.meshes.sampling import rest_shift, sample_surface
 from datagen.meshes.search import (
-    Candidate,
     axis_scale,
     candidate_pool,
     chamfer,
@@ -94,6 +94,7 @@ class Quality:
         stretch_frac: share of the template's area deformed beyond ``STRETCH_LIMIT`` of the instance's shape.
         absent_slots: slots of the instance that found no counterpart on the mesh (mapped as absent).
         chamfer_as_given, chamfer_best: the search's symmetric distance for the file's orientation and the best.
+        surface_fit: the parametric fit's surface distance (:mod:`datagen.meshes.fit`) of the kept template.
     """
 
     mesh_to_template_mean: float = 0.0
@@ -106,6 +107,7 @@ class Quality:
     absent_slots: list[str] = field(default_factory=list)
     chamfer_as_given: float = 0.0
     chamfer_best: float = 0.0
+    surface_fit: float = 0.0
 
     def problems(self) -> list[str]:
         """The :data:`QUALITY_LIMITS` this registration breaks, as sentences."""
@@ -186,8 +188,7 @@ def fit_template(
     coarse: list[tuple[float, str, int]] = []
     placed: dict[str, tuple[np.ndarray, cKDTree, np.ndarray, np.ndarray]] = {}
     for name, R in ORIENTATIONS.items():
-        p = pts @ R.T
-        p = p + rest_shift(p)
+        p = pts @ R.T + rest_shift(v @ R.T)  # the frame the mesh's vertices take turned by R
         placed[name] = (p, cKDTree(p), p.min(0), p.max(0))
         few, few_tree = p[:500], cKDTree(p[:500])
         for i, c in enumerate(pool):
@@ -207,19 +208,23 @@ def fit_template(
     if scores[alt][0] < ORIENTATION_MARGIN * given:
         orientation = alt
     R = ORIENTATIONS[orientation]
-    target = make_target(placed[orientation], v, faces, R, rest_shift(pts @ R.T), seed, sample_face)
+    target = make_target(placed[orientation], v, faces, R, rest_shift(v @ R.T), seed, sample_face)
     v = v @ R.T
-    v = v + rest_shift(v)
+    v = v + rest_shift(v)  # the target's frame
     pts, nrm, _ = sample_surface(v, faces, 20000, rng)
     if np.linalg.det(R) < 0:  # never: ORIENTATIONS are proper rotations
         raise AssertionError("improper orientation fix")
+    from datagen.meshes.proximity import SurfaceIndex
+
+    mesh_index = SurfaceIndex(v, faces)
     # the refinement's starts (the descent stops in local minima): the best finalist by the plain chamfer above,
     # dominated by the largest surfaces (a table's top outline), and the best by the refinement's own distance,
-    # parts balanced and layers included (a tv-monitor's chin and feet), REFINE_STARTS in all
+    # parts balanced and layers included (a tv-monitor's chin and feet), REFINE_STARTS in all; each is then fitted
+    # to the mesh's surface (:mod:`datagen.meshes.fit`), and the one that fits it best is kept
     by_chamfer = [i for _, i in sorted(fine[orientation])]
     by_balanced = [i for _, i in sorted((fit_distance(category, target, pool[i]), i) for i in by_chamfer)]
     starts = list(dict.fromkeys(by_chamfer[:1] + by_balanced))[:REFINE_STARTS]
-    best: tuple[float, Candidate] | None = None
+    best: Fitted | None = None
     for i in starts:
         cand = discrete_refine(family, pool[i], target)
         cand = continuous_refine(family, cand, target)
@@ -227,18 +232,14 @@ def fit_template(
             if len(target.layer):
                 cand = continuous_refine(family, cand, target, layers=True)
             cand = discrete_refine(family, cand, target, sweeps=1)
-        d = fit_distance(category, target, cand)
-        if best is None or d < best[0]:
-            best = (d, cand)
-    cand = best[1]
-    s, o = axis_scale(cand, v.min(0), v.max(0))
+        fitted = parametric_fit(family, cand, target, mesh_index, *axis_scale(cand, v.min(0), v.max(0)), seed=seed)
+        if best is None or fitted.distance < best.distance:
+            best = fitted
+    cand = best.candidate
     inst = cand.instance
-    start = inst.vertices * s + o
+    start = inst.vertices * best.scale + best.offset
     welded, inverse = _weld_index(start)
     wf = inverse[inst.faces]
-    from datagen.meshes.proximity import SurfaceIndex
-
-    mesh_index = SurfaceIndex(v, faces)
     deformed = deform(welded, wf, pts, nrm, diagonal, two_sided, mesh_index)
     joins = small_part_joins(welded, wf, diagonal) if JOIN_SMALL_PARTS else np.zeros((0, 2), np.int64)
     if len(joins):  # the template's small parts joined to what they are set in: kept where it explains the mesh better
@@ -255,6 +256,7 @@ def fit_template(
     quality, slot_present = _quality(family, inst, start, template_vertices, v, faces, pts, nrm, diagonal, two_sided)
     quality.chamfer_as_given = given / diagonal
     quality.chamfer_best = scores[orientation][0] / diagonal
+    quality.surface_fit = best.distance / diagonal
     return Registration(
         mesh_id=mesh_id,
         category=category,

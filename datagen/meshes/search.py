@@ -15,7 +15,7 @@ from datagen.families import Family, Instance, get_family
 from datagen.meshes.sampling import sample_surface
 
 __all__ = ["Candidate", "Target", "candidate_pool", "layer_slots", "fit_distance", "make_target", "discrete_refine",
-           "continuous_refine", "axis_scale", "chamfer"]  # fmt: skip
+           "continuous_refine", "axis_scale", "chamfer", "layer_distance"]  # fmt: skip
 
 POOL_SIZE = 400  # template instances tried per mesh
 CONTINUOUS_SWEEPS = 5  # continuous refinement: steps of 1/5, 1/10, ... 1/80 of each parameter's range in the pool
@@ -143,28 +143,34 @@ def fit_distance(
     main slot, and of each template layer slot falling on other than its main mesh part, both ways. Three windows
     a side against one are a few pillars' width apart in distance but split each other's panes. When only one
     side has layers, a fixed penalty. ``layers=False``: the surfaces' distance alone."""
-    from datagen.meshes.proximity import SurfaceIndex
-
     sc, o = axis_scale(c, target.lo, target.hi)
     p, t = (target.samples, target.tree) if samples is None else (samples, tree)
     pieces = None if target.sample_piece is None else target.sample_piece[: len(p)]  # ``samples`` is a prefix
     d = chamfer(p, t, c.samples * sc + o, c.sample_slot, pieces)
     if not layers:
         return d
+    return d + layer_distance(category, target, c, sc, o)
+
+
+def layer_distance(category: str, target: Target, c: Candidate, sc: np.ndarray, o: np.ndarray) -> float:
+    """The thin-layer term of :func:`fit_distance` for candidate ``c`` placed by per-axis scale ``sc`` and offset
+    ``o`` (in the target's frame): the layers' exact distance both ways plus how well their parts pair up, or a
+    fixed penalty where only one side has layers, 0 where neither has."""
+    from datagen.meshes.proximity import SurfaceIndex
+
     faces, mine = candidate_layers(category, c)
     if len(target.layer) and len(mine):
         f_tc, _, _, d_tc = SurfaceIndex(c.instance.vertices * sc + o, faces).closest(target.layer)
         f_ct, _, _, d_ct = target.layer_index.closest(mine * sc + o)
-        d += float(d_tc.mean() + d_ct.mean()) / 2
         split = (
             2
             - purity(target.layer_part, c.layer_face_slot[f_tc])
             - purity(c.layer_sample_slot, target.layer_face_part[f_ct])
         )
-        d += LAYER_SPLIT_REL * target.diagonal * split / 2
-    elif len(target.layer) or len(mine):
-        d += LAYER_MISMATCH_REL * target.diagonal
-    return d
+        return float(d_tc.mean() + d_ct.mean()) / 2 + LAYER_SPLIT_REL * target.diagonal * split / 2
+    if len(target.layer) or len(mine):
+        return LAYER_MISMATCH_REL * target.diagonal
+    return 0.0
 
 
 def chamfer(
