@@ -27,6 +27,7 @@ __all__ = ["LAYER_REL", "LAYER_OWN_REL", "components", "layer_faces", "layer_com
 LAYER_REL = 0.008  # a part this close (x bbox diagonal) to another part's surface is a layer on it ...
 LAYER_OWN_REL = 0.06  # ... if also this close relative to its own extent (glass, labels: not engines, gear)
 _MAX_PAIRS = 4_000_000  # (vertex, sample) pairs examined at once
+_PER_COMPONENT_MIN = 90  # queried vertices per candidate component from which components are searched one by one
 
 
 def components(n_vertices: int, faces: np.ndarray) -> np.ndarray:
@@ -77,7 +78,11 @@ def layer_faces(
 
 
 def layer_components(
-    vertices: np.ndarray, faces: np.ndarray, weld: bool = True, diagonal: float | None = None
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    weld: bool = True,
+    diagonal: float | None = None,
+    by_component: bool | None = None,
 ) -> np.ndarray:
     """int64 [F]: for every face of ``faces`` that belongs to a thin layer (see the module docstring) the id of
     its connected component, -1 for the others.
@@ -86,6 +91,9 @@ def layer_components(
         vertices: float64 [V, 3]; faces: int [F, 3].
         weld: merge coincident vertices first (a procedural instance's parts repeat their seam vertices).
         diagonal: the size the layer distance is relative to (default: the vertices' bounding-box diagonal).
+        by_component: search other components' samples component by component (fast on dense meshes: it never
+            looks at a vertex's own component) rather than in one shared tree (fast on small meshes with many
+            components); default: by the number of vertices per component. Both give the same answer.
     """
     v = np.asarray(vertices, np.float64)
     f = np.asarray(faces, np.int64)
@@ -116,30 +124,77 @@ def layer_components(
     query = np.flatnonzero(used & candidate[comp])
     if query.size == 0:
         return out
-    spacing = limit
-    pts, owner = sample_faces(v, f, spacing)
-    tree = cKDTree(pts)
-    best = np.full(n, np.inf)
-    radius = cap[comp[query]] + 1.01 * spacing
-    # the neighbourhood of every queried vertex, in chunks that bound the memory
-    chunk = max(1, _MAX_PAIRS // 64)
-    for s in range(0, len(query), chunk):
-        q = query[s : s + chunk]
-        near = tree.query_ball_point(v[q], radius[s : s + chunk], return_sorted=False)
-        counts = np.fromiter((len(x) for x in near), np.int64, len(near))
-        if counts.sum() == 0:
-            continue
-        qi = np.repeat(q, counts)
-        si = np.fromiter((j for x in near for j in x), np.int64, int(counts.sum()))
-        fi = owner[si]
-        other = face_comp[fi] != comp[qi]
-        qi, fi = qi[other], fi[other]
-        if qi.size == 0:
-            continue
-        key = np.unique(qi * len(f) + fi)  # one exact distance per (vertex, face)
-        qi, fi = key // len(f), key % len(f)
-        _, foot = closest_on_triangles(v[qi], v[f[fi]])
-        np.minimum.at(best, qi, np.linalg.norm(foot - v[qi], axis=1))
+    pts, owner = sample_faces(v, f, limit)
+    if by_component is None:  # many vertices per component: a shared tree would mostly see their own component
+        by_component = len(query) >= _PER_COMPONENT_MIN * len(np.unique(comp[query]))
+    nearest = _nearest_by_component if by_component else _nearest_shared
+    best = nearest(v, f, comp, face_comp, query, cap, pts, owner, limit, (lo, hi))
     p90 = _group_quantile(comp[query], best[query], 0.9, n_comp)
     layer = candidate & (p90 <= cap)  # NaN (no vertex) compares False
     return np.where(layer[face_comp], face_comp, -1)
+
+
+def _exact_nearest(best: np.ndarray, qi: np.ndarray, fi: np.ndarray, v: np.ndarray, f: np.ndarray) -> None:
+    """Lower ``best[qi]`` to the exact distance from vertex ``qi`` to face ``fi`` (pairs repeated are measured once)."""
+    key = np.unique(qi * len(f) + fi)
+    qi, fi = key // len(f), key % len(f)
+    _, foot = closest_on_triangles(v[qi], v[f[fi]])
+    np.minimum.at(best, qi, np.linalg.norm(foot - v[qi], axis=1))
+
+
+def _nearest_shared(v, f, comp, face_comp, query, cap, pts, owner, spacing, boxes) -> np.ndarray:
+    """float [V]: each queried vertex's exact distance to the nearest face of another component, where one lies
+    within its component's cap (else inf): every sample within ``cap + spacing`` found in one tree of all samples.
+
+    Args: the welded ``v`` [V, 3] and ``f`` [F, 3]; ``comp`` [V] and ``face_comp`` [F] the components; ``query``
+    the vertices asked; ``cap`` [C]; ``pts`` [S, 3] samples of the faces ``owner`` [S] at ``spacing``; ``boxes``
+    the components' bounding boxes (lo, hi), each [C, 3] (unused here)."""
+    best = np.full(len(v), np.inf)
+    tree = cKDTree(pts)
+    radius = cap[comp[query]] + 1.01 * spacing
+    r_max = float(radius.max())
+    chunk = max(1, _MAX_PAIRS // 64)
+    for s in range(0, len(query), chunk):
+        q = query[s : s + chunk]
+        pairs = cKDTree(v[q]).sparse_distance_matrix(tree, r_max, output_type="ndarray")
+        pairs = pairs[pairs["v"] <= radius[s : s + chunk][pairs["i"]]]
+        qi, fi = q[pairs["i"]], owner[pairs["j"]]
+        other = face_comp[fi] != comp[qi]
+        if other.any():
+            _exact_nearest(best, qi[other], fi[other], v, f)
+    return best
+
+
+def _nearest_by_component(v, f, comp, face_comp, query, cap, pts, owner, spacing, boxes) -> np.ndarray:
+    """As :func:`_nearest_shared`, one component at a time against the samples of the other components whose
+    bounding boxes come within its radius: the pairs examined are those between components only."""
+    n_comp = len(cap)
+    lo, hi = boxes
+    sample_comp = face_comp[owner]
+    order = np.argsort(sample_comp, kind="stable")
+    pts, owner = pts[order], owner[order]
+    bounds = np.searchsorted(sample_comp[order], np.arange(n_comp + 1))
+    query_comp = comp[query]
+    by_comp = np.argsort(query_comp, kind="stable")
+    q_bounds = np.searchsorted(query_comp[by_comp], np.arange(n_comp + 1))
+    best = np.full(len(v), np.inf)
+    chunk = max(1, _MAX_PAIRS // 64)
+    for c in np.flatnonzero(q_bounds[1:] > q_bounds[:-1]):
+        q = query[by_comp[q_bounds[c] : q_bounds[c + 1]]]
+        radius = float(cap[c]) + 1.01 * spacing
+        box_lo, box_hi = lo[c] - radius, hi[c] + radius
+        near = np.flatnonzero(np.all((lo <= box_hi) & (hi >= box_lo), axis=1))
+        near = near[near != c]
+        if near.size == 0:
+            continue
+        sel = np.concatenate([np.arange(bounds[d], bounds[d + 1]) for d in near])
+        sel = sel[np.all((pts[sel] >= box_lo) & (pts[sel] <= box_hi), axis=1)]
+        if sel.size == 0:
+            continue
+        tree = cKDTree(pts[sel])
+        for s in range(0, len(q), chunk):
+            qc = q[s : s + chunk]
+            pairs = cKDTree(v[qc]).sparse_distance_matrix(tree, radius, output_type="ndarray")
+            if pairs.size:
+                _exact_nearest(best, qc[pairs["i"]], owner[sel[pairs["j"]]], v, f)
+    return best

@@ -48,6 +48,25 @@ def test_a_thin_slab_on_a_box_is_a_layer_and_nothing_else_is():
     assert not layer_faces(*_concat(box)[:2]).any()
 
 
+def test_both_searches_find_the_same_layers_on_a_dense_mesh_and_on_a_template():
+    """The per-component search (dense meshes) and the shared tree (small meshes) agree face for face."""
+    box = trimesh.creation.box(extents=(1, 1, 1))
+    for _ in range(4):  # 12 -> 3072 faces: thousands of vertices per component
+        box = box.subdivide()
+    slab = _box([-0.3, 0.503, -0.3], [0.3, 0.506, 0.3]).subdivide()  # 3 mm over the top face
+    near_not_thin = _box([-0.2, -1.0, -0.2], [0.2, -0.502, 0.2])  # 2 mm under the box, half a metre thick
+    v, f, part = _concat(box, slab, near_not_thin)
+    fam = get_family("car")
+    inst = fam.build(fam.sample_params(np.random.default_rng(3)), "car")
+    for vv, ff in ((v, f), (inst.vertices, inst.faces)):
+        shared = layer_components(vv, ff, by_component=False)
+        per_component = layer_components(vv, ff, by_component=True)
+        np.testing.assert_array_equal(shared, per_component)
+        assert (shared >= 0).any()
+    layer = layer_faces(v, f)
+    assert layer[part == 1].all() and not layer[part != 1].any()
+
+
 @pytest.mark.slow
 def test_layers_of_the_families_are_their_skins():
     """Glass, lamps, plates and hub caps of a car, a bottle's label; no part of a chair or a table."""
