@@ -15,6 +15,8 @@ from datagen.meshes.proximity import SurfaceIndex
 from datagen.meshes.sampling import rest_shift, sample_surface
 from datagen.meshes.search import axis_scale, build_candidate, chamfer, make_target, with_param
 
+pytestmark = pytest.mark.slow  # ~55 s together: templates built and fitted (kept out of the quick tier)
+
 
 def _target(v: np.ndarray, faces: np.ndarray):
     pts, _, sample_face = sample_surface(v, faces, 4000, np.random.default_rng(0))
