@@ -127,8 +127,10 @@ def layer_components(
     pts, owner = sample_faces(v, f, limit)
     if by_component is None:  # many vertices per component: a shared tree would mostly see their own component
         by_component = len(query) >= _PER_COMPONENT_MIN * len(np.unique(comp[query]))
-    nearest = _nearest_by_component if by_component else _nearest_shared
-    best = nearest(v, f, comp, face_comp, query, cap, pts, owner, limit, (lo, hi))
+    if by_component:
+        best = _nearest_by_component(v, f, comp, face_comp, query, cap, pts, owner, limit, lo, hi)
+    else:
+        best = _nearest_shared(v, f, comp, face_comp, query, cap, pts, owner, limit)
     p90 = _group_quantile(comp[query], best[query], 0.9, n_comp)
     layer = candidate & (p90 <= cap)  # NaN (no vertex) compares False
     return np.where(layer[face_comp], face_comp, -1)
@@ -142,13 +144,12 @@ def _exact_nearest(best: np.ndarray, qi: np.ndarray, fi: np.ndarray, v: np.ndarr
     np.minimum.at(best, qi, np.linalg.norm(foot - v[qi], axis=1))
 
 
-def _nearest_shared(v, f, comp, face_comp, query, cap, pts, owner, spacing, boxes) -> np.ndarray:
+def _nearest_shared(v, f, comp, face_comp, query, cap, pts, owner, spacing) -> np.ndarray:
     """float [V]: each queried vertex's exact distance to the nearest face of another component, where one lies
     within its component's cap (else inf): every sample within ``cap + spacing`` found in one tree of all samples.
 
     Args: the welded ``v`` [V, 3] and ``f`` [F, 3]; ``comp`` [V] and ``face_comp`` [F] the components; ``query``
-    the vertices asked; ``cap`` [C]; ``pts`` [S, 3] samples of the faces ``owner`` [S] at ``spacing``; ``boxes``
-    the components' bounding boxes (lo, hi), each [C, 3] (unused here)."""
+    the vertices asked; ``cap`` [C]; ``pts`` [S, 3] samples of the faces ``owner`` [S] at ``spacing``."""
     best = np.full(len(v), np.inf)
     tree = cKDTree(pts)
     radius = cap[comp[query]] + 1.01 * spacing
@@ -165,11 +166,11 @@ def _nearest_shared(v, f, comp, face_comp, query, cap, pts, owner, spacing, boxe
     return best
 
 
-def _nearest_by_component(v, f, comp, face_comp, query, cap, pts, owner, spacing, boxes) -> np.ndarray:
+def _nearest_by_component(v, f, comp, face_comp, query, cap, pts, owner, spacing, lo, hi) -> np.ndarray:
     """As :func:`_nearest_shared`, one component at a time against the samples of the other components whose
-    bounding boxes come within its radius: the pairs examined are those between components only."""
+    bounding boxes (``lo``, ``hi`` [C, 3]) come within its radius: the pairs examined are those between components
+    only."""
     n_comp = len(cap)
-    lo, hi = boxes
     sample_comp = face_comp[owner]
     order = np.argsort(sample_comp, kind="stable")
     pts, owner = pts[order], owner[order]

@@ -51,9 +51,11 @@ def test_a_thin_slab_on_a_box_is_a_layer_and_nothing_else_is():
 def test_both_searches_find_the_same_layers_on_a_dense_mesh_and_on_a_template():
     """The per-component search (dense meshes) and the shared tree (small meshes) agree face for face."""
     box = trimesh.creation.box(extents=(1, 1, 1))
-    for _ in range(4):  # 12 -> 3072 faces: thousands of vertices per component
+    for _ in range(4):  # 12 -> 3072 faces
         box = box.subdivide()
-    slab = _box([-0.3, 0.503, -0.3], [0.3, 0.506, 0.3]).subdivide()  # 3 mm over the top face
+    slab = _box([-0.3, 0.503, -0.3], [0.3, 0.506, 0.3])  # 3 mm over the top face ...
+    for _ in range(3):  # ... and dense: hundreds of vertices, the per-component search's case
+        slab = slab.subdivide()
     near_not_thin = _box([-0.2, -1.0, -0.2], [0.2, -0.502, 0.2])  # 2 mm under the box, half a metre thick
     v, f, part = _concat(box, slab, near_not_thin)
     fam = get_family("car")
